@@ -1,0 +1,28 @@
+"""Errors of the auth domain."""
+
+from __future__ import annotations
+
+from topline.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
+
+
+class UserNotFound(NotFound):
+    """No user with that id or email."""
+
+
+class EmailTaken(Conflict):
+    """Another user already signs in with that email."""
+
+
+class InvalidUser(InvalidInput):
+    """A user field breaks a rule (bad email, short password, unknown manager …)."""
+
+
+class InvalidCredentials(NotAuthenticated):
+    """Email and password do not match an active user."""
+
+
+class TooManyLoginAttempts(NotAuthenticated):
+    """Login is locked for a while after repeated failures."""
+
+    status_code = 429
+    code = "too_many_attempts"

@@ -1,0 +1,66 @@
+"""The organisation, its users and teams."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from topline.auth.enums import Role
+from topline.storage.base import Base, IdMixin
+from topline.storage.types import BigId, UTCDateTime, enum_column
+
+
+class Organization(IdMixin, Base):
+    """The company running Topline: its name, reporting currency and fiscal calendar."""
+
+    __tablename__ = "organizations"
+    __table_args__ = (
+        CheckConstraint("fiscal_year_start_month BETWEEN 1 AND 12", name="fiscal_month"),
+    )
+
+    name: Mapped[str] = mapped_column(String(200))
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    fiscal_year_start_month: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class Team(IdMixin, Base):
+    """A sales team led by a manager; teams nest under a parent (a director's org)."""
+
+    __tablename__ = "teams"
+
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    manager_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("users.id", use_alter=True), index=True
+    )
+    parent_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("teams.id"), index=True)
+
+    manager: Mapped[User | None] = relationship(foreign_keys=[manager_id], lazy="raise")
+
+
+class User(IdMixin, Base):
+    """A person who signs in: an admin, a manager (with reports) or a rep.
+
+    `manager_id` is the reporting line; a manager sees the records of everyone below them.
+    Reps who leave keep their history: they are deactivated (`active = False`, `left_at` set),
+    never deleted.
+    """
+
+    __tablename__ = "users"
+
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[Role] = mapped_column(enum_column(Role, "role"))
+    manager_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"), index=True)
+    team_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("teams.id"), index=True)
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    hired_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    manager: Mapped[User | None] = relationship(
+        remote_side="User.id", foreign_keys=[manager_id], lazy="raise"
+    )
+    team: Mapped[Team | None] = relationship(foreign_keys=[team_id], lazy="raise")

@@ -1,0 +1,42 @@
+"""Settings read from `TOPLINE_*` environment variables, built once per process."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from platformdirs import user_data_dir
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_database_url() -> str:
+    """The embedded SQLite file under the user's data directory."""
+    path = Path(user_data_dir("topline", appauthor=False)) / "topline.sqlite"
+    return f"sqlite:///{path}"
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; every field maps to `TOPLINE_<FIELD>`."""
+
+    model_config = SettingsConfigDict(env_prefix="TOPLINE_", extra="ignore")
+
+    database_url: str = Field(default_factory=default_database_url)
+    secret_key: str = Field(
+        default="",
+        description="Signs session cookies. Empty means a random key per process "
+        "(sessions end when the server restarts).",
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    secure_cookies: bool = Field(
+        default=False, description="Mark cookies Secure; turn on when served over TLS."
+    )
+    login_attempts_per_minute: int = 10
+    sql_echo: bool = False
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    return Settings()

@@ -1,0 +1,275 @@
+"""Accounts, contacts, leads, pipelines, deals with their change history, and activities."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from topline.crm.enums import (
+    ActivityType,
+    BuyingRole,
+    DealType,
+    ForecastCategory,
+    LeadStatus,
+    Segment,
+    StageType,
+)
+from topline.storage.base import Base, IdMixin
+from topline.storage.types import BigId, UTCDateTime, enum_column
+
+if TYPE_CHECKING:
+    from topline.auth.models import User
+
+
+class Account(IdMixin, Base):
+    """A company the team sells to: its size, place and the rep who owns the relationship."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (
+        CheckConstraint("employees IS NULL OR employees >= 0", name="employees_non_negative"),
+    )
+
+    name: Mapped[str] = mapped_column(String(300), index=True)
+    domain: Mapped[str | None] = mapped_column(String(255), index=True)
+    industry: Mapped[str | None] = mapped_column(String(100))
+    segment: Mapped[Segment | None] = mapped_column(enum_column(Segment, "segment"))
+    employees: Mapped[int | None] = mapped_column(Integer)
+    annual_revenue_cents: Mapped[int | None] = mapped_column(BigInteger)
+    country: Mapped[str | None] = mapped_column(String(2))
+    region: Mapped[str | None] = mapped_column(String(100), index=True)
+    postal_code: Mapped[str | None] = mapped_column(String(20))
+    territory: Mapped[str | None] = mapped_column(String(100), index=True)
+    owner_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    owner: Mapped[User | None] = relationship(lazy="raise")
+
+
+class Contact(IdMixin, Base):
+    """A person at an account, with their role in the buying committee."""
+
+    __tablename__ = "contacts"
+
+    account_id: Mapped[int] = mapped_column(BigId, ForeignKey("accounts.id"), index=True)
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
+    phone: Mapped[str | None] = mapped_column(String(50))
+    title: Mapped[str | None] = mapped_column(String(200))
+    buying_role: Mapped[BuyingRole | None] = mapped_column(enum_column(BuyingRole, "buying_role"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    account: Mapped[Account] = relationship(lazy="raise")
+
+
+class Lead(IdMixin, Base):
+    """A prospect not yet converted: who they are, where they came from, how qualified.
+
+    Marketing qualifies a lead as an MQL; sales qualifies it as an SQL once enough of BANT
+    (budget, authority, need, timeline) is confirmed. Converting creates the account, the
+    contact and the first deal and links them here.
+    """
+
+    __tablename__ = "leads"
+
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
+    phone: Mapped[str | None] = mapped_column(String(50))
+    title: Mapped[str | None] = mapped_column(String(200))
+    company: Mapped[str] = mapped_column(String(300))
+    company_domain: Mapped[str | None] = mapped_column(String(255))
+    industry: Mapped[str | None] = mapped_column(String(100))
+    employees: Mapped[int | None] = mapped_column(Integer)
+    country: Mapped[str | None] = mapped_column(String(2))
+    region: Mapped[str | None] = mapped_column(String(100))
+    source: Mapped[str] = mapped_column(String(50), index=True)
+    status: Mapped[LeadStatus] = mapped_column(enum_column(LeadStatus, "lead_status"), index=True)
+    bant_budget: Mapped[bool] = mapped_column(Boolean, default=False)
+    bant_authority: Mapped[bool] = mapped_column(Boolean, default=False)
+    bant_need: Mapped[bool] = mapped_column(Boolean, default=False)
+    bant_timeline: Mapped[bool] = mapped_column(Boolean, default=False)
+    score: Mapped[float | None] = mapped_column(Float)
+    owner_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    mql_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sql_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    converted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    disqualified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    disqualification_reason: Mapped[str | None] = mapped_column(String(200))
+    converted_account_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("accounts.id"))
+    converted_contact_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("contacts.id"))
+    converted_deal_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("deals.id"))
+
+    @property
+    def bant_count(self) -> int:
+        """How many of the four BANT criteria are confirmed."""
+        return sum((self.bant_budget, self.bant_authority, self.bant_need, self.bant_timeline))
+
+
+class Pipeline(IdMixin, Base):
+    """A sales process: an ordered list of stages a deal moves through."""
+
+    __tablename__ = "pipelines"
+
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    stages: Mapped[list[Stage]] = relationship(
+        lazy="raise", order_by="Stage.position", back_populates="pipeline"
+    )
+
+
+class Stage(IdMixin, Base):
+    """A step of a pipeline. Its type (open, won, lost) is separate from its name."""
+
+    __tablename__ = "stages"
+    __table_args__ = (
+        UniqueConstraint("pipeline_id", "position"),
+        UniqueConstraint("pipeline_id", "name"),
+        CheckConstraint("probability >= 0 AND probability <= 1", name="probability_range"),
+    )
+
+    pipeline_id: Mapped[int] = mapped_column(BigId, ForeignKey("pipelines.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    position: Mapped[int] = mapped_column(Integer)
+    probability: Mapped[float] = mapped_column(Float)
+    type: Mapped[StageType] = mapped_column(enum_column(StageType, "stage_type"))
+
+    pipeline: Mapped[Pipeline] = relationship(lazy="raise", back_populates="stages")
+
+
+class Deal(IdMixin, Base):
+    """A sales opportunity: what an account may buy, for how much, and when.
+
+    `version` increases on every write so concurrent edits fail instead of overwriting each
+    other. Every change of stage, amount, close date, forecast category or owner also appends a
+    `DealHistory` row in the same transaction.
+    """
+
+    __tablename__ = "deals"
+    __table_args__ = (
+        CheckConstraint("amount_cents >= 0", name="amount_non_negative"),
+        CheckConstraint(
+            "recurring_amount_cents IS NULL OR recurring_amount_cents >= 0",
+            name="recurring_non_negative",
+        ),
+        Index("ix_deals_owner_stage", "owner_id", "stage_id"),
+    )
+
+    name: Mapped[str] = mapped_column(String(300))
+    account_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("accounts.id"), index=True)
+    contact_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("contacts.id"))
+    owner_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id"))
+    pipeline_id: Mapped[int] = mapped_column(BigId, ForeignKey("pipelines.id"))
+    stage_id: Mapped[int] = mapped_column(BigId, ForeignKey("stages.id"), index=True)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    recurring_amount_cents: Mapped[int | None] = mapped_column(BigInteger)
+    close_date: Mapped[date] = mapped_column(Date, index=True)
+    forecast_category: Mapped[ForecastCategory] = mapped_column(
+        enum_column(ForecastCategory, "forecast_category")
+    )
+    type: Mapped[DealType] = mapped_column(enum_column(DealType, "deal_type"))
+    source: Mapped[str | None] = mapped_column(String(50))
+    loss_reason: Mapped[str | None] = mapped_column(String(200))
+    next_step: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+    account: Mapped[Account | None] = relationship(lazy="raise")
+    stage: Mapped[Stage] = relationship(lazy="raise")
+    owner: Mapped[User] = relationship(lazy="raise")
+
+
+class DealHistory(IdMixin, Base):
+    """The full tracked state of a deal after each change, valid over `[valid_from, valid_to)`.
+
+    Rows are append-only: a new change only closes the previous row's `valid_to`. Exactly one
+    row per deal has `valid_to IS NULL` (the current state), so "the deal as of T" is the range
+    predicate `valid_from <= T AND (valid_to > T OR valid_to IS NULL)`.
+    """
+
+    __tablename__ = "deal_history"
+    __table_args__ = (
+        Index("ix_deal_history_deal_valid_from", "deal_id", "valid_from"),
+        # Serves "open pipeline closing in a period, as of T" from the index alone.
+        Index(
+            "ix_deal_history_as_of",
+            "close_date",
+            "valid_from",
+            "valid_to",
+            "deal_id",
+            "stage_id",
+            "amount_cents",
+            "owner_id",
+        ),
+        Index(
+            "uq_deal_history_current",
+            "deal_id",
+            unique=True,
+            sqlite_where=text("valid_to IS NULL"),
+            postgresql_where=text("valid_to IS NULL"),
+        ),
+        CheckConstraint("valid_to IS NULL OR valid_to >= valid_from", name="interval_order"),
+    )
+
+    deal_id: Mapped[int] = mapped_column(BigId, ForeignKey("deals.id"))
+    valid_from: Mapped[datetime] = mapped_column(UTCDateTime)
+    valid_to: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    changed_by_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"))
+    changed_fields: Mapped[str] = mapped_column(String(100))
+    stage_id: Mapped[int] = mapped_column(BigId, ForeignKey("stages.id"))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    close_date: Mapped[date] = mapped_column(Date)
+    forecast_category: Mapped[ForecastCategory] = mapped_column(
+        enum_column(ForecastCategory, "forecast_category")
+    )
+    owner_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id"))
+
+
+class Activity(IdMixin, Base):
+    """A touch with a customer or prospect: call, email, meeting, note or task."""
+
+    __tablename__ = "activities"
+    __table_args__ = (
+        Index("ix_activities_user_occurred", "user_id", "occurred_at"),
+        CheckConstraint(
+            "duration_minutes IS NULL OR duration_minutes >= 0", name="duration_non_negative"
+        ),
+    )
+
+    type: Mapped[ActivityType] = mapped_column(enum_column(ActivityType, "activity_type"))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str | None] = mapped_column(Text)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id"))
+    deal_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("deals.id"), index=True)
+    contact_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("contacts.id"), index=True)
+    account_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("accounts.id"), index=True)
+    lead_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("leads.id"), index=True)
+    duration_minutes: Mapped[int | None] = mapped_column(Integer)
+    outcome: Mapped[str | None] = mapped_column(String(100))
+    email_opened: Mapped[bool | None] = mapped_column(Boolean)
+    email_clicked: Mapped[bool | None] = mapped_column(Boolean)
+    email_replied: Mapped[bool | None] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,40 @@
+"""Imports every domain's models so SQLAlchemy and Alembic see all tables.
+
+This is the one module of `storage` allowed to import domain code.
+"""
+
+from __future__ import annotations
+
+from topline.audit.models import AuditEntry
+from topline.auth.models import Organization, Team, User
+from topline.crm.models import (
+    Account,
+    Activity,
+    Contact,
+    Deal,
+    DealHistory,
+    Lead,
+    Pipeline,
+    Stage,
+)
+from topline.forecasting.models import ForecastSubmission
+from topline.quotas.models import Quota
+from topline.storage.base import Base
+
+__all__ = [
+    "Account",
+    "Activity",
+    "AuditEntry",
+    "Base",
+    "Contact",
+    "Deal",
+    "DealHistory",
+    "ForecastSubmission",
+    "Lead",
+    "Organization",
+    "Pipeline",
+    "Quota",
+    "Stage",
+    "Team",
+    "User",
+]
