@@ -1,0 +1,65 @@
+"""Errors of the CRM core."""
+
+from __future__ import annotations
+
+from topline.errors import Conflict, InvalidInput, NotFound
+
+
+class DealNotFound(NotFound):
+    """No deal with that id."""
+
+
+class StageNotFound(NotFound):
+    """No stage with that id or name in the deal's pipeline."""
+
+
+class PipelineNotFound(NotFound):
+    """No pipeline with that id or name."""
+
+
+class LeadNotFound(NotFound):
+    """No lead with that id."""
+
+
+class AccountNotFound(NotFound):
+    """No account with that id."""
+
+
+class ContactNotFound(NotFound):
+    """No contact with that id."""
+
+
+class InvalidDeal(InvalidInput):
+    """A deal value breaks a rule (negative amount, close date before creation, …)."""
+
+
+class InvalidStageTransition(InvalidInput):
+    """The stage asked for cannot be reached this way (a won stage through a plain move, …)."""
+
+
+class DealAlreadyClosed(Conflict):
+    """The deal is already won or lost; reopen it first."""
+
+
+class DealNotClosed(Conflict):
+    """Only a won or lost deal can be reopened."""
+
+
+class StaleDeal(Conflict):
+    """Someone else changed the deal since it was read."""
+
+
+class InvalidLead(InvalidInput):
+    """A lead value breaks a rule."""
+
+
+class InvalidLeadTransition(Conflict):
+    """The lead's status does not allow this step (qualifying a converted lead, …)."""
+
+
+class InvalidActivity(InvalidInput):
+    """An activity value breaks a rule."""
+
+
+class InvalidPipeline(InvalidInput):
+    """A pipeline definition breaks a rule (no won stage, duplicate names, …)."""
