@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from itertools import pairwise
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -44,7 +45,7 @@ def replay(rows: Sequence[DealHistory]) -> DealState:
     if not rows:
         raise ValueError("a deal has at least its creation row")
     ordered = sorted(rows, key=lambda row: (row.valid_from, row.id))
-    for previous, following in zip(ordered, ordered[1:], strict=False):
+    for previous, following in pairwise(ordered):
         if previous.valid_to != following.valid_from:
             raise ValueError(
                 f"history row {previous.id} ends at {previous.valid_to} but the next "
