@@ -1,0 +1,126 @@
+"""Database chores behind the CLI commands: connect, migrate, inspect, reset a demo org."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy import Engine, func, inspect, select, text
+
+from topline.auth import service as auth_service
+from topline.auth.enums import Role
+from topline.auth.errors import UserNotFound
+from topline.auth.models import User
+from topline.errors import Conflict
+from topline.storage.all_models import Base
+from topline.storage.db import make_engine, make_session_factory, session_scope
+from topline.storage.migrate import MIGRATIONS_DIR, current_revision, upgrade_database
+
+DEMO_EMAIL_DOMAIN = "@topline-demo.example"
+
+
+def engine_for(url: str) -> Engine:
+    """An engine for `url`; bad URLs raise `InvalidInput` with the reason."""
+    return make_engine(url)
+
+
+def describe(engine: Engine) -> str:
+    """The database location, without any password."""
+    return engine.url.render_as_string(hide_password=True)
+
+
+def upgrade(engine: Engine) -> None:
+    """Migrate the schema to the latest revision."""
+    upgrade_database(engine)
+
+
+def head_revision() -> str:
+    """The newest migration shipped with this version of Topline."""
+    from alembic.script import ScriptDirectory
+
+    from topline.storage.migrate import alembic_config
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None, f"no migrations found in {MIGRATIONS_DIR}"
+    return head
+
+
+def require_schema(engine: Engine) -> None:
+    """Refuse to work on a database whose schema is missing or out of date."""
+    current = current_revision(engine)
+    if current != head_revision():
+        state = "has no Topline schema" if current is None else f"is at revision {current}"
+        raise Conflict(
+            f"{describe(engine)} {state}; run `topline db upgrade --db {describe(engine)}` first"
+        )
+
+
+def demo_state(engine: Engine) -> Literal["empty", "demo", "foreign"]:
+    """Whether the database is empty, holds a demo org, or holds someone's real data."""
+    tables = set(inspect(engine).get_table_names())
+    if "users" not in tables:
+        return "foreign" if tables - {"alembic_version"} else "empty"
+    with engine.connect() as conn:
+        users = conn.scalar(select(func.count()).select_from(User))
+        demo_users = conn.scalar(
+            select(func.count()).select_from(User).where(User.email.endswith(DEMO_EMAIL_DOMAIN))
+        )
+    if not users:
+        return "empty"
+    return "demo" if users == demo_users else "foreign"
+
+
+def wipe_demo(engine: Engine) -> Engine:
+    """Remove a demo org entirely and return an engine on the emptied database."""
+    if demo_state(engine) != "demo":
+        raise Conflict(f"{describe(engine)} does not hold a demo org; refusing to erase it")
+    url = engine.url
+    engine.dispose()
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        path = Path(url.database or "")
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return make_engine(url.render_as_string(hide_password=False))
+    Base.metadata.drop_all(engine)
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    return engine
+
+
+def demo_logins(engine: Engine) -> list[dict[str, str]]:
+    """The people to sign in as in a demo org: admins, managers and the first three reps."""
+    with engine.connect() as conn:
+        leaders = conn.execute(
+            select(User.email, User.name, User.role)
+            .where(User.active, User.role != Role.REP, User.password_hash.is_not(None))
+            .order_by(User.role, User.id)
+        ).all()
+        reps = conn.execute(
+            select(User.email, User.name, User.role)
+            .where(User.active, User.role == Role.REP, User.password_hash.is_not(None))
+            .order_by(User.id)
+            .limit(3)
+        ).all()
+    return [{"email": e, "name": n, "role": Role(r).value} for e, n, r in [*leaders, *reps]]
+
+
+def create_user(
+    engine: Engine,
+    *,
+    email: str,
+    name: str,
+    role: str,
+    password: str,
+    manager_email: str | None,
+) -> dict[str, Any]:
+    """Create a user in its own transaction and describe the result."""
+    with session_scope(make_session_factory(engine)) as session:
+        manager = None
+        if manager_email:
+            manager = auth_service.find_user_by_email(session, manager_email)
+            if manager is None:
+                raise UserNotFound(f"no user with email {manager_email} to report to")
+        user = auth_service.create_user(
+            session, email=email, name=name, role=role, password=password, manager=manager
+        )
+        return {"id": user.id, "email": user.email, "name": user.name, "role": user.role.value}

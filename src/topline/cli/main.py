@@ -1,0 +1,275 @@
+"""The `topline` command: build a demo org, serve the web app, migrate, manage users."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from topline.cli import database
+from topline.config import Settings, get_settings
+from topline.errors import ToplineError
+
+app = typer.Typer(
+    name="topline",
+    help="Topline: self-hosted sales management.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+user_app = typer.Typer(help="People who sign in.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(user_app, name="user")
+
+out = Console()
+err = Console(stderr=True)
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help="Database URL (else TOPLINE_DATABASE_URL, else the embedded file)."),
+]
+HostOption = Annotated[str | None, typer.Option("--host", help="Address to listen on.")]
+PortOption = Annotated[
+    int | None, typer.Option("--port", min=1, max=65535, help="Port to listen on.")
+]
+
+
+class OutputFormat(StrEnum):
+    """How a command prints its result."""
+
+    TEXT = "text"
+    JSON = "json"
+
+
+FormatOption = Annotated[OutputFormat, typer.Option("--format", help="text or json.")]
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print one clear line and exit non-zero: user mistakes never show a traceback."""
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn expected failures (bad input, unreachable database) into one line on stderr."""
+    try:
+        yield
+    except ToplineError as exc:
+        fail(exc.message)
+    except OperationalError as exc:
+        fail(f"cannot use the database: {str(exc.orig).strip().splitlines()[0]}")
+    except SQLAlchemyError as exc:
+        fail(f"database error: {str(exc).strip().splitlines()[0]}")
+
+
+def settings_for(db: str | None) -> Settings:
+    """Settings from the environment, with `--db` taking precedence."""
+    settings = get_settings()
+    if db:
+        settings = settings.model_copy(update={"database_url": db})
+    return settings
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: DbOption = None) -> None:
+    """Create or migrate the schema to the latest version."""
+    with user_errors():
+        engine = database.engine_for(settings_for(db).database_url)
+        database.upgrade(engine)
+        out.print(f"Database at {database.describe(engine)} is up to date.", highlight=False)
+
+
+@user_app.command("create")
+def user_create(
+    email: Annotated[str, typer.Option(help="Sign-in email.")],
+    name: Annotated[str, typer.Option(help="Full name.")],
+    role: Annotated[str, typer.Option(help="admin, manager or rep.")],
+    password: Annotated[
+        str | None,
+        typer.Option(help="At least 8 characters; asked for when not given."),
+    ] = None,
+    manager: Annotated[
+        str | None, typer.Option("--manager", help="Email of the person they report to.")
+    ] = None,
+    db: DbOption = None,
+    output: FormatOption = OutputFormat.TEXT,
+) -> None:
+    """Add a person who can sign in."""
+    if password is None:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with user_errors():
+        engine = database.engine_for(settings_for(db).database_url)
+        database.require_schema(engine)
+        created = database.create_user(
+            engine, email=email, name=name, role=role, password=password, manager_email=manager
+        )
+    if output == OutputFormat.JSON:
+        out.print_json(json.dumps(created))
+    else:
+        out.print(f"Created {created['role']} {created['email']} (id {created['id']}).")
+
+
+@app.command()
+def serve(db: DbOption = None, host: HostOption = None, port: PortOption = None) -> None:
+    """Serve the web app."""
+    settings = settings_for(db)
+    with user_errors():
+        engine = database.engine_for(settings.database_url)
+        database.require_schema(engine)
+    _serve(settings, engine, host or settings.host, port or settings.port)
+
+
+class DemoSize(StrEnum):
+    """How big a demo org to build (about 2k, 60k or 1M deals)."""
+
+    SMALL = "small"
+    MEDIUM = "medium"
+    LARGE = "large"
+
+
+@app.command()
+def demo(
+    db: DbOption = None,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed builds the same org.")] = 42,
+    size: Annotated[DemoSize, typer.Option(help="small, medium or large.")] = DemoSize.SMALL,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Build only.")] = False,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Throw away an existing demo org and build anew.")
+    ] = False,
+    host: HostOption = None,
+    port: PortOption = None,
+    output: FormatOption = OutputFormat.TEXT,
+) -> None:
+    """Build a realistic demo sales org and serve the web app on it."""
+    settings = settings_for(db)
+    with user_errors():
+        engine = database.engine_for(settings.database_url)
+        state = database.demo_state(engine)
+        if state == "foreign":
+            fail(
+                f"{database.describe(engine)} holds data that is not a demo org; "
+                "point --db at another database (Topline never overwrites real data)"
+            )
+        if state == "demo" and rebuild:
+            engine = database.wipe_demo(engine)
+            state = "empty"
+        summary = None
+        if state == "empty":
+            summary = _build_demo(
+                engine, size=size.value, seed=seed, quiet=output == OutputFormat.JSON
+            )
+        else:
+            database.upgrade(engine)
+            err.print(
+                f"Using the existing demo org at {database.describe(engine)} "
+                "(pass --rebuild to build it again).",
+                highlight=False,
+            )
+        logins = database.demo_logins(engine)
+    _print_demo(summary, logins, settings, host, port, output, serving=not no_serve)
+    if not no_serve:
+        _serve(settings, engine, host or settings.host, port or settings.port)
+
+
+def _build_demo(engine: Engine, *, size: str, seed: int, quiet: bool) -> Any:
+    from topline.demo import build_demo
+
+    database.upgrade(engine)
+    if quiet:
+        return build_demo(engine, size=size, seed=seed)
+    columns = (
+        TextColumn("{task.description:<16}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err, transient=False) as progress:
+        return build_demo(engine, size=size, seed=seed, progress=_progress_callback(progress))
+
+
+def _progress_callback(progress: Progress) -> Callable[[str, int, int], None]:
+    tasks: dict[str, Any] = {}
+
+    def report(phase: str, done: int, total: int) -> None:
+        if phase not in tasks:
+            tasks[phase] = progress.add_task(phase, total=total)
+        progress.update(tasks[phase], completed=done, total=total)
+
+    return report
+
+
+def _print_demo(
+    summary: Any,
+    logins: list[dict[str, str]],
+    settings: Settings,
+    host: str | None,
+    port: int | None,
+    output: OutputFormat,
+    *,
+    serving: bool,
+) -> None:
+    from topline.demo import DEMO_PASSWORD
+
+    url = f"http://{host or settings.host}:{port or settings.port}"
+    if output == OutputFormat.JSON:
+        document: dict[str, Any] = {"url": url, "password": DEMO_PASSWORD, "logins": logins}
+        if summary is not None:
+            document["built"] = {
+                "size": summary.size,
+                "seed": summary.seed,
+                "deals": summary.deals,
+                "history_rows": summary.history_rows,
+                "activities": summary.activities,
+                "seconds": round(summary.seconds, 2),
+            }
+        out.print_json(json.dumps(document))
+        return
+    if summary is not None:
+        out.print(
+            f"Built the {summary.size} demo org: {summary.deals:,} deals, "
+            f"{summary.history_rows:,} history rows, {summary.activities:,} activities "
+            f"in {summary.seconds:.1f} s."
+        )
+    table = Table(title="Demo logins", title_justify="left")
+    for column in ("email", "name", "role"):
+        table.add_column(column)
+    for login in logins:
+        table.add_row(login["email"], login["name"], login["role"])
+    out.print(table)
+    out.print(f"Password for every demo login: [bold]{DEMO_PASSWORD}[/]")
+    if serving:
+        out.print(f"Topline is at [bold]{url}[/] (Ctrl+C stops it).")
+
+
+def _serve(settings: Settings, engine: Engine, host: str, port: int) -> None:
+    import uvicorn
+
+    from topline.web.app import create_app
+
+    application = create_app(settings, engine=engine)
+    try:
+        uvicorn.run(application, host=host, port=port, log_level="info")
+    except OSError as exc:  # pragma: no cover - depends on the machine's ports
+        fail(f"cannot listen on {host}:{port}: {exc.strerror}")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    """Entry point for `python -m topline.cli.main`."""
+    app(prog_name="topline")
+    sys.exit(0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
