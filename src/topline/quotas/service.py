@@ -1,0 +1,52 @@
+"""Setting and reading quotas."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from topline.auth.models import Team, User
+from topline.errors import InvalidInput
+from topline.quotas.models import Quota
+
+
+def set_quota(
+    session: Session,
+    *,
+    amount_cents: int,
+    period_start: date,
+    period_end: date,
+    user: User | None = None,
+    team: Team | None = None,
+) -> Quota:
+    """Set the bookings target of one rep or one team for `[period_start, period_end)`.
+
+    Setting it again for the same owner and start replaces the amount (and end) in place.
+    """
+    if (user is None) == (team is None):
+        raise InvalidInput("a quota belongs to exactly one rep or one team")
+    if isinstance(amount_cents, bool) or not isinstance(amount_cents, int) or amount_cents < 0:
+        raise InvalidInput(
+            f"quota must be a non-negative whole number of cents, got {amount_cents!r}"
+        )
+    if period_end <= period_start:
+        raise InvalidInput(f"quota period ends ({period_end}) before it starts ({period_start})")
+    if user is not None:
+        owner_filter = Quota.user_id == user.id
+    else:
+        assert team is not None
+        owner_filter = Quota.team_id == team.id
+    quota = session.scalar(select(Quota).where(owner_filter, Quota.period_start == period_start))
+    if quota is None:
+        quota = Quota(
+            user_id=user.id if user else None,
+            team_id=team.id if team else None,
+            period_start=period_start,
+        )
+        session.add(quota)
+    quota.period_end = period_end
+    quota.amount_cents = amount_cents
+    session.flush()
+    return quota
