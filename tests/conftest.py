@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from tests.databases import backends, fresh_engine
+from tests.factories import SalesOrg, make_account, make_deal, make_pipeline, make_user, stage_named
+from topline.auth.enums import Role
+from topline.auth.models import User
+from topline.auth.passwords import hash_password
+from topline.crm.deals import close_deal_won
 from topline.storage.migrate import upgrade_database
+
+PASSWORD = "correct-horse-battery"
 
 
 @pytest.fixture(scope="session", params=backends())
@@ -35,3 +43,54 @@ def session(engine: Engine) -> Iterator[Session]:
         db.close()
         transaction.rollback()
         connection.close()
+
+
+@pytest.fixture(scope="session")
+def password_hash() -> str:
+    """One Argon2 hash of `PASSWORD` for the whole run: hashing is slow on purpose."""
+    return hash_password(PASSWORD)
+
+
+@pytest.fixture
+def org(session: Session, password_hash: str) -> SalesOrg:
+    """The sales org every pipeline test reads; every user signs in with `PASSWORD`."""
+
+    def person(name: str, role: Role, manager: User | None = None) -> User:
+        email = f"{name.lower()}@topline.example"
+        return make_user(
+            session, role=role, manager=manager, name=name, email=email, password_hash=password_hash
+        )
+
+    pipeline = make_pipeline(session, name="New Business")
+    admin = person("Ada", Role.ADMIN)
+    maria = person("Maria", Role.MANAGER)
+    rita = person("Rita", Role.REP, maria)
+    ray = person("Ray", Role.REP, maria)
+    otto = person("Otto", Role.MANAGER)
+    olga = person("Olga", Role.REP, otto)
+
+    def deal(owner: User, stage: str, dollars: int, name: str) -> None:
+        make_deal(
+            session,
+            owner=owner,
+            stage=stage_named(session, pipeline, stage),
+            amount_cents=dollars * 100,
+            account=make_account(session, owner=owner, name=f"{name} Inc"),
+            name=name,
+            close_date=date(2025, 3, 31),
+        )
+
+    deal(rita, "Prospecting", 10_000, "Rita Prospect")
+    deal(rita, "Proposal", 25_000, "Rita Proposal")
+    deal(ray, "Proposal", 40_000, "Ray Proposal")
+    deal(ray, "Negotiation", 15_000, "Ray Negotiation")
+    deal(olga, "Discovery", 100_000, "Olga Discovery")
+    won = make_deal(
+        session,
+        owner=rita,
+        stage=stage_named(session, pipeline, "Negotiation"),
+        amount_cents=500_000_00,
+        name="Rita Won",
+    )
+    close_deal_won(session, won, actor=rita, at=datetime(2025, 2, 3, tzinfo=UTC))
+    return SalesOrg(pipeline, admin, maria, rita, ray, otto, olga)

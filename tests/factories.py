@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -141,3 +142,20 @@ def make_lead(session: Session, *, owner: User | None = None, **overrides: Any) 
         at=overrides.pop("at", T0),
         **overrides,
     )
+
+
+@dataclass
+class SalesOrg:
+    """Two teams and an admin, with open deals of known amounts in the default pipeline.
+
+    Team Maria: reps Rita and Ray. Team Otto: rep Olga. Stage probabilities are the defaults
+    (Prospecting 10 %, Proposal 60 %, Negotiation 80 %, Discovery 40 %).
+    """
+
+    pipeline: Pipeline
+    admin: User
+    maria: User
+    rita: User
+    ray: User
+    otto: User
+    olga: User

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from topline.auth.enums import Role
 from topline.auth.errors import EmailTaken, InvalidCredentials, InvalidUser, UserNotFound
 from topline.auth.models import Team, User
-from topline.auth.passwords import hash_password, verify_password
+from topline.auth.passwords import burn_verification, hash_password, verify_password
 from topline.clock import utcnow
 
 MIN_PASSWORD_LENGTH = 8
@@ -92,12 +92,10 @@ def authenticate(session: Session, *, email: str, password: str) -> User:
     The message never says which of the two was wrong.
     """
     user = find_user_by_email(session, email)
-    if (
-        user is None
-        or not user.active
-        or user.password_hash is None
-        or not verify_password(user.password_hash, password)
-    ):
+    if user is None or user.password_hash is None:
+        burn_verification(password)
+        raise InvalidCredentials("wrong email or password")
+    if not verify_password(user.password_hash, password) or not user.active:
         raise InvalidCredentials("wrong email or password")
     return user
 

@@ -1,0 +1,12 @@
+"""HTML pages. Every page router is included here, behind the CSRF check on unsafe methods."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from topline.web.csrf import verify_csrf
+from topline.web.views import auth, pipeline
+
+router = APIRouter(dependencies=[Depends(verify_csrf)])
+router.include_router(auth.router)
+router.include_router(pipeline.router)

@@ -1,0 +1,117 @@
+"""The web application: pages today, the JSON API under /api/v1 as it arrives.
+
+Run it with `uvicorn --factory topline.web.app:create_app`; settings then come from the
+`TOPLINE_*` environment variables.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
+from starlette.datastructures import MutableHeaders
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+import topline.storage.all_models  # noqa: F401  (every mapper must be known before the first query)
+from topline import __version__
+from topline.config import Settings, get_settings
+from topline.storage.db import make_engine, make_session_factory
+from topline.web import health, views
+from topline.web.errors import install_error_handlers
+from topline.web.ratelimit import SlidingWindowLimiter
+
+logger = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).parent / "static"
+SESSION_COOKIE = "topline_session"
+SESSION_MAX_AGE_SECONDS = 14 * 24 * 60 * 60
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
+
+
+class SecurityHeadersMiddleware:
+    """Adds headers that stop content sniffing, framing and leaking URLs to other sites."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _session_secret(settings: Settings) -> str:
+    if settings.secret_key:
+        return settings.secret_key
+    logger.warning(
+        "TOPLINE_SECRET_KEY is not set: using a random key, so sessions end when this process "
+        "stops and are not shared between processes."
+    )
+    return secrets.token_urlsafe(32)
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
+    """The Topline web app for `settings` (the environment's when not given).
+
+    Pass `engine` to share an existing database engine (tests, the demo command); the app
+    then leaves disposing of it to the caller.
+    """
+    settings = settings or get_settings()
+    owns_engine = engine is None
+    db_engine = engine or make_engine(settings.database_url, echo=settings.sql_echo)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owns_engine:
+            db_engine.dispose()
+
+    app = FastAPI(
+        title="Topline",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = db_engine
+    app.state.session_factory = make_session_factory(db_engine)
+    app.state.login_limiter = SlidingWindowLimiter(settings.login_attempts_per_minute)
+
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=_session_secret(settings),
+        session_cookie=SESSION_COOKIE,
+        max_age=SESSION_MAX_AGE_SECONDS,
+        same_site="lax",
+        https_only=settings.secure_cookies,
+    )
+    app.add_middleware(SecurityHeadersMiddleware)
+    install_error_handlers(app)
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(health.router)
+    app.include_router(views.router)
+    return app

@@ -1,0 +1,165 @@
+"""A real headless Chromium signs in through the form and reads the team pipeline."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from tests.databases import fresh_engine
+from tests.factories import make_account, make_deal, make_pipeline, make_user, stage_named
+from topline.auth.enums import Role
+from topline.auth.passwords import hash_password
+from topline.config import Settings
+from topline.storage.migrate import upgrade_database
+from topline.web.app import create_app
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    # Stops Chromium resolving any outside host; the app is on 127.0.0.1.
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+]
+PASSWORD = "manager-password"
+
+
+def require_chromium() -> None:
+    """Skip without Chromium on a workstation; fail in CI, where a skip would hide the gap."""
+    if CHROMIUM.exists():
+        return
+    message = f"{CHROMIUM} is missing: install Debian's chromium package to run browser tests"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def seed_team(engine: Engine) -> None:
+    """A manager with two reps and a few open deals, committed for the server to read."""
+    with Session(engine) as session:
+        pipeline = make_pipeline(session, name="New Business")
+        maria = make_user(
+            session,
+            role=Role.MANAGER,
+            name="Maria Manager",
+            email="maria@topline.example",
+            password_hash=hash_password(PASSWORD),
+        )
+        rita = make_user(session, manager=maria, name="Rita Rep", email="rita@topline.example")
+        ray = make_user(session, manager=maria, name="Ray Rep", email="ray@topline.example")
+        for owner, stage, dollars, name in [
+            (rita, "Prospecting", 10_000, "Acme expansion"),
+            (rita, "Proposal", 25_000, "Globex renewal"),
+            (ray, "Proposal", 40_000, "Initech platform"),
+            (ray, "Negotiation", 15_000, "Umbrella pilot"),
+        ]:
+            make_deal(
+                session,
+                owner=owner,
+                stage=stage_named(session, pipeline, stage),
+                amount_cents=dollars * 100,
+                account=make_account(session, owner=owner, name=name.split()[0] + " Corp"),
+                name=name,
+            )
+        session.commit()
+
+
+@contextmanager
+def serving(app: FastAPI) -> Iterator[str]:
+    """Run `app` with uvicorn on a free local port in a background thread."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        sock.close()
+
+
+@pytest.mark.browser
+def test_manager_signs_in_and_sees_the_team_pipeline(tmp_path: Path) -> None:
+    require_chromium()
+    from playwright.sync_api import expect, sync_playwright
+
+    engine = fresh_engine("sqlite", tmp_path, "browser")
+    upgrade_database(engine)
+    seed_team(engine)
+    settings = Settings(database_url=str(engine.url), secret_key="browser-test-secret")
+
+    try:
+        with (
+            serving(create_app(settings, engine=engine)) as base_url,
+            sync_playwright() as playwright,
+        ):
+            browser = playwright.chromium.launch(
+                executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+            )
+            try:
+                page = browser.new_page(viewport={"width": 1280, "height": 900})
+                page.goto(f"{base_url}/pipeline")
+                expect(page).to_have_url(re.compile(r"/login\?next=%2Fpipeline$"))
+
+                page.get_by_label("Email").fill("maria@topline.example")
+                page.get_by_label("Password").fill(PASSWORD)
+                page.get_by_role("button", name="Sign in").click()
+
+                expect(page).to_have_url(f"{base_url}/pipeline")
+                expect(page.get_by_role("heading", level=1)).to_have_text(
+                    "Team pipeline — Maria Manager"
+                )
+                expect(page.get_by_test_id("total-amount")).to_have_text("$90,000")
+                expect(page.get_by_test_id("total-weighted")).to_have_text("$52,000")
+                expect(page.locator("#largest-deals")).to_contain_text("Initech platform")
+                expect(page.locator("#largest-deals")).to_contain_text("Ray Rep")
+                assert page.evaluate("typeof window.htmx") == "object", (
+                    "htmx did not load from /static/vendor: run `make assets`"
+                )
+                page.screenshot(path=str(tmp_path / "pipeline.png"), full_page=True)
+
+                page.get_by_role("button", name="Sign out").click()
+                expect(page).to_have_url(f"{base_url}/login")
+            finally:
+                browser.close()
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("ci", "outcome"), [("true", pytest.fail.Exception), (None, pytest.skip.Exception)]
+)
+def test_missing_chromium_fails_in_ci_and_skips_elsewhere(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, ci: str | None, outcome: type[Exception]
+) -> None:
+    monkeypatch.setattr(f"{__name__}.CHROMIUM", tmp_path / "no-chromium")
+    if ci is None:
+        monkeypatch.delenv("CI", raising=False)
+    else:
+        monkeypatch.setenv("CI", ci)
+
+    with pytest.raises(outcome, match="no-chromium is missing"):
+        require_chromium()

@@ -1,0 +1,191 @@
+"""The pipeline page: totals by stage scoped to what the viewer may see."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from tests.conftest import PASSWORD
+from tests.factories import SalesOrg, make_deal, make_pipeline, stage_named
+from tests.web.helpers import assert_max_queries, login, table_rows
+
+STAGE_HEADER = ["Stage", "Probability", "Deals", "Amount", "Weighted", "Share of amount"]
+
+
+def stage_table(html: str) -> list[list[str]]:
+    return table_rows(html, "stage-totals")
+
+
+def deal_names(html: str) -> list[str]:
+    if 'id="largest-deals"' not in html:
+        return []
+    return [row[0] for row in table_rows(html, "largest-deals")[1:]]
+
+
+def test_signed_out_visitor_is_sent_to_login(client: TestClient) -> None:
+    response = client.get("/pipeline", follow_redirects=False)
+
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=%2Fpipeline"
+
+
+def test_rep_sees_only_their_own_open_deals(client: TestClient, org: SalesOrg) -> None:
+    login(client, "rita@topline.example", PASSWORD)
+
+    response = client.get("/pipeline")
+
+    assert response.status_code == 200
+    assert "<h1>Your pipeline</h1>" in response.text
+    assert stage_table(response.text) == [
+        STAGE_HEADER,
+        ["Prospecting", "10%", "1", "$10,000", "$1,000", "29%"],
+        ["Qualification", "20%", "0", "$0", "$0", "0%"],
+        ["Discovery", "40%", "0", "$0", "$0", "0%"],
+        ["Proposal", "60%", "1", "$25,000", "$15,000", "71%"],
+        ["Negotiation", "80%", "0", "$0", "$0", "0%"],
+        ["Total", "", "2", "$35,000", "$16,000", ""],
+    ]
+    assert deal_names(response.text) == ["Rita Proposal", "Rita Prospect"]
+    assert "Ray Proposal" not in response.text
+    assert "Rita Won" not in response.text
+
+
+def test_manager_sees_the_whole_team(client: TestClient, org: SalesOrg) -> None:
+    login(client, "maria@topline.example", PASSWORD)
+
+    response = client.get("/pipeline")
+
+    assert "<h1>Team pipeline — Maria</h1>" in response.text
+    rows = stage_table(response.text)
+    assert rows[1:] == [
+        ["Prospecting", "10%", "1", "$10,000", "$1,000", "11%"],
+        ["Qualification", "20%", "0", "$0", "$0", "0%"],
+        ["Discovery", "40%", "0", "$0", "$0", "0%"],
+        ["Proposal", "60%", "2", "$65,000", "$39,000", "72%"],
+        ["Negotiation", "80%", "1", "$15,000", "$12,000", "17%"],
+        ["Total", "", "4", "$90,000", "$52,000", ""],
+    ]
+    assert deal_names(response.text) == [
+        "Ray Proposal",
+        "Rita Proposal",
+        "Ray Negotiation",
+        "Rita Prospect",
+    ]
+    assert "Olga Discovery" not in response.text
+    assert 'data-testid="total-weighted">$52,000<' in response.text
+
+
+def test_admin_sees_everything(client: TestClient, org: SalesOrg) -> None:
+    login(client, "ada@topline.example", PASSWORD)
+
+    response = client.get("/pipeline")
+
+    assert "<h1>All pipeline</h1>" in response.text
+    assert stage_table(response.text)[-1] == ["Total", "", "5", "$190,000", "$92,000", ""]
+    assert deal_names(response.text)[0] == "Olga Discovery"
+
+
+def test_largest_deals_lists_account_owner_stage_amount_and_close_date(
+    client: TestClient, org: SalesOrg
+) -> None:
+    login(client, "maria@topline.example", PASSWORD)
+
+    rows = table_rows(client.get("/pipeline").text, "largest-deals")
+
+    assert rows[0] == ["Deal", "Account", "Owner", "Stage", "Amount", "Close date"]
+    assert rows[1] == [
+        "Ray Proposal",
+        "Ray Proposal Inc",
+        "Ray",
+        "Proposal",
+        "$40,000",
+        "Mar 31, 2025 Past due",
+    ]
+
+
+def test_largest_deals_stops_at_ten(client: TestClient, org: SalesOrg, session: Session) -> None:
+    stage = stage_named(session, org.pipeline, "Discovery")
+    for n in range(12):
+        make_deal(session, owner=org.rita, stage=stage, amount_cents=(n + 1) * 100, name=f"D{n}")
+    login(client, "rita@topline.example", PASSWORD)
+
+    names = deal_names(client.get("/pipeline").text)
+
+    assert len(names) == 10
+    assert names[:2] == ["Rita Proposal", "Rita Prospect"]
+
+
+def test_deals_of_other_pipelines_are_left_out(
+    client: TestClient, org: SalesOrg, session: Session
+) -> None:
+    renewals = make_pipeline(session, name="Renewals")
+    renewals.is_default = False
+    make_deal(
+        session,
+        owner=org.rita,
+        stage=stage_named(session, renewals, "Proposal"),
+        amount_cents=777_00,
+        name="Renewal deal",
+    )
+    session.flush()
+    login(client, "rita@topline.example", PASSWORD)
+
+    response = client.get("/pipeline")
+
+    assert "Renewal deal" not in response.text
+    assert stage_table(response.text)[-1][3] == "$35,000"
+
+
+def test_deal_names_are_escaped(client: TestClient, org: SalesOrg, session: Session) -> None:
+    make_deal(
+        session,
+        owner=org.rita,
+        stage=stage_named(session, org.pipeline, "Proposal"),
+        amount_cents=1_000_000_00,
+        name="<script>alert(1)</script>",
+    )
+    login(client, "rita@topline.example", PASSWORD)
+
+    text = client.get("/pipeline").text
+
+    assert "<script>alert(1)</script>" not in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+
+
+def test_nav_shows_the_user_and_a_logout_form(client: TestClient, org: SalesOrg) -> None:
+    login(client, "maria@topline.example", PASSWORD)
+
+    text = client.get("/pipeline").text
+
+    assert '<span class="account__name">Maria</span>' in text
+    assert ">Manager</span>" in text
+    assert '<form method="post" action="/logout"' in text
+    assert 'aria-current="page">Pipeline</a>' in text
+    assert '<script src="/static/vendor/htmx.min.js" defer></script>' in text
+
+
+def test_page_without_any_pipeline_explains_what_is_missing(
+    client: TestClient, session: Session, password_hash: str
+) -> None:
+    from tests.factories import make_user
+
+    make_user(session, email="solo@topline.example", password_hash=password_hash)
+    login(client, "solo@topline.example", PASSWORD)
+
+    response = client.get("/pipeline")
+
+    assert response.status_code == 200
+    assert "No sales pipeline yet" in response.text
+
+
+def test_pipeline_page_query_count_is_bounded(
+    client: TestClient, org: SalesOrg, session: Session
+) -> None:
+    login(client, "maria@topline.example", PASSWORD)
+    session.expunge_all()
+
+    # user, reporting subtree, default pipeline, stage totals, largest deals
+    with assert_max_queries(session, 5):
+        response = client.get("/pipeline")
+
+    assert response.status_code == 200
