@@ -184,11 +184,14 @@ def demo(
 
 
 def _build_demo(engine: Engine, *, size: str, seed: int, quiet: bool) -> Any:
+    from topline.clock import utcnow
     from topline.demo import build_demo
 
     database.upgrade(engine)
+    # The org's two years of history end now (to the hour), so "this quarter" is today's.
+    as_of = utcnow().replace(minute=0, second=0, microsecond=0)
     if quiet:
-        return build_demo(engine, size=size, seed=seed)
+        return build_demo(engine, size=size, seed=seed, as_of=as_of)
     columns = (
         TextColumn("{task.description:<16}"),
         BarColumn(),
@@ -196,7 +199,9 @@ def _build_demo(engine: Engine, *, size: str, seed: int, quiet: bool) -> Any:
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=err, transient=False) as progress:
-        return build_demo(engine, size=size, seed=seed, progress=_progress_callback(progress))
+        return build_demo(
+            engine, size=size, seed=seed, as_of=as_of, progress=_progress_callback(progress)
+        )
 
 
 def _progress_callback(progress: Progress) -> Callable[[str, int, int], None]:
