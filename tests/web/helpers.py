@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 from typing import cast
 
 from fastapi.testclient import TestClient
-from httpx import Response
+from httpx2 import Response
 
 from tests.helpers import QueryLog, assert_max_queries
 

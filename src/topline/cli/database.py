@@ -10,7 +10,7 @@ from sqlalchemy import Engine, func, inspect, select, text
 from topline.auth import service as auth_service
 from topline.auth.enums import Role
 from topline.auth.errors import UserNotFound
-from topline.auth.models import User
+from topline.auth.models import Team, User
 from topline.errors import Conflict
 from topline.storage.all_models import Base
 from topline.storage.db import make_engine, make_session_factory, session_scope
@@ -89,19 +89,26 @@ def wipe_demo(engine: Engine) -> Engine:
 
 def demo_logins(engine: Engine) -> list[dict[str, str]]:
     """The people to sign in as in a demo org: admins, managers and the first three reps."""
+    columns = (User.email, User.name, User.role, Team.name)
+    signs_in = (User.active, User.password_hash.is_not(None))
     with engine.connect() as conn:
         leaders = conn.execute(
-            select(User.email, User.name, User.role)
-            .where(User.active, User.role != Role.REP, User.password_hash.is_not(None))
+            select(*columns)
+            .outerjoin(Team, Team.id == User.team_id)
+            .where(*signs_in, User.role != Role.REP)
             .order_by(User.role, User.id)
         ).all()
         reps = conn.execute(
-            select(User.email, User.name, User.role)
-            .where(User.active, User.role == Role.REP, User.password_hash.is_not(None))
+            select(*columns)
+            .outerjoin(Team, Team.id == User.team_id)
+            .where(*signs_in, User.role == Role.REP)
             .order_by(User.id)
             .limit(3)
         ).all()
-    return [{"email": e, "name": n, "role": Role(r).value} for e, n, r in [*leaders, *reps]]
+    return [
+        {"email": email, "name": name, "role": Role(role).value, "team": team or ""}
+        for email, name, role, team in [*leaders, *reps]
+    ]
 
 
 def create_user(

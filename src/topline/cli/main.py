@@ -248,10 +248,11 @@ def _print_demo(
             f"in {summary.seconds:.1f} s."
         )
     table = Table(title="Demo logins", title_justify="left")
-    for column in ("email", "name", "role"):
+    table.add_column("email", no_wrap=True)  # never cut: people copy it to sign in
+    for column in ("name", "role", "team"):
         table.add_column(column)
     for login in logins:
-        table.add_row(login["email"], login["name"], login["role"])
+        table.add_row(login["email"], login["name"], login["role"], login["team"])
     out.print(table)
     out.print(f"Password for every demo login: [bold]{DEMO_PASSWORD}[/]")
     if serving:
