@@ -21,7 +21,7 @@ LAYERS = {
     "web": 5,
     "cli": 5,
 }
-SHARED = {"config", "errors", "clock", "__init__"}
+SHARED = {"config", "errors", "clock", "money", "__init__"}
 
 
 def _imports(path: Path) -> list[str]:

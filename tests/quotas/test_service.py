@@ -27,7 +27,8 @@ def test_setting_a_quota_twice_replaces_it(session: Session) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"amount_cents": -1}, "non-negative"),
+        ({"amount_cents": -1}, "quota must not be negative"),
+        ({"amount_cents": 1.5}, "whole number of cents"),
         ({"period_end": date(2024, 12, 1)}, "before it starts"),
         ({"user": None}, "exactly one rep or one team"),
     ],

@@ -28,6 +28,7 @@ from topline.crm.errors import (
 from topline.crm.models import Account, Contact, Deal, DealHistory, Stage
 from topline.crm.pipelines import default_pipeline, find_stage_by_type, get_stage, list_stages
 from topline.crm.schemas import DealUpdate
+from topline.money import require_cents
 
 # Deal attribute -> the name recorded in `deal_history.changed_fields`.
 TRACKED_FIELDS: dict[str, HistoryField] = {
@@ -76,9 +77,9 @@ def create_deal(
     name = name.strip()
     if not name:
         raise InvalidDeal("deal name must not be empty")
-    _check_amount(amount_cents, "amount_cents")
+    require_cents(amount_cents, "amount_cents", error=InvalidDeal)
     if recurring_amount_cents is not None:
-        _check_amount(recurring_amount_cents, "recurring_amount_cents")
+        require_cents(recurring_amount_cents, "recurring_amount_cents", error=InvalidDeal)
     _check_close_date(close_date, created_at=at)
     _check_owner(owner)
     if contact is not None and (account is None or contact.account_id != account.id):
@@ -202,7 +203,7 @@ def close_deal_won(
         "loss_reason": None,
     }
     if amount_cents is not None:
-        _check_amount(amount_cents, "amount_cents")
+        require_cents(amount_cents, "amount_cents", error=InvalidDeal)
         values["amount_cents"] = amount_cents
     return _apply(session, deal, values, actor=actor, at=at, expected_version=expected_version)
 
@@ -367,13 +368,6 @@ def _check_stage_of_pipeline(deal: Deal, stage: Stage) -> None:
         raise InvalidStageTransition(
             f"stage {stage.name!r} belongs to another pipeline than deal {deal.id}"
         )
-
-
-def _check_amount(value: Any, field: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidDeal(f"{field} must be a whole number of cents, got {value!r}")
-    if value < 0:
-        raise InvalidDeal(f"{field} must not be negative, got {value}")
 
 
 def _check_close_date(close_date: date, *, created_at: datetime) -> None:

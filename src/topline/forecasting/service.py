@@ -12,6 +12,7 @@ from topline.auth.service import visible_user_ids
 from topline.clock import ensure_utc, utcnow
 from topline.errors import InvalidInput, PermissionDenied
 from topline.forecasting.models import ForecastSubmission
+from topline.money import require_cents
 
 
 def submit_forecast(
@@ -36,15 +37,9 @@ def submit_forecast(
         visible = visible_user_ids(session, submitted_by)
         if submitted_by.role == Role.REP or (visible is not None and user.id not in visible):
             raise PermissionDenied(f"{submitted_by.email} cannot call {user.email}'s number")
-    for name, value in (
-        ("commit", commit_cents),
-        ("best case", best_case_cents),
-        ("pipeline", pipeline_cents),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise InvalidInput(
-                f"{name} must be a non-negative whole number of cents, got {value!r}"
-            )
+    require_cents(commit_cents, "commit")
+    require_cents(best_case_cents, "best case")
+    require_cents(pipeline_cents, "pipeline")
     if not commit_cents <= best_case_cents <= pipeline_cents:
         raise InvalidInput("a forecast needs commit ≤ best case ≤ pipeline")
     if period_end <= period_start:

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from topline.auth.models import Team, User
 from topline.errors import InvalidInput
+from topline.money import require_cents
 from topline.quotas.models import Quota
 
 
@@ -27,10 +28,7 @@ def set_quota(
     """
     if (user is None) == (team is None):
         raise InvalidInput("a quota belongs to exactly one rep or one team")
-    if isinstance(amount_cents, bool) or not isinstance(amount_cents, int) or amount_cents < 0:
-        raise InvalidInput(
-            f"quota must be a non-negative whole number of cents, got {amount_cents!r}"
-        )
+    require_cents(amount_cents, "quota")
     if period_end <= period_start:
         raise InvalidInput(f"quota period ends ({period_end}) before it starts ({period_start})")
     if user is not None:
