@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 VENDOR := src/topline/web/static/vendor
-ASSETS := $(VENDOR)/htmx.min.js $(VENDOR)/Sortable.min.js
+ASSETS := $(VENDOR)/htmx.min.js $(VENDOR)/Sortable.min.js $(VENDOR)/swagger-ui-bundle.js $(VENDOR)/swagger-ui.css $(VENDOR)/favicon-32x32.png
 # PostgreSQL tests run when TOPLINE_TEST_DATABASE_URL is set, or a local server answers.
 TOPLINE_TEST_DATABASE_URL ?= $(shell pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null && echo postgresql://postgres@127.0.0.1:5432/topline_test)
 export TOPLINE_TEST_DATABASE_URL
@@ -23,10 +23,11 @@ $(INSTALLED): pyproject.toml constraints.txt
 assets: $(ASSETS)
 
 $(ASSETS) &: package.json package-lock.json
-	@command -v npm >/dev/null || { echo "npm is needed to fetch htmx and SortableJS (apt-get install npm)"; exit 1; }
+	@command -v npm >/dev/null || { echo "npm is needed to fetch htmx, SortableJS and Swagger UI (apt-get install npm)"; exit 1; }
 	npm ci --no-audit --no-fund --loglevel=error
 	mkdir -p $(VENDOR)
 	cp node_modules/htmx.org/dist/htmx.min.js node_modules/sortablejs/Sortable.min.js $(VENDOR)/
+	cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css node_modules/swagger-ui-dist/favicon-32x32.png $(VENDOR)/
 
 demo: install
 	$(BIN)/topline demo $(DEMO_ARGS)

@@ -17,11 +17,12 @@ LAYERS = {
     "crm": 2,
     "quotas": 3,
     "forecasting": 3,
+    "access": 4,
     "demo": 4,
     "web": 5,
     "cli": 5,
 }
-SHARED = {"config", "errors", "clock", "money", "__init__"}
+SHARED = {"config", "errors", "clock", "money", "types", "__init__"}
 
 
 def _imports(path: Path) -> list[str]:

@@ -48,9 +48,22 @@ def test_responses_carry_security_headers(client: TestClient) -> None:
     assert headers["referrer-policy"] == "same-origin"
 
 
-@pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json"])
-def test_online_api_docs_are_off_until_served_offline(client: TestClient, path: str) -> None:
+@pytest.mark.parametrize("path", ["/redoc", "/openapi.json"])
+def test_only_the_offline_docs_are_served(client: TestClient, path: str) -> None:
     assert client.get(path).status_code == 404
+
+
+def test_api_docs_load_swagger_from_our_own_static_files(client: TestClient) -> None:
+    docs = client.get("/docs")
+
+    assert docs.status_code == 200
+    assert "/static/vendor/swagger-ui-bundle.js" in docs.text
+    assert "/api/v1/openapi.json" in docs.text
+    assert "cdn." not in docs.text
+    assert client.get("/static/vendor/swagger-ui-bundle.js").status_code == 200
+    schema = client.get("/api/v1/openapi.json").json()
+    assert "/api/v1/deals" in schema["paths"]
+    assert not [path for path in schema["paths"] if not path.startswith("/api/v1/")]
 
 
 def test_unknown_page_renders_the_html_error_page(client: TestClient) -> None:
@@ -75,10 +88,10 @@ def test_domain_errors_render_as_json_under_api_and_as_a_page_elsewhere(
     def missing_deal() -> None:
         raise DealNotFound("deal 999 not found", details={"deal_id": 999})
 
-    app.add_api_route("/api/v1/deals/999", missing_deal)
+    app.add_api_route("/api/v1/test-only/999", missing_deal)
     app.add_api_route("/deals/999", missing_deal)
 
-    api = client.get("/api/v1/deals/999")
+    api = client.get("/api/v1/test-only/999")
     page = client.get("/deals/999")
 
     assert api.status_code == 404

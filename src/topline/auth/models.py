@@ -64,3 +64,25 @@ class User(IdMixin, Base):
         remote_side="User.id", foreign_keys=[manager_id], lazy="raise"
     )
     team: Mapped[Team | None] = relationship(foreign_keys=[team_id], lazy="raise")
+
+
+class ApiToken(IdMixin, Base):
+    """A personal API token: the bearer acts as its user, until it expires or is revoked.
+
+    Only a SHA-256 hash of the token is stored (tokens are long and random, so a slow hash adds
+    nothing); the plain token is shown once, when it is created. `prefix` is the first
+    characters, kept so people can tell their tokens apart.
+    """
+
+    __tablename__ = "api_tokens"
+
+    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id], lazy="raise")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Select, literal, select
 from sqlalchemy.orm import Session
 
 from topline.auth.enums import Role
@@ -13,6 +13,7 @@ from topline.auth.errors import EmailTaken, InvalidCredentials, InvalidUser, Use
 from topline.auth.models import Team, User
 from topline.auth.passwords import burn_verification, hash_password, verify_password
 from topline.clock import utcnow
+from topline.storage.types import BigId
 
 MIN_PASSWORD_LENGTH = 8
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -117,16 +118,25 @@ def create_team(
     return team
 
 
-def visible_user_ids(session: Session, viewer: User) -> list[int] | None:
-    """Whose records `viewer` may see: None for everyone (admins), else a list of user ids.
+def visible_user_ids_query(viewer: User) -> Select[tuple[int]] | None:
+    """Whose records `viewer` may see, as a query of user ids to use in `IN (…)`; None for all.
 
     A manager sees themself and everyone below them in the reporting line, at any depth; a rep
-    sees only themself. This is the one scoping rule for pages, API, exports and reports.
+    sees only themself; an admin everyone. This is the one scoping rule for pages, API, exports
+    and reports: `topline.access` builds every record filter on it.
     """
     if viewer.role == Role.ADMIN:
         return None
     if viewer.role == Role.REP:
-        return [viewer.id]
+        return select(literal(viewer.id, type_=BigId))
     subtree = select(User.id).where(User.id == viewer.id).cte("subtree", recursive=True)
     subtree = subtree.union_all(select(User.id).where(User.manager_id == subtree.c.id))
-    return list(session.scalars(select(subtree.c.id)))
+    return select(subtree.c.id)
+
+
+def visible_user_ids(session: Session, viewer: User) -> list[int] | None:
+    """The ids `visible_user_ids_query` selects, loaded (None for everyone)."""
+    query = visible_user_ids_query(viewer)
+    if query is None:
+        return None
+    return list(session.scalars(query))

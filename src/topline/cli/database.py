@@ -131,3 +131,15 @@ def create_user(
             session, email=email, name=name, role=role, password=password, manager=manager
         )
         return {"id": user.id, "email": user.email, "name": user.name, "role": user.role.value}
+
+
+def create_token(engine: Engine, *, email: str, name: str) -> dict[str, Any]:
+    """Create an API token for the user with `email` in its own transaction."""
+    from topline.auth.tokens import create_token as make_token
+
+    with session_scope(make_session_factory(engine)) as session:
+        user = auth_service.find_user_by_email(session, email)
+        if user is None:
+            raise UserNotFound(f"no user with email {email}")
+        token, plain = make_token(session, user=user, name=name)
+        return {"id": token.id, "email": user.email, "name": token.name, "token": plain}

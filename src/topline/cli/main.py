@@ -29,8 +29,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 user_app = typer.Typer(help="People who sign in.", no_args_is_help=True)
+token_app = typer.Typer(help="Personal API tokens.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
 
 out = Console()
 err = Console(stderr=True)
@@ -119,6 +121,25 @@ def user_create(
         out.print_json(json.dumps(created))
     else:
         out.print(f"Created {created['role']} {created['email']} (id {created['id']}).")
+
+
+@token_app.command("create")
+def token_create(
+    email: Annotated[str, typer.Option(help="Whose token: it acts as this user.")],
+    name: Annotated[str, typer.Option(help="What the token is for.")] = "cli",
+    db: DbOption = None,
+    output: FormatOption = OutputFormat.TEXT,
+) -> None:
+    """Create a personal API token and print it once (only its hash is stored)."""
+    with user_errors():
+        engine = database.engine_for(settings_for(db).database_url)
+        database.require_schema(engine)
+        created = database.create_token(engine, email=email, name=name)
+    if output == OutputFormat.JSON:
+        out.print_json(json.dumps(created))
+    else:
+        err.print(f"Token {created['name']!r} for {created['email']} (shown once; keep it safe):")
+        out.print(created["token"], highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -6,7 +6,7 @@ This is the one module of `storage` allowed to import domain code.
 from __future__ import annotations
 
 from topline.audit.models import AuditEntry
-from topline.auth.models import Organization, Team, User
+from topline.auth.models import ApiToken, Organization, Team, User
 from topline.crm.models import (
     Account,
     Activity,
@@ -24,6 +24,7 @@ from topline.storage.base import Base
 __all__ = [
     "Account",
     "Activity",
+    "ApiToken",
     "AuditEntry",
     "Base",
     "Contact",

@@ -23,7 +23,8 @@ import topline.storage.all_models  # noqa: F401  (every mapper must be known bef
 from topline import __version__
 from topline.config import Settings, get_settings
 from topline.storage.db import make_engine, make_session_factory
-from topline.web import health, views
+from topline.web import api, docs, health, views
+from topline.web.docs import OPENAPI_URL
 from topline.web.errors import install_error_handlers
 from topline.web.ratelimit import SlidingWindowLimiter
 
@@ -32,6 +33,14 @@ logger = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
 SESSION_COOKIE = "topline_session"
 SESSION_MAX_AGE_SECONDS = 14 * 24 * 60 * 60
+
+API_DESCRIPTION = (
+    "Topline's JSON API. Authenticate with a personal API token "
+    "(`topline token create --email you@example.com`) sent as `Authorization: Bearer tl_…`. "
+    'Errors are `{"error": {"code", "message", "details"}}`. Lists are paginated '
+    "with `cursor`/`next_cursor`; writes to deals carry the `version` read, and a stale one "
+    "answers 409 with the current record."
+)
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -90,9 +99,10 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app = FastAPI(
         title="Topline",
         version=__version__,
+        description=API_DESCRIPTION,
         docs_url=None,
         redoc_url=None,
-        openapi_url=None,
+        openapi_url=OPENAPI_URL,
         lifespan=lifespan,
     )
     app.state.settings = settings
@@ -112,6 +122,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     install_error_handlers(app)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    app.include_router(health.router)
-    app.include_router(views.router)
+    app.include_router(health.router, include_in_schema=False)
+    app.include_router(views.router, include_in_schema=False)
+    app.include_router(docs.router)
+    app.include_router(api.router)
     return app

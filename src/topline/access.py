@@ -1,0 +1,177 @@
+"""Who may see and change which records: the one access rule, applied inside queries.
+
+- An admin sees and changes everything.
+- A manager sees the records of everyone in their reporting subtree (themself included): their
+  deals, leads, activities, quotas and forecasts, the accounts those people own or sell to, and
+  the contacts at those accounts; plus unassigned leads, which managers route.
+- A rep sees their own deals, leads, activities, quotas and forecasts, and the accounts and
+  contacts they own or have deals with.
+
+Every function returns a SQL condition (or None for "no restriction") that callers put in the
+WHERE clause, so nothing invisible is ever loaded, counted or searched. A record outside the
+viewer's scope is reported as not found, never as forbidden, so its existence does not leak.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, Select, or_, select
+from sqlalchemy.orm import Session
+
+from topline.audit.models import AuditEntry
+from topline.auth.enums import Role
+from topline.auth.models import Team, User
+from topline.auth.service import visible_user_ids_query
+from topline.crm.models import Account, Activity, Contact, Deal, Lead
+from topline.errors import InvalidInput, NotFound, PermissionDenied
+from topline.forecasting.models import ForecastSubmission
+from topline.quotas.models import Quota
+
+Row = TypeVar("Row")
+
+
+def _in_scope(column: Any, viewer: User) -> ColumnElement[bool] | None:
+    """`column` holds the id of someone the viewer may see."""
+    if viewer.role == Role.ADMIN:
+        return None
+    if viewer.role == Role.REP:
+        return column == viewer.id  # type: ignore[no-any-return]
+    query = visible_user_ids_query(viewer)
+    assert query is not None
+    return column.in_(query)  # type: ignore[no-any-return]
+
+
+def deals_filter(viewer: User) -> ColumnElement[bool] | None:
+    """Deals owned by someone in the viewer's scope."""
+    return _in_scope(Deal.owner_id, viewer)
+
+
+def accounts_filter(viewer: User) -> ColumnElement[bool] | None:
+    """Accounts owned by, or with a deal owned by, someone in the viewer's scope."""
+    owned = _in_scope(Account.owner_id, viewer)
+    if owned is None:
+        return None
+    deal_owner = _in_scope(Deal.owner_id, viewer)
+    assert deal_owner is not None
+    sold_to = select(Deal.account_id).where(deal_owner, Deal.account_id.is_not(None))
+    return or_(owned, Account.id.in_(sold_to))
+
+
+def contacts_filter(viewer: User) -> ColumnElement[bool] | None:
+    """Contacts at accounts the viewer may see."""
+    accounts = accounts_filter(viewer)
+    if accounts is None:
+        return None
+    return Contact.account_id.in_(select(Account.id).where(accounts))
+
+
+def leads_filter(viewer: User) -> ColumnElement[bool] | None:
+    """Leads owned by someone in scope; managers also see unassigned leads to route them."""
+    owned = _in_scope(Lead.owner_id, viewer)
+    if owned is None or viewer.role == Role.REP:
+        return owned
+    return or_(owned, Lead.owner_id.is_(None))
+
+
+def activities_filter(viewer: User) -> ColumnElement[bool] | None:
+    """Activities logged by someone in the viewer's scope."""
+    return _in_scope(Activity.user_id, viewer)
+
+
+def users_filter(viewer: User) -> ColumnElement[bool] | None:
+    """The people in the viewer's scope (a rep sees only themself)."""
+    return _in_scope(User.id, viewer)
+
+
+def quotas_filter(viewer: User) -> ColumnElement[bool] | None:
+    """Quotas of people in scope, and of teams led by someone in scope."""
+    personal = _in_scope(Quota.user_id, viewer)
+    if personal is None:
+        return None
+    team_lead = _in_scope(Team.manager_id, viewer)
+    assert team_lead is not None
+    return or_(personal, Quota.team_id.in_(select(Team.id).where(team_lead)))
+
+
+def forecasts_filter(viewer: User) -> ColumnElement[bool] | None:
+    """Forecast calls for the number of someone in scope."""
+    return _in_scope(ForecastSubmission.user_id, viewer)
+
+
+def audit_filter(viewer: User) -> ColumnElement[bool] | None:
+    """Audit entries written by people in scope. Reps do not read the audit log."""
+    if viewer.role == Role.REP:
+        raise PermissionDenied("the audit log is for managers and admins")
+    return _in_scope(AuditEntry.actor_id, viewer)
+
+
+FILTERS = {
+    Deal: deals_filter,
+    Account: accounts_filter,
+    Contact: contacts_filter,
+    Lead: leads_filter,
+    Activity: activities_filter,
+    User: users_filter,
+    Quota: quotas_filter,
+    ForecastSubmission: forecasts_filter,
+    AuditEntry: audit_filter,
+}
+
+
+def scoped(stmt: Select[Any], model: type[Any], viewer: User) -> Select[Any]:
+    """`stmt` restricted to the rows of `model` the viewer may see."""
+    condition = FILTERS[model](viewer)
+    return stmt if condition is None else stmt.where(condition)
+
+
+def get_visible(session: Session, model: type[Row], record_id: int, viewer: User) -> Row:
+    """The record with `record_id` if the viewer may see it, else `NotFound`."""
+    record = session.scalar(scoped(select(model), model, viewer).where(model.id == record_id))  # type: ignore[attr-defined]
+    if record is None:
+        raise NotFound(f"{_noun(model)} {record_id} not found")
+    return record  # type: ignore[no-any-return]
+
+
+def require_assignable(session: Session, viewer: User, owner: User) -> None:
+    """`owner` may be given records by `viewer`: reps only themselves, managers their scope."""
+    if viewer.role == Role.ADMIN or owner.id == viewer.id:
+        return
+    if viewer.role == Role.REP:
+        raise PermissionDenied("reps can only assign records to themselves")
+    visible = session.scalar(
+        select(User.id).where(User.id == owner.id, _in_scope(User.id, viewer))  # type: ignore[arg-type]
+    )
+    if visible is None:
+        raise PermissionDenied(f"{owner.email} is not in your team")
+
+
+def require_editable(viewer: User, record: Account | Deal | Lead | Activity) -> None:
+    """Reps change only what they own (or logged); managers and admins what they can see."""
+    if viewer.role != Role.REP:
+        return
+    owner_id = record.user_id if isinstance(record, Activity) else record.owner_id
+    if owner_id != viewer.id:
+        raise PermissionDenied(f"reps can only change their own {_noun(type(record))}s")
+
+
+def require_role(viewer: User, *roles: Role) -> None:
+    """Refuse unless the viewer has one of `roles`."""
+    if viewer.role not in roles:
+        allowed = " or ".join(role.value for role in roles)
+        raise PermissionDenied(f"only {allowed} users may do this")
+
+
+def resolve_user(session: Session, viewer: User, user_id: int | None, *, field: str) -> User:
+    """The user `user_id` names (the viewer when None), if the viewer may see them."""
+    if user_id is None:
+        return viewer
+    try:
+        return get_visible(session, User, user_id, viewer)
+    except NotFound:
+        raise InvalidInput(f"{field}: user {user_id} not found", details={"field": field}) from None
+
+
+def _noun(model: type[Any]) -> str:
+    names = {ForecastSubmission: "forecast", AuditEntry: "audit entry"}
+    return names.get(model, model.__name__.lower())

@@ -1,0 +1,108 @@
+"""Personal API tokens: create (shown once), list, revoke, and authenticate a bearer."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from topline.auth.enums import Role
+from topline.auth.errors import InvalidUser
+from topline.auth.models import ApiToken, User
+from topline.clock import ensure_utc, utcnow
+from topline.errors import NotAuthenticated, NotFound
+
+TOKEN_PREFIX = "tl_"
+# Writing last_used_at on every request would turn each read into a write.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+class TokenNotFound(NotFound):
+    """No token with that id visible to the caller."""
+
+
+class InvalidToken(NotAuthenticated):
+    """The bearer token is unknown, revoked or expired."""
+
+    code = "invalid_token"
+
+
+def hash_token(token: str) -> str:
+    """The stored form of a token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(
+    session: Session,
+    *,
+    user: User,
+    name: str,
+    expires_at: datetime | None = None,
+    at: datetime | None = None,
+) -> tuple[ApiToken, str]:
+    """A new token for `user` and its plain text, which is never stored or shown again."""
+    now = ensure_utc(at or utcnow())
+    name = name.strip()
+    if not name:
+        raise InvalidUser("a token needs a name (what it is for)")
+    if len(name) > 100:
+        raise InvalidUser("token name must have at most 100 characters")
+    if not user.active:
+        raise InvalidUser(f"{user.email} is inactive and cannot get tokens")
+    if expires_at is not None and ensure_utc(expires_at) <= now:
+        raise InvalidUser("a token's expiry must be in the future")
+    plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(
+        user_id=user.id,
+        name=name,
+        prefix=plain[:10],
+        token_hash=hash_token(plain),
+        created_at=now,
+        expires_at=ensure_utc(expires_at) if expires_at else None,
+    )
+    session.add(token)
+    session.flush()
+    return token, plain
+
+
+def list_tokens(session: Session, *, viewer: User) -> list[ApiToken]:
+    """The viewer's own tokens (an admin sees everyone's), newest first."""
+    stmt = select(ApiToken).order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
+    if viewer.role != Role.ADMIN:
+        stmt = stmt.where(ApiToken.user_id == viewer.id)
+    return list(session.scalars(stmt))
+
+
+def revoke_token(
+    session: Session, token_id: int, *, actor: User, at: datetime | None = None
+) -> ApiToken:
+    """Stop a token working at once. Users revoke their own; admins anyone's."""
+    token = session.get(ApiToken, token_id)
+    if token is None or (actor.role != Role.ADMIN and token.user_id != actor.id):
+        raise TokenNotFound(f"token {token_id} not found")
+    if token.revoked_at is None:
+        token.revoked_at = ensure_utc(at or utcnow())
+        session.flush()
+    return token
+
+
+def authenticate_token(session: Session, plain: str, *, at: datetime | None = None) -> User:
+    """The active user a bearer token belongs to, or `InvalidToken`."""
+    now = ensure_utc(at or utcnow())
+    if not plain.startswith(TOKEN_PREFIX) or len(plain) > 200:
+        raise InvalidToken("invalid API token")
+    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(plain)))
+    if token is None or token.revoked_at is not None:
+        raise InvalidToken("invalid or revoked API token")
+    if token.expires_at is not None and token.expires_at <= now:
+        raise InvalidToken("this API token has expired")
+    user = session.get(User, token.user_id)
+    if user is None or not user.active:
+        raise InvalidToken("the token belongs to an inactive user")
+    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
+        token.last_used_at = now
+        session.flush()
+    return user

@@ -1,0 +1,23 @@
+"""Validated value types shared by every schema: text without control bytes, cents, ids."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
+
+# Both databases store 64-bit signed integers; larger ids or amounts cannot exist.
+MAX_INT64 = 2**63 - 1
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL bytes; refuse them at the door with a clear message.
+    if "\x00" in value:
+        raise ValueError("text must not contain NUL characters")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
+Name = Annotated[str, Field(min_length=1, max_length=300), AfterValidator(_no_nul)]
+Cents = Annotated[int, Field(ge=0, le=MAX_INT64, strict=True)]
+Id = Annotated[int, Field(ge=1, le=MAX_INT64)]

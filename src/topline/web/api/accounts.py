@@ -1,0 +1,7 @@
+"""Accounts over HTTP."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/accounts", tags=["accounts"])

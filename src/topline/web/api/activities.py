@@ -1,0 +1,7 @@
+"""Activities over HTTP."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/activities", tags=["activities"])

@@ -1,0 +1,179 @@
+"""What every API endpoint shares: bearer authentication, error declarations, pages, audit."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Depends, Query
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from topline.audit.service import record_audit
+from topline.auth.models import User
+from topline.auth.tokens import InvalidToken, authenticate_token
+from topline.errors import InvalidInput
+from topline.web.deps import DbSession
+
+T = TypeVar("T")
+
+_bearer = HTTPBearer(auto_error=False, description="A personal API token: `tl_…`.")
+
+
+def api_user(
+    session: DbSession,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> User:
+    """The user a valid `Authorization: Bearer` token belongs to, else 401."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise InvalidToken("send a personal API token as 'Authorization: Bearer tl_…'")
+    return authenticate_token(session, credentials.credentials)
+
+
+ApiUser = Annotated[User, Depends(api_user)]
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong, for people and for programs."""
+
+    code: str = Field(examples=["not_found"])
+    message: str = Field(examples=["deal 42 not found"])
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErrorBody(BaseModel):
+    """Every error response has this shape."""
+
+    error: ErrorDetail
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI declarations of the error responses an endpoint can give."""
+    descriptions = {
+        400: "Malformed request",
+        401: "No valid API token",
+        403: "Not allowed for this user",
+        404: "Not found (or not visible to this user)",
+        409: "Conflicts with the record's current state",
+        422: "Invalid input; `details` names the fields",
+    }
+    return {
+        status: {"model": ErrorBody, "description": descriptions[status]}
+        for status in sorted({401, 422, *statuses})
+    }
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list, in a stable order; pass `next_cursor` back to get the next."""
+
+    items: list[T]
+    next_cursor: str | None = Field(description="Opaque; absent on the last page.")
+    total: int | None = Field(description="Rows matching the filters (when asked for).")
+
+
+class ApiModel(BaseModel):
+    """Base of API request bodies: unknown fields and loose types are refused."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ReadModel(BaseModel):
+    """Base of API responses, read from ORM objects."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+Limit = Annotated[int, Query(ge=1, le=200, description="Page size.")]
+Cursor = Annotated[str | None, Query(max_length=500, description="From `next_cursor`.")]
+WithTotal = Annotated[bool, Query(description="Also count all matching rows.")]
+
+
+def paginate(
+    session: Session,
+    stmt: Select[Any],
+    *,
+    sort_column: InstrumentedAttribute[Any],
+    id_column: InstrumentedAttribute[int],
+    descending: bool,
+    cursor: str | None,
+    limit: int,
+    with_total: bool,
+) -> tuple[Sequence[Any], str | None, int | None]:
+    """Keyset pagination on (sort column, id): stable under inserts, fast at any depth."""
+    total = None
+    if with_total:
+        total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    if cursor is not None:
+        stmt = stmt.where(_after(cursor, sort_column, id_column, descending))
+    order = (sort_column.desc(), id_column.desc()) if descending else (sort_column, id_column)
+    rows = session.scalars(stmt.order_by(*order).limit(limit + 1)).all()
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = _encode(getattr(last, sort_column.key), last.id)
+    return rows, next_cursor, total
+
+
+def _encode(value: Any, row_id: int) -> str:
+    if isinstance(value, datetime | date):
+        value = value.isoformat()
+    raw = json.dumps([value, row_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _after(
+    cursor: str, sort_column: InstrumentedAttribute[Any], id_column: Any, descending: bool
+) -> ColumnElement[bool]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        value, row_id = json.loads(raw)
+        python_type = sort_column.type.python_type
+        if python_type is datetime:
+            value = datetime.fromisoformat(value)
+        elif python_type is date:
+            value = date.fromisoformat(value)
+        elif not isinstance(value, python_type) or not isinstance(row_id, int):
+            raise ValueError("cursor value of the wrong type")
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise InvalidInput(
+            "cursor: not a cursor from this list (sort order changed?)",
+            details={"field": "cursor"},
+        ) from None
+    if descending:
+        return or_(sort_column < value, and_(sort_column == value, id_column < row_id))
+    return or_(sort_column > value, and_(sort_column == value, id_column > row_id))
+
+
+def audit(
+    session: Session,
+    actor: User,
+    *,
+    action: str,
+    entity: str,
+    entity_id: int | None,
+    before: BaseModel | None = None,
+    after: BaseModel | None = None,
+) -> None:
+    """Record a write made through the API: who, when, what, and only the fields that changed."""
+    before_data = before.model_dump(mode="json") if before is not None else None
+    after_data = after.model_dump(mode="json") if after is not None else None
+    if before_data is not None and after_data is not None:
+        changed = {k for k in after_data if before_data.get(k) != after_data[k]}
+        before_data = {k: before_data.get(k) for k in sorted(changed)}
+        after_data = {k: after_data[k] for k in sorted(changed)}
+    record_audit(
+        session,
+        actor_id=actor.id,
+        action=action,
+        entity_type=entity,
+        entity_id=entity_id,
+        before=before_data,
+        after=after_data,
+    )

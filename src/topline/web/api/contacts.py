@@ -1,0 +1,7 @@
+"""Contacts over HTTP."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/contacts", tags=["contacts"])

@@ -1,0 +1,299 @@
+"""Deals over HTTP: list, read, create, edit, move, win, lose, reopen, reassign, history."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Annotated, Literal, TypeVar
+
+from fastapi import APIRouter, Path, Query, status
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from topline import access
+from topline.auth.models import User
+from topline.auth.service import visible_user_ids_query
+from topline.crm import deals as deal_service
+from topline.crm.enums import StageType
+from topline.crm.errors import StaleDeal
+from topline.crm.history import deal_history
+from topline.crm.models import Account, Contact, Deal, Stage
+from topline.crm.schemas import (
+    DealCreate,
+    DealHistoryRead,
+    DealLose,
+    DealMove,
+    DealPatch,
+    DealRead,
+    DealReassign,
+    DealReopen,
+    DealUpdate,
+    DealWin,
+)
+from topline.errors import InvalidInput, NotFound
+from topline.types import MAX_INT64
+from topline.web.api.common import ApiUser, Cursor, Limit, Page, WithTotal, audit, errors, paginate
+from topline.web.deps import DbSession
+
+router = APIRouter(prefix="/deals", tags=["deals"])
+R = TypeVar("R")
+
+DealId = Annotated[int, Path(ge=1, le=MAX_INT64, description="Deal id.")]
+IdList = Annotated[list[Annotated[int, Query(ge=1, le=MAX_INT64)]] | None, Query()]
+DealSort = Literal[
+    "close_date", "-close_date", "amount_cents", "-amount_cents", "created_at", "-created_at",
+    "updated_at", "-updated_at", "name", "-name", "id", "-id",
+]  # fmt: skip
+SORT_COLUMNS = {
+    "close_date": Deal.close_date,
+    "amount_cents": Deal.amount_cents,
+    "created_at": Deal.created_at,
+    "updated_at": Deal.updated_at,
+    "name": Deal.name,
+    "id": Deal.id,
+}
+
+
+@router.get("", response_model=Page[DealRead], responses=errors(400, 404))
+def list_deals(
+    session: DbSession,
+    user: ApiUser,
+    owner_id: IdList = None,
+    team_of: Annotated[
+        int | None,
+        Query(ge=1, le=MAX_INT64, description="Deals of this manager's whole reporting subtree."),
+    ] = None,
+    stage_id: IdList = None,
+    account_id: Annotated[int | None, Query(ge=1, le=MAX_INT64)] = None,
+    status_: Annotated[StageType | None, Query(alias="status")] = None,
+    close_date_from: date | None = None,
+    close_date_to: Annotated[date | None, Query(description="Inclusive.")] = None,
+    amount_min: Annotated[int | None, Query(ge=0, le=MAX_INT64)] = None,
+    amount_max: Annotated[int | None, Query(ge=0, le=MAX_INT64)] = None,
+    updated_since: datetime | None = None,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=100, description="Name contains.")
+    ] = None,
+    sort: DealSort = "close_date",
+    cursor: Cursor = None,
+    limit: Limit = 50,
+    with_total: WithTotal = True,
+) -> Page[DealRead]:
+    """Deals the caller may see, filtered, in a stable order, one page at a time."""
+    stmt = access.scoped(select(Deal), Deal, user)
+    if owner_id:
+        stmt = stmt.where(Deal.owner_id.in_(owner_id))
+    if team_of is not None:
+        manager = access.get_visible(session, User, team_of, user)
+        subtree = visible_user_ids_query(manager)
+        if subtree is not None:
+            stmt = stmt.where(Deal.owner_id.in_(subtree))
+    if stage_id:
+        stmt = stmt.where(Deal.stage_id.in_(stage_id))
+    if account_id is not None:
+        stmt = stmt.where(Deal.account_id == account_id)
+    if status_ is not None:
+        stmt = stmt.where(Deal.stage_id.in_(select(Stage.id).where(Stage.type == status_)))
+    if close_date_from is not None:
+        stmt = stmt.where(Deal.close_date >= close_date_from)
+    if close_date_to is not None:
+        stmt = stmt.where(Deal.close_date <= close_date_to)
+    if amount_min is not None:
+        stmt = stmt.where(Deal.amount_cents >= amount_min)
+    if amount_max is not None:
+        stmt = stmt.where(Deal.amount_cents <= amount_max)
+    if updated_since is not None:
+        stmt = stmt.where(Deal.updated_at >= _aware(updated_since, "updated_since"))
+    if q is not None:
+        stmt = stmt.where(Deal.name.ilike(f"%{_escape_like(q)}%", escape="\\"))
+    rows, next_cursor, total = paginate(
+        session,
+        stmt,
+        sort_column=SORT_COLUMNS[sort.lstrip("-")],
+        id_column=Deal.id,
+        descending=sort.startswith("-"),
+        cursor=cursor,
+        limit=limit,
+        with_total=with_total,
+    )
+    return Page[DealRead](
+        items=[DealRead.model_validate(d) for d in rows], next_cursor=next_cursor, total=total
+    )
+
+
+@router.post(
+    "", response_model=DealRead, status_code=status.HTTP_201_CREATED, responses=errors(403)
+)
+def create_deal(session: DbSession, user: ApiUser, body: DealCreate) -> DealRead:
+    """Open a new deal for the caller or, for managers, for someone in their team."""
+    owner = access.resolve_user(session, user, body.owner_id, field="owner_id")
+    access.require_assignable(session, user, owner)
+    account = _referenced(session, user, Account, body.account_id, "account_id")
+    contact = _referenced(session, user, Contact, body.contact_id, "contact_id")
+    stage = _stage(session, body.stage_id) if body.stage_id is not None else None
+    deal = deal_service.create_deal(
+        session,
+        actor=user,
+        name=body.name,
+        owner=owner,
+        amount_cents=body.amount_cents,
+        close_date=body.close_date,
+        account=account,
+        contact=contact,
+        stage=stage,
+        forecast_category=body.forecast_category,
+        type=body.type,
+        recurring_amount_cents=body.recurring_amount_cents,
+        source=body.source,
+        next_step=body.next_step,
+    )
+    created = DealRead.model_validate(deal)
+    audit(session, user, action="create", entity="deal", entity_id=deal.id, after=created)
+    return created
+
+
+@router.get("/{deal_id}", response_model=DealRead, responses=errors(404))
+def get_deal(session: DbSession, user: ApiUser, deal_id: DealId) -> DealRead:
+    """One deal."""
+    return DealRead.model_validate(access.get_visible(session, Deal, deal_id, user))
+
+
+@router.get("/{deal_id}/history", response_model=list[DealHistoryRead], responses=errors(404))
+def get_deal_history(session: DbSession, user: ApiUser, deal_id: DealId) -> list[DealHistoryRead]:
+    """Every recorded state of the deal, oldest first, each with its validity interval."""
+    access.get_visible(session, Deal, deal_id, user)
+    return [DealHistoryRead.model_validate(row) for row in deal_history(session, deal_id)]
+
+
+@router.patch("/{deal_id}", response_model=DealRead, responses=errors(403, 404, 409))
+def update_deal(session: DbSession, user: ApiUser, deal_id: DealId, body: DealPatch) -> DealRead:
+    """Edit fields of a deal. A stale `version` is refused with the current deal in `details`."""
+    changes = DealUpdate.model_validate(body.model_dump(exclude={"version"}, exclude_unset=True))
+    return _act(
+        session, user, deal_id, body.version, "update",
+        lambda deal: deal_service.update_deal(
+            session, deal, changes=changes, actor=user, expected_version=body.version
+        ),
+    )  # fmt: skip
+
+
+@router.post("/{deal_id}/move", response_model=DealRead, responses=errors(403, 404, 409))
+def move_deal(session: DbSession, user: ApiUser, deal_id: DealId, body: DealMove) -> DealRead:
+    """Move an open deal to another open stage of its pipeline."""
+    stage = _stage(session, body.stage_id)
+    return _act(
+        session, user, deal_id, body.version, "move",
+        lambda deal: deal_service.move_deal_to_stage(
+            session, deal, stage=stage, actor=user, expected_version=body.version
+        ),
+    )  # fmt: skip
+
+
+@router.post("/{deal_id}/win", response_model=DealRead, responses=errors(403, 404, 409))
+def win_deal(session: DbSession, user: ApiUser, deal_id: DealId, body: DealWin) -> DealRead:
+    """Mark an open deal won."""
+    return _act(
+        session, user, deal_id, body.version, "win",
+        lambda deal: deal_service.close_deal_won(
+            session, deal, actor=user, amount_cents=body.amount_cents,
+            expected_version=body.version,
+        ),
+    )  # fmt: skip
+
+
+@router.post("/{deal_id}/lose", response_model=DealRead, responses=errors(403, 404, 409))
+def lose_deal(session: DbSession, user: ApiUser, deal_id: DealId, body: DealLose) -> DealRead:
+    """Mark an open deal lost, with the reason."""
+    stage = _stage(session, body.stage_id) if body.stage_id is not None else None
+    return _act(
+        session, user, deal_id, body.version, "lose",
+        lambda deal: deal_service.close_deal_lost(
+            session, deal, loss_reason=body.loss_reason, actor=user, stage=stage,
+            expected_version=body.version,
+        ),
+    )  # fmt: skip
+
+
+@router.post("/{deal_id}/reopen", response_model=DealRead, responses=errors(403, 404, 409))
+def reopen_deal(session: DbSession, user: ApiUser, deal_id: DealId, body: DealReopen) -> DealRead:
+    """Put a won or lost deal back into an open stage."""
+    stage = _stage(session, body.stage_id)
+    return _act(
+        session, user, deal_id, body.version, "reopen",
+        lambda deal: deal_service.reopen_deal(
+            session, deal, stage=stage, close_date=body.close_date, actor=user,
+            expected_version=body.version,
+        ),
+    )  # fmt: skip
+
+
+@router.post("/{deal_id}/owner", response_model=DealRead, responses=errors(403, 404, 409))
+def reassign_deal(
+    session: DbSession, user: ApiUser, deal_id: DealId, body: DealReassign
+) -> DealRead:
+    """Hand a deal to someone else in the caller's team (managers and admins)."""
+    owner = access.resolve_user(session, user, body.owner_id, field="owner_id")
+    access.require_assignable(session, user, owner)
+    return _act(
+        session, user, deal_id, body.version, "reassign",
+        lambda deal: deal_service.change_deal_owner(
+            session, deal, owner=owner, actor=user, expected_version=body.version
+        ),
+    )  # fmt: skip
+
+
+def _act(
+    session: Session,
+    user: User,
+    deal_id: int,
+    version: int,
+    action: str,
+    change: Callable[[Deal], Deal],
+) -> DealRead:
+    """Load the deal in scope, check the caller may change it, apply, audit, answer."""
+    deal = access.get_visible(session, Deal, deal_id, user)
+    access.require_editable(user, deal)
+    before = DealRead.model_validate(deal)
+    if version != deal.version:
+        raise StaleDeal(
+            f"deal {deal.id} changed since version {version} (now {deal.version}); "
+            "merge with the current deal in details.current and try again",
+            details={"current": before.model_dump(mode="json")},
+        )
+    after = DealRead.model_validate(change(deal))
+    audit(
+        session, user, action=action, entity="deal", entity_id=deal.id, before=before, after=after
+    )
+    return after
+
+
+def _stage(session: Session, stage_id: int) -> Stage:
+    stage = session.get(Stage, stage_id)
+    if stage is None:
+        raise InvalidInput(f"stage_id: stage {stage_id} not found", details={"field": "stage_id"})
+    return stage
+
+
+def _referenced(
+    session: Session, user: User, model: type[R], record_id: int | None, field: str
+) -> R | None:
+    if record_id is None:
+        return None
+    try:
+        return access.get_visible(session, model, record_id, user)
+    except NotFound:
+        raise InvalidInput(
+            f"{field}: {model.__name__.lower()} {record_id} not found", details={"field": field}
+        ) from None
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _aware(moment: datetime, field: str) -> datetime:
+    if moment.tzinfo is None:
+        raise InvalidInput(
+            f"{field}: give a timezone (e.g. 2025-01-31T00:00:00Z)", details={"field": field}
+        )
+    return moment

@@ -1,0 +1,7 @@
+"""Forecasts over HTTP."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/forecast-submissions", tags=["forecasts"])

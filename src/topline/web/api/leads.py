@@ -1,0 +1,7 @@
+"""Leads over HTTP."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/leads", tags=["leads"])

@@ -1,0 +1,7 @@
+"""Pipelines over HTTP."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/pipelines", tags=["pipelines"])

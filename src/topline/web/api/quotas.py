@@ -1,0 +1,7 @@
+"""Quotas over HTTP."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/quotas", tags=["quotas"])

@@ -1,0 +1,7 @@
+"""Teams over HTTP."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/teams", tags=["teams"])
