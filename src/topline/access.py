@@ -133,16 +133,31 @@ def get_visible(session: Session, model: type[Row], record_id: int, viewer: User
     return record  # type: ignore[no-any-return]
 
 
+def assignable_owner(session: Session, viewer: User, owner_id: int | None, *, field: str) -> User:
+    """The user `owner_id` names (the viewer when None), if the viewer may give them records.
+
+    Reps give records only to themselves (403 otherwise); managers to people in their scope
+    and admins to anyone (someone outside that is an unknown user: 422 naming the field).
+    """
+    if owner_id is None or owner_id == viewer.id:
+        return viewer
+    if viewer.role == Role.REP:
+        raise PermissionDenied("reps can only assign records to themselves")
+    owner = resolve_user(session, viewer, owner_id, field=field)
+    if not owner.active:
+        raise InvalidInput(f"{field}: {owner.email} is inactive", details={"field": field})
+    return owner
+
+
 def require_assignable(session: Session, viewer: User, owner: User) -> None:
     """`owner` may be given records by `viewer`: reps only themselves, managers their scope."""
     if viewer.role == Role.ADMIN or owner.id == viewer.id:
         return
     if viewer.role == Role.REP:
         raise PermissionDenied("reps can only assign records to themselves")
-    visible = session.scalar(
-        select(User.id).where(User.id == owner.id, _in_scope(User.id, viewer))  # type: ignore[arg-type]
-    )
-    if visible is None:
+    in_scope = _in_scope(User.id, viewer)
+    assert in_scope is not None
+    if session.scalar(select(User.id).where(User.id == owner.id, in_scope)) is None:
         raise PermissionDenied(f"{owner.email} is not in your team")
 
 

@@ -20,4 +20,14 @@ def _no_nul(value: str) -> str:
 Text = Annotated[str, AfterValidator(_no_nul)]
 Name = Annotated[str, Field(min_length=1, max_length=300), AfterValidator(_no_nul)]
 Cents = Annotated[int, Field(ge=0, le=MAX_INT64, strict=True)]
-Id = Annotated[int, Field(ge=1, le=MAX_INT64)]
+Id = Annotated[int, Field(ge=1, le=MAX_INT64, strict=True)]
+Version = Annotated[
+    int,
+    Field(
+        ge=1,
+        le=MAX_INT64,
+        strict=True,
+        description="The record's `version` as read; a stale one is refused with 409.",
+    ),
+]
+Flag = Annotated[bool, Field(strict=True)]

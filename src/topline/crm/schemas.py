@@ -7,13 +7,17 @@ from datetime import date, datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from topline.crm.enums import DealType, ForecastCategory, StageType
-from topline.types import Cents, Id, Name, Text
+from topline.types import Cents, Id, Name, Text, Version
 
 
 class StrictModel(BaseModel):
-    """Input: unknown fields and loose types are refused."""
+    """Input: unknown fields are refused; numbers and flags must be real JSON numbers/booleans.
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    Whole-model strict mode would also refuse ISO date strings, the only way JSON carries dates,
+    so strictness sits on the number types (`Cents`, `Id`, `Version`, `Flag`) instead.
+    """
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class ReadModel(BaseModel):
@@ -42,7 +46,7 @@ class DealUpdate(StrictModel):
 class DealPatch(DealUpdate):
     """A partial edit of a deal, made against the version the editor read."""
 
-    version: int = Field(ge=1, description="The `version` of the deal as read; a stale one is 409.")
+    version: Version
 
 
 class DealCreate(StrictModel):
@@ -65,7 +69,7 @@ class DealCreate(StrictModel):
 class Versioned(StrictModel):
     """An action on a deal, made against the version the caller read."""
 
-    version: int = Field(ge=1)
+    version: Version
 
 
 class DealMove(Versioned):

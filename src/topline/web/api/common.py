@@ -11,7 +11,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -75,18 +75,6 @@ class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None = Field(description="Opaque; absent on the last page.")
     total: int | None = Field(description="Rows matching the filters (when asked for).")
-
-
-class ApiModel(BaseModel):
-    """Base of API request bodies: unknown fields and loose types are refused."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class ReadModel(BaseModel):
-    """Base of API responses, read from ORM objects."""
-
-    model_config = ConfigDict(from_attributes=True)
 
 
 Limit = Annotated[int, Query(ge=1, le=200, description="Page size.")]

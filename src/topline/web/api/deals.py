@@ -126,8 +126,7 @@ def list_deals(
 )
 def create_deal(session: DbSession, user: ApiUser, body: DealCreate) -> DealRead:
     """Open a new deal for the caller or, for managers, for someone in their team."""
-    owner = access.resolve_user(session, user, body.owner_id, field="owner_id")
-    access.require_assignable(session, user, owner)
+    owner = access.assignable_owner(session, user, body.owner_id, field="owner_id")
     account = _referenced(session, user, Account, body.account_id, "account_id")
     contact = _referenced(session, user, Contact, body.contact_id, "contact_id")
     stage = _stage(session, body.stage_id) if body.stage_id is not None else None
@@ -232,8 +231,7 @@ def reassign_deal(
     session: DbSession, user: ApiUser, deal_id: DealId, body: DealReassign
 ) -> DealRead:
     """Hand a deal to someone else in the caller's team (managers and admins)."""
-    owner = access.resolve_user(session, user, body.owner_id, field="owner_id")
-    access.require_assignable(session, user, owner)
+    owner = access.assignable_owner(session, user, body.owner_id, field="owner_id")
     return _act(
         session, user, deal_id, body.version, "reassign",
         lambda deal: deal_service.change_deal_owner(
