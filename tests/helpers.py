@@ -1,13 +1,18 @@
-"""Test helpers shared by every test package: query-count guards."""
+"""Test helpers shared by every test package: query-count guards, a live server."""
 
 from __future__ import annotations
 
 import re
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import uvicorn
+from fastapi import FastAPI
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.orm import Session
 
@@ -49,3 +54,24 @@ def assert_max_queries(bind: Session | Connection | Engine, limit: int) -> Itera
         event.remove(target, "before_cursor_execute", record)
     listing = "\n\n".join(f"{n}. {s}" for n, s in enumerate(log.statements, 1))
     assert log.count <= limit, f"{log.count} queries, expected at most {limit}:\n{listing}"
+
+
+@contextmanager
+def serving(app: FastAPI) -> Iterator[str]:
+    """Run `app` with uvicorn on a free local port in a background thread."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        sock.close()

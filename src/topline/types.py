@@ -18,7 +18,8 @@ def _no_nul(value: str) -> str:
 
 
 Text = Annotated[str, AfterValidator(_no_nul)]
-Name = Annotated[str, Field(min_length=1, max_length=300), AfterValidator(_no_nul)]
+# A name has at least one visible character; the pattern says so in the OpenAPI schema too.
+Name = Annotated[str, Field(min_length=1, max_length=300, pattern=r"\S"), AfterValidator(_no_nul)]
 Cents = Annotated[int, Field(ge=0, le=MAX_INT64, strict=True)]
 Id = Annotated[int, Field(ge=1, le=MAX_INT64, strict=True)]
 Version = Annotated[

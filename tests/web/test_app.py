@@ -159,3 +159,11 @@ def test_request_session_commits_on_success_and_rolls_back_on_error(tmp_path: Pa
     with engine.connect() as connection:
         assert connection.scalar(select(func.count()).select_from(Organization)) == 1
     engine.dispose()
+
+
+def test_wrong_method_names_every_allowed_method(client: TestClient) -> None:
+    response = client.put("/api/v1/deals")
+
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, HEAD, POST"
+    assert response.json()["error"]["code"] == "method_not_allowed"

@@ -4,21 +4,15 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from tests.databases import fresh_engine
 from tests.factories import make_account, make_deal, make_pipeline, make_user, stage_named
+from tests.helpers import serving
 from topline.auth.enums import Role
 from topline.auth.passwords import hash_password
 from topline.config import Settings
@@ -78,27 +72,6 @@ def seed_team(engine: Engine) -> None:
                 name=name,
             )
         session.commit()
-
-
-@contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
-    """Run `app` with uvicorn on a free local port in a background thread."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
 
 
 @pytest.mark.browser

@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from topline.auth.errors import TooManyLoginAttempts
 from topline.errors import NotAuthenticated, ToplineError
@@ -102,6 +103,8 @@ async def handle_topline_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, LoginRequired) and not is_api_request(request):
         return _login_redirect(request)
     headers: dict[str, str] = {}
+    if exc.status_code == 401 and is_api_request(request):
+        headers["WWW-Authenticate"] = 'Bearer realm="topline"'
     if isinstance(exc, TooManyLoginAttempts):
         retry_after = exc.details.get("retry_after_seconds")
         if isinstance(retry_after, int | float):
@@ -125,13 +128,32 @@ async def handle_http_error(request: Request, exc: Exception) -> Response:
     }
     message = messages.get(exc.status_code, str(exc.detail))
     code = _reason(exc.status_code).lower().replace(" ", "_")
+    headers = dict(exc.headers) if exc.headers else {}
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(_allowed_methods(request))
     return error_response(
         request,
         status_code=exc.status_code,
         code=code,
         message=message,
-        headers=dict(exc.headers) if exc.headers else None,
+        headers=headers or None,
     )
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route accepts at this path.
+
+    Starlette's own 405 names only the first route that matched the path, which is wrong when
+    several routes share it (GET and POST on a list, say).
+    """
+    methods: set[str] = set()
+    for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.routes):
+            methods.add(method)
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
 
 
 async def handle_validation_error(request: Request, exc: Exception) -> Response:

@@ -18,10 +18,16 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from topline.audit.service import record_audit
 from topline.auth.models import User
 from topline.auth.tokens import InvalidToken, authenticate_token
-from topline.errors import InvalidInput
+from topline.errors import NotFound
 from topline.web.deps import DbSession
 
 T = TypeVar("T")
+
+class CursorNotFound(NotFound):
+    """A `cursor` that no page of the list answers to."""
+
+    code = "cursor_not_found"
+
 
 _bearer = HTTPBearer(auto_error=False, description="A personal API token: `tl_…`.")
 
@@ -65,7 +71,7 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
     return {
         status: {"model": ErrorBody, "description": descriptions[status]}
-        for status in sorted({401, 422, *statuses})
+        for status in sorted({400, 401, 422, *statuses})
     }
 
 
@@ -130,8 +136,10 @@ def _after(
         elif not isinstance(value, python_type) or not isinstance(row_id, int):
             raise ValueError("cursor value of the wrong type")
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise InvalidInput(
-            "cursor: not a cursor from this list (sort order changed?)",
+        # 404, not 422: the parameter is well-formed text, but no page of this list has it.
+        raise CursorNotFound(
+            "cursor: no page of this list has that cursor; use next_cursor from the same "
+            "query (with the same sort)",
             details={"field": "cursor"},
         ) from None
     if descending:
