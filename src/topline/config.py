@@ -33,6 +33,18 @@ class Settings(BaseSettings):
         default=False, description="Mark cookies Secure; turn on when served over TLS."
     )
     login_attempts_per_minute: int = 10
+    login_attempts_per_ip_per_minute: int = Field(
+        default=30,
+        ge=1,
+        description="Sign-in attempts allowed from one client address per minute, whatever "
+        "the accounts tried (`login_attempts_per_minute` limits each account).",
+    )
+    session_hours: int = Field(
+        default=12,
+        ge=1,
+        le=24 * 366,
+        description="A browser session ends this many hours after signing in.",
+    )
     sql_echo: bool = False
 
 

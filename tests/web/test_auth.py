@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 from tests.conftest import PASSWORD
 from tests.factories import SalesOrg
 from tests.web.helpers import csrf_from, login
+from topline.web import sessions
 from topline.web.sessions import safe_next_path
 
 
@@ -228,6 +230,11 @@ class TestLogout:
         assert client.get("/pipeline", follow_redirects=False).status_code == 303
 
 
+def client_at(client: TestClient, address: str) -> TestClient:
+    """Another browser on the same app, connecting from `address`."""
+    return TestClient(client.app, client=(address, 50000))
+
+
 class TestRateLimit:
     def test_too_many_attempts_answer_429_even_with_the_right_password(
         self, make_client: Callable[..., TestClient], org: SalesOrg
@@ -239,8 +246,10 @@ class TestRateLimit:
         response = login(client, "rita@topline.example", PASSWORD)
 
         assert response.status_code == 429
-        assert "Too many sign-in attempts" in response.text
-        assert 1 <= int(response.headers["retry-after"]) <= 60
+        assert "Too many sign-in attempts for this account" in response.text
+        retry_after = int(response.headers["retry-after"])
+        assert 1 <= retry_after <= 60
+        assert f"Try again in {retry_after} seconds" in response.text
 
     def test_limit_is_per_email(
         self, make_client: Callable[..., TestClient], org: SalesOrg
@@ -261,3 +270,90 @@ class TestRateLimit:
 
         assert login(client, "rita@topline.example", "wrong-password").status_code == 401
         assert login(client, "rita@topline.example", PASSWORD).status_code == 303
+
+    def test_an_account_is_locked_whatever_address_the_guesses_come_from(
+        self, make_client: Callable[..., TestClient], org: SalesOrg
+    ) -> None:
+        client = make_client(login_attempts_per_minute=3)
+        for address in ("10.0.0.1", "10.0.0.2", "10.0.0.3"):
+            assert (
+                login(client_at(client, address), "rita@topline.example", "nope").status_code == 401
+            )
+
+        response = login(client_at(client, "10.0.0.4"), "Rita@Topline.Example", PASSWORD)
+
+        assert response.status_code == 429
+        assert "for this account" in response.text
+        assert (
+            login(client_at(client, "10.0.0.4"), "ray@topline.example", PASSWORD).status_code == 303
+        )
+
+    def test_an_address_is_locked_whatever_accounts_it_tries(
+        self, make_client: Callable[..., TestClient], org: SalesOrg
+    ) -> None:
+        client = make_client(login_attempts_per_minute=10, login_attempts_per_ip_per_minute=3)
+        for email in ("rita@topline.example", "ray@topline.example", "nobody@topline.example"):
+            assert login(client, email, "wrong-password").status_code == 401
+
+        response = login(client, "olga@topline.example", PASSWORD)
+
+        assert response.status_code == 429
+        assert "Too many sign-in attempts for your network address" in response.text
+        assert 1 <= int(response.headers["retry-after"]) <= 60
+        other = client_at(client, "10.0.0.9")
+        assert login(other, "olga@topline.example", PASSWORD).status_code == 303
+
+    def test_signing_in_clears_the_account_count_but_not_the_address_count(
+        self, make_client: Callable[..., TestClient], org: SalesOrg
+    ) -> None:
+        client = make_client(login_attempts_per_minute=2, login_attempts_per_ip_per_minute=3)
+        assert login(client, "rita@topline.example", "wrong-password").status_code == 401
+        assert login(client, "rita@topline.example", PASSWORD).status_code == 303
+        client.cookies.clear()
+        assert login(client, "rita@topline.example", "wrong-password").status_code == 401
+
+        response = login(client, "rita@topline.example", PASSWORD)
+
+        assert response.status_code == 429
+        assert "your network address" in response.text
+        elsewhere = client_at(client, "10.0.0.9")
+        assert login(elsewhere, "rita@topline.example", PASSWORD).status_code == 303
+
+
+# Runs once web/sessions.py records the sign-in time (the session-expiry change for the lead).
+needs_session_expiry = pytest.mark.skipif(
+    not hasattr(sessions, "SIGNED_IN_AT_KEY"), reason="sessions do not record sign-in time yet"
+)
+
+
+@needs_session_expiry
+class TestSessionExpiry:
+    def test_a_session_ends_session_hours_after_signing_in(
+        self,
+        make_client: Callable[..., TestClient],
+        org: SalesOrg,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        client = make_client(session_hours=12)
+        signed_in = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
+        monkeypatch.setattr(sessions, "utcnow", lambda: signed_in)
+        assert login(client, "rita@topline.example", PASSWORD).status_code == 303
+
+        almost = signed_in + timedelta(hours=11, minutes=59)
+        monkeypatch.setattr(sessions, "utcnow", lambda: almost)
+        assert client.get("/pipeline", follow_redirects=False).status_code == 200
+
+        monkeypatch.setattr(sessions, "utcnow", lambda: signed_in + timedelta(hours=12))
+        response = client.get("/pipeline", follow_redirects=False)
+        assert response.status_code == 303
+        assert response.headers["location"].startswith("/login")
+        assert client.get("/login", follow_redirects=False).status_code == 200
+
+    def test_the_cookie_lasts_no_longer_than_the_session(
+        self, make_client: Callable[..., TestClient], org: SalesOrg
+    ) -> None:
+        client = make_client(session_hours=2)
+
+        cookie = login(client, "rita@topline.example", PASSWORD).headers["set-cookie"].lower()
+
+        assert "max-age=7200" in cookie

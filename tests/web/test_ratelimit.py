@@ -1,10 +1,14 @@
-"""The sliding-window limiter on its own: no app, no database, a fake clock."""
+"""The sign-in limiters on their own: no app, no database, a fake clock."""
 
 from __future__ import annotations
 
-import pytest
+from types import SimpleNamespace
 
-from topline.web.ratelimit import SlidingWindowLimiter
+import pytest
+from pydantic import ValidationError
+
+from topline.config import Settings
+from topline.web.ratelimit import Lockout, LoginThrottle, SlidingWindowLimiter, login_throttle
 
 
 class FakeClock:
@@ -98,3 +102,86 @@ def test_idle_keys_are_forgotten_before_live_ones(clock: FakeClock) -> None:
 def test_rejects_nonsense_configuration(limit: int, window: float) -> None:
     with pytest.raises(ValueError):
         SlidingWindowLimiter(limit, window_seconds=window)
+
+
+class TestLoginThrottle:
+    """Two windows: per account (normalised email) and per client address."""
+
+    @pytest.fixture
+    def throttle(self, clock: FakeClock) -> LoginThrottle:
+        return LoginThrottle(
+            per_account=SlidingWindowLimiter(2, window_seconds=60, clock=clock),
+            per_address=SlidingWindowLimiter(3, window_seconds=60, clock=clock),
+        )
+
+    def test_an_account_is_locked_from_every_address(self, throttle: LoginThrottle) -> None:
+        assert throttle.attempt(email="rita@x.example", address="10.0.0.1") is None
+        assert throttle.attempt(email="rita@x.example", address="10.0.0.2") is None
+
+        assert throttle.attempt(email="rita@x.example", address="10.0.0.3") == Lockout(
+            "account", 60.0
+        )
+        assert throttle.attempt(email="ray@x.example", address="10.0.0.3") is None
+
+    def test_an_address_is_locked_for_every_account(
+        self, throttle: LoginThrottle, clock: FakeClock
+    ) -> None:
+        for email in ("a@x.example", "b@x.example", "c@x.example"):
+            assert throttle.attempt(email=email, address="10.0.0.1") is None
+            clock.now += 10
+
+        assert throttle.attempt(email="d@x.example", address="10.0.0.1") == Lockout("address", 30.0)
+        assert throttle.attempt(email="d@x.example", address="10.0.0.2") is None
+
+    def test_a_locked_address_does_not_use_up_the_accounts_it_tries(
+        self, throttle: LoginThrottle
+    ) -> None:
+        for email in ("a@x.example", "b@x.example", "c@x.example"):
+            throttle.attempt(email=email, address="10.0.0.1")
+        for _ in range(5):
+            assert throttle.attempt(email="rita@x.example", address="10.0.0.1") is not None
+
+        assert throttle.attempt(email="rita@x.example", address="10.0.0.2") is None
+        assert throttle.attempt(email="rita@x.example", address="10.0.0.3") is None
+
+    def test_success_clears_the_account_but_not_the_address(self, throttle: LoginThrottle) -> None:
+        throttle.attempt(email="rita@x.example", address="10.0.0.1")
+        throttle.attempt(email="rita@x.example", address="10.0.0.1")
+
+        throttle.succeeded(email="rita@x.example")
+
+        assert throttle.per_account.retry_after("rita@x.example") == 0
+        assert throttle.attempt(email="rita@x.example", address="10.0.0.1") is None
+        lockout = throttle.attempt(email="rita@x.example", address="10.0.0.1")
+        assert lockout is not None and lockout.scope == "address"
+
+    def test_limits_come_from_the_settings(self) -> None:
+        settings = Settings(login_attempts_per_minute=4, login_attempts_per_ip_per_minute=9)
+
+        throttle = LoginThrottle.from_settings(settings)
+
+        assert (throttle.per_account.limit, throttle.per_address.limit) == (4, 9)
+        assert throttle.per_account.window_seconds == throttle.per_address.window_seconds == 60
+
+    def test_the_app_builds_its_throttle_once(self) -> None:
+        state = SimpleNamespace()
+        settings = Settings(login_attempts_per_minute=4)
+
+        first = login_throttle(state, settings)
+
+        assert login_throttle(state, settings) is first
+        assert state.login_throttle is first
+
+
+def test_settings_default_to_ten_per_account_and_thirty_per_address() -> None:
+    fields = Settings.model_fields
+
+    assert fields["login_attempts_per_minute"].default == 10
+    assert fields["login_attempts_per_ip_per_minute"].default == 30
+    assert fields["session_hours"].default == 12
+
+
+@pytest.mark.parametrize("values", [{"login_attempts_per_ip_per_minute": 0}, {"session_hours": 0}])
+def test_settings_refuse_limits_that_would_lock_everyone_out(values: dict[str, int]) -> None:
+    with pytest.raises(ValidationError):
+        Settings.model_validate(values)

@@ -26,13 +26,12 @@ from topline.storage.db import make_engine, make_session_factory
 from topline.web import api, docs, health, views
 from topline.web.docs import OPENAPI_URL
 from topline.web.errors import install_error_handlers
-from topline.web.ratelimit import SlidingWindowLimiter
+from topline.web.ratelimit import LoginThrottle
 
 logger = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
 SESSION_COOKIE = "topline_session"
-SESSION_MAX_AGE_SECONDS = 14 * 24 * 60 * 60
 
 API_DESCRIPTION = (
     "Topline's JSON API. Authenticate with a personal API token "
@@ -108,13 +107,13 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.settings = settings
     app.state.engine = db_engine
     app.state.session_factory = make_session_factory(db_engine)
-    app.state.login_limiter = SlidingWindowLimiter(settings.login_attempts_per_minute)
+    app.state.login_throttle = LoginThrottle.from_settings(settings)
 
     app.add_middleware(
         SessionMiddleware,
         secret_key=_session_secret(settings),
         session_cookie=SESSION_COOKIE,
-        max_age=SESSION_MAX_AGE_SECONDS,
+        max_age=settings.session_hours * 3600,
         same_site="lax",
         https_only=settings.secure_cookies,
     )
@@ -122,8 +121,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     install_error_handlers(app)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    # The API first: routes are matched in order, and API calls are the hot path.
+    app.include_router(api.router)
     app.include_router(health.router, include_in_schema=False)
     app.include_router(views.router, include_in_schema=False)
     app.include_router(docs.router)
-    app.include_router(api.router)
     return app

@@ -1,8 +1,9 @@
-"""An in-memory sliding-window rate limiter for sign-in attempts.
+"""In-memory sliding-window rate limits on sign-in attempts: per account and per client address.
 
-Each key (client address and email) may make `limit` attempts in any `window_seconds`.
-The state lives in the process: several app processes each keep their own count, which still
-bounds password guessing to `limit × processes` per window.
+Each key may make `limit` attempts in any `window_seconds`. The per-account window stops
+password guessing against one person from many addresses; the per-address window stops one
+address from trying many accounts. The state lives in the process: several app processes each
+keep their own count, which still bounds guessing to `limit × processes` per window.
 """
 
 from __future__ import annotations
@@ -11,6 +12,10 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from topline.config import Settings
 
 
 class SlidingWindowLimiter:
@@ -85,3 +90,60 @@ class SlidingWindowLimiter:
         excess = len(self._attempts) - self.max_keys
         for key in list(self._attempts)[: max(excess, 0)]:
             del self._attempts[key]
+
+
+@dataclass(frozen=True)
+class Lockout:
+    """A refused sign-in attempt: which limit was reached and how long until the next try."""
+
+    scope: Literal["account", "address"]
+    retry_after_seconds: float
+
+
+class LoginThrottle:
+    """Sign-in attempts limited per account (normalised email) and per client address.
+
+    An attempt is refused when either window is full. The address is checked first, so an
+    address that is already locked out cannot use up the attempts of the accounts it tries. A
+    successful sign-in clears the account's count only: the address keeps its count, so one
+    valid password does not buy an address a fresh round of guesses at other accounts.
+    """
+
+    def __init__(
+        self, *, per_account: SlidingWindowLimiter, per_address: SlidingWindowLimiter
+    ) -> None:
+        self.per_account = per_account
+        self.per_address = per_address
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, clock: Callable[[], float] = time.monotonic
+    ) -> LoginThrottle:
+        """The limits configured by `login_attempts_per_minute` and its per-address twin."""
+        return cls(
+            per_account=SlidingWindowLimiter(settings.login_attempts_per_minute, clock=clock),
+            per_address=SlidingWindowLimiter(
+                settings.login_attempts_per_ip_per_minute, clock=clock
+            ),
+        )
+
+    def attempt(self, *, email: str, address: str) -> Lockout | None:
+        """Record a sign-in attempt; the lockout when it must be refused, else None."""
+        if not self.per_address.hit(address):
+            return Lockout("address", self.per_address.retry_after(address))
+        if not self.per_account.hit(email):
+            return Lockout("account", self.per_account.retry_after(email))
+        return None
+
+    def succeeded(self, *, email: str) -> None:
+        """Forget the failed attempts on the account that just signed in."""
+        self.per_account.reset(email)
+
+
+def login_throttle(state: Any, settings: Settings) -> LoginThrottle:
+    """The app's sign-in throttle, built by `create_app` (or here, for an app built without it)."""
+    throttle = getattr(state, "login_throttle", None)
+    if not isinstance(throttle, LoginThrottle):
+        throttle = LoginThrottle.from_settings(settings)
+        state.login_throttle = throttle
+    return throttle

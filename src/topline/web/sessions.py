@@ -7,22 +7,39 @@ from urllib.parse import urlsplit
 from fastapi import Request
 
 from topline.auth.models import User
+from topline.clock import utcnow
 from topline.web.csrf import rotate_csrf_token
 
 USER_ID_KEY = "user_id"
+SIGNED_IN_AT_KEY = "signed_in_at"
 HOME_PATH = "/pipeline"
 
 
 def signed_in_user_id(request: Request) -> int | None:
-    """The id of the user this browser signed in as, if any."""
+    """The id of the user this browser signed in as, unless the session has expired.
+
+    A session lasts `session_hours` from signing in, whatever the activity since: the cookie's
+    own max-age says the same to the browser, and this check holds even if a client keeps an
+    old cookie.
+    """
     user_id = request.session.get(USER_ID_KEY)
-    return user_id if isinstance(user_id, int) and not isinstance(user_id, bool) else None
+    if not isinstance(user_id, int) or isinstance(user_id, bool):
+        return None
+    signed_in_at = request.session.get(SIGNED_IN_AT_KEY)
+    hours: int = request.app.state.settings.session_hours
+    if not isinstance(signed_in_at, int | float) or isinstance(signed_in_at, bool):
+        return None
+    if utcnow().timestamp() - signed_in_at >= hours * 3600:
+        request.session.clear()
+        return None
+    return user_id
 
 
 def sign_in(request: Request, user: User) -> None:
     """Start a fresh session for `user`; nothing from the anonymous session carries over."""
     request.session.clear()
     request.session[USER_ID_KEY] = user.id
+    request.session[SIGNED_IN_AT_KEY] = utcnow().timestamp()
     rotate_csrf_token(request)
 
 

@@ -10,8 +10,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from topline.auth.errors import InvalidCredentials, TooManyLoginAttempts
 from topline.auth.service import authenticate, normalize_email
-from topline.web.deps import DbSession
-from topline.web.ratelimit import SlidingWindowLimiter
+from topline.web.deps import DbSession, SettingsDep
+from topline.web.ratelimit import Lockout, login_throttle
 from topline.web.sessions import HOME_PATH, safe_next_path, sign_in, sign_out, signed_in_user_id
 from topline.web.templating import templates
 
@@ -50,14 +50,15 @@ def login_page(request: Request, next: str | None = None) -> Response:
 def login(
     request: Request,
     session: DbSession,
+    settings: SettingsDep,
     email: Annotated[str, Form(max_length=320)] = "",
     password: Annotated[str, Form(max_length=1024)] = "",
     next: Annotated[str, Form(max_length=2048)] = "",
 ) -> Response:
     """Sign in with email and password, then continue to `next` (a local path only).
 
-    Attempts are limited per client address and email; past the limit even the right
-    password is refused until the window has passed.
+    Attempts are limited per account and per client address; past either limit even the
+    right password is refused, with a message saying when to try again.
     """
     next_path = safe_next_path(next)
     if not email.strip() or not password:
@@ -68,24 +69,32 @@ def login(
             error="Enter your email and password.",
             status=422,
         )
-    limiter: SlidingWindowLimiter = request.app.state.login_limiter
-    client = request.client.host if request.client else "unknown"
-    key = (client, normalize_email(email))
-    if not limiter.hit(key):
-        wait = max(math.ceil(limiter.retry_after(key)), 1)
-        raise TooManyLoginAttempts(
-            f"Too many sign-in attempts for this email. Try again in {wait} seconds.",
-            details={"retry_after_seconds": wait},
-        )
+    throttle = login_throttle(request.app.state, settings)
+    account = normalize_email(email)
+    lockout = throttle.attempt(
+        email=account, address=request.client.host if request.client else "unknown"
+    )
+    if lockout is not None:
+        raise _too_many_attempts(lockout)
     try:
         user = authenticate(session, email=email, password=password)
     except InvalidCredentials:
         return _login_form(
             request, next_path=next_path, email=email, error=WRONG_CREDENTIALS, status=401
         )
-    limiter.reset(key)
+    throttle.succeeded(email=account)
     sign_in(request, user)
     return RedirectResponse(next_path, status_code=303)
+
+
+def _too_many_attempts(lockout: Lockout) -> TooManyLoginAttempts:
+    wait = max(math.ceil(lockout.retry_after_seconds), 1)
+    whose = "this account" if lockout.scope == "account" else "your network address"
+    return TooManyLoginAttempts(
+        f"Too many sign-in attempts for {whose}. "
+        f"Try again in {wait} second{'' if wait == 1 else 's'}.",
+        details={"retry_after_seconds": wait, "limit": lockout.scope},
+    )
 
 
 @router.post("/logout")
