@@ -168,3 +168,26 @@ def test_demo_builds_reuses_and_rebuilds(db_url: str) -> None:
     )
     assert rebuilt.exit_code == 0, rebuilt.output
     assert json.loads(rebuilt.output)["built"]["deals"] == built["built"]["deals"]
+
+
+def test_token_create_prints_a_working_token_once(migrated: str) -> None:
+    from sqlalchemy.orm import Session
+
+    from topline.auth.tokens import authenticate_token
+    from topline.storage.db import make_engine
+
+    run("user", "create", "--db", migrated, "--email", "ana@example.com", "--name", "Ana",
+        "--role", "manager", "--password", "long-enough")  # fmt: skip
+    result = run(
+        "token", "create", "--db", migrated, "--email", "ANA@example.com", "--format", "json"
+    )
+    assert result.exit_code == 0, result.output
+    token = json.loads(result.output)["token"]
+    engine = make_engine(migrated)
+    with Session(engine) as session:
+        assert authenticate_token(session, token).email == "ana@example.com"
+    engine.dispose()
+    assert_one_line_error(
+        run("token", "create", "--db", migrated, "--email", "nobody@example.com"),
+        "no user with email nobody@example.com",
+    )

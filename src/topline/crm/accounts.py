@@ -11,6 +11,7 @@ from topline.clock import ensure_utc, utcnow
 from topline.crm.enums import BuyingRole, Segment
 from topline.crm.errors import AccountNotFound, ContactNotFound
 from topline.crm.models import Account, Contact
+from topline.crm.schemas import AccountUpdate, ContactUpdate
 from topline.errors import InvalidInput
 
 
@@ -103,5 +104,54 @@ def create_contact(
         created_at=ensure_utc(at or utcnow()),
     )
     session.add(contact)
+    session.flush()
+    return contact
+
+
+def update_account(
+    session: Session, account: Account, *, changes: AccountUpdate, owner: User | None = None
+) -> Account:
+    """Correct or enrich what the team knows about an account, or hand it to a new owner.
+
+    Only the fields given are applied. The name cannot be cleared; other facts can be set to
+    None when no longer known. Domains are stored lowercase and countries uppercase.
+    """
+    values = changes.model_dump(exclude_unset=True)
+    if "name" in values:
+        values["name"] = (values["name"] or "").strip()
+        if not values["name"]:
+            raise InvalidInput(
+                "name: an account's name cannot be cleared", details={"field": "name"}
+            )
+    if values.get("domain"):
+        values["domain"] = values["domain"].strip().lower()
+    if values.get("country"):
+        values["country"] = values["country"].upper()
+    for field, value in values.items():
+        setattr(account, field, value)
+    if owner is not None:
+        account.owner_id = owner.id
+    session.flush()
+    return account
+
+
+def update_contact(session: Session, contact: Contact, *, changes: ContactUpdate) -> Contact:
+    """Correct what the team knows about a person at an account, or their buying role.
+
+    Only the fields given are applied. The last name cannot be cleared (the first name may be
+    empty); emails are stored lowercase.
+    """
+    values = changes.model_dump(exclude_unset=True)
+    for field in ("first_name", "last_name"):
+        if field in values:
+            if values[field] is None:
+                raise InvalidInput(f"{field}: cannot be cleared", details={"field": field})
+            values[field] = values[field].strip()
+    if "last_name" in values and not values["last_name"]:
+        raise InvalidInput("last_name: a contact needs a last name", details={"field": "last_name"})
+    if values.get("email"):
+        values["email"] = values["email"].strip().lower()
+    for field, value in values.items():
+        setattr(contact, field, value)
     session.flush()
     return contact

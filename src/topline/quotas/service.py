@@ -7,8 +7,10 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from topline.auth.enums import Role
 from topline.auth.models import Team, User
-from topline.errors import InvalidInput
+from topline.auth.service import visible_user_ids
+from topline.errors import InvalidInput, PermissionDenied
 from topline.money import require_cents
 from topline.quotas.models import Quota
 
@@ -48,3 +50,38 @@ def set_quota(
     quota.amount_cents = amount_cents
     session.flush()
     return quota
+
+
+def find_quota(
+    session: Session, *, period_start: date, user: User | None = None, team: Team | None = None
+) -> Quota | None:
+    """The quota of `user` or `team` starting on `period_start`, if one is set."""
+    if user is not None:
+        owner_filter = Quota.user_id == user.id
+    elif team is not None:
+        owner_filter = Quota.team_id == team.id
+    else:
+        return None
+    return session.scalar(select(Quota).where(owner_filter, Quota.period_start == period_start))
+
+
+def require_quota_setter(
+    session: Session, setter: User, *, user: User | None = None, team: Team | None = None
+) -> None:
+    """Refuse unless `setter` may set this quota.
+
+    Admins set any quota. A manager sets the quotas of the people strictly below them (never
+    their own number) and of the teams led by them or by someone below them. Reps set none.
+    """
+    if setter.role == Role.ADMIN:
+        return
+    if setter.role == Role.REP:
+        raise PermissionDenied("reps cannot set quotas; ask your manager")
+    below = set(visible_user_ids(session, setter) or ())
+    if user is not None:
+        if user.id == setter.id:
+            raise PermissionDenied("managers cannot set their own quota; ask your manager")
+        if user.id not in below:
+            raise PermissionDenied(f"{user.email} is not in your team")
+    if team is not None and team.manager_id not in below:
+        raise PermissionDenied(f"team {team.name!r} is not led by you or someone in your team")

@@ -1,7 +1,127 @@
-"""Activities over HTTP."""
+"""Activities over HTTP: the calls, emails, meetings, notes and tasks logged against records."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Literal, TypeVar
+
+from fastapi import APIRouter, Path, Query, status
+from pydantic import AwareDatetime
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from topline import access
+from topline.auth.models import User
+from topline.crm.activities import log_activity
+from topline.crm.enums import ActivityType
+from topline.crm.models import Account, Activity, Contact, Deal, Lead
+from topline.crm.schemas import ActivityCreate, ActivityRead
+from topline.errors import InvalidInput, NotFound
+from topline.types import MAX_ID
+from topline.web.api.common import ApiUser, Cursor, Limit, Page, WithTotal, audit, errors, paginate
+from topline.web.deps import DbSession
 
 router = APIRouter(prefix="/activities", tags=["activities"])
+R = TypeVar("R")
+
+ActivityId = Annotated[int, Path(ge=1, le=MAX_ID, description="Activity id.")]
+OneId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+IdList = Annotated[list[Annotated[int, Query(ge=1, le=MAX_ID)]] | None, Query()]
+ActivitySort = Literal["occurred_at", "-occurred_at", "id", "-id"]
+SORT_COLUMNS = {"occurred_at": Activity.occurred_at, "id": Activity.id}
+
+
+@router.get("", response_model=Page[ActivityRead], responses=errors(404))
+def list_activities(
+    session: DbSession,
+    user: ApiUser,
+    user_id: Annotated[IdList, Query(description="Logged by these people.")] = None,
+    deal_id: OneId = None,
+    account_id: OneId = None,
+    contact_id: OneId = None,
+    lead_id: OneId = None,
+    type_: Annotated[list[ActivityType] | None, Query(alias="type")] = None,
+    occurred_from: AwareDatetime | None = None,
+    occurred_to: Annotated[AwareDatetime | None, Query(description="Exclusive.")] = None,
+    sort: ActivitySort = "-occurred_at",
+    cursor: Cursor = None,
+    limit: Limit = 50,
+    with_total: WithTotal = True,
+) -> Page[ActivityRead]:
+    """Activities logged by people the caller may see, most recent first, page by page."""
+    stmt = access.scoped(select(Activity), Activity, user)
+    if user_id:
+        stmt = stmt.where(Activity.user_id.in_(user_id))
+    for column, value in (
+        (Activity.deal_id, deal_id),
+        (Activity.account_id, account_id),
+        (Activity.contact_id, contact_id),
+        (Activity.lead_id, lead_id),
+    ):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    if type_:
+        stmt = stmt.where(Activity.type.in_(type_))
+    if occurred_from is not None:
+        stmt = stmt.where(Activity.occurred_at >= occurred_from)
+    if occurred_to is not None:
+        stmt = stmt.where(Activity.occurred_at < occurred_to)
+    rows, next_cursor, total = paginate(
+        session,
+        stmt,
+        sort_column=SORT_COLUMNS[sort.lstrip("-")],
+        id_column=Activity.id,
+        descending=sort.startswith("-"),
+        cursor=cursor,
+        limit=limit,
+        with_total=with_total,
+    )
+    return Page[ActivityRead](
+        items=[ActivityRead.model_validate(a) for a in rows], next_cursor=next_cursor, total=total
+    )
+
+
+@router.post(
+    "", response_model=ActivityRead, status_code=status.HTTP_201_CREATED, responses=errors()
+)
+def create_activity(session: DbSession, user: ApiUser, body: ActivityCreate) -> ActivityRead:
+    """Log a touch the caller had with a customer or prospect they can see."""
+    activity = log_activity(
+        session,
+        user=user,
+        type=body.type,
+        subject=body.subject,
+        occurred_at=body.occurred_at,
+        deal=_linked(session, user, Deal, body.deal_id, "deal_id"),
+        contact=_linked(session, user, Contact, body.contact_id, "contact_id"),
+        account=_linked(session, user, Account, body.account_id, "account_id"),
+        lead=_linked(session, user, Lead, body.lead_id, "lead_id"),
+        body=body.body,
+        duration_minutes=body.duration_minutes,
+        outcome=body.outcome,
+        email_opened=body.email_opened,
+        email_clicked=body.email_clicked,
+        email_replied=body.email_replied,
+    )
+    created = ActivityRead.model_validate(activity)
+    audit(session, user, action="create", entity="activity", entity_id=activity.id, after=created)
+    return created
+
+
+@router.get("/{activity_id}", response_model=ActivityRead, responses=errors(404))
+def get_activity(session: DbSession, user: ApiUser, activity_id: ActivityId) -> ActivityRead:
+    """One activity."""
+    return ActivityRead.model_validate(access.get_visible(session, Activity, activity_id, user))
+
+
+def _linked(
+    session: Session, user: User, model: type[R], record_id: int | None, field: str
+) -> R | None:
+    """The record an activity concerns, if the caller can see it; else 422 naming the field."""
+    if record_id is None:
+        return None
+    try:
+        return access.get_visible(session, model, record_id, user)
+    except NotFound:
+        raise InvalidInput(
+            f"{field}: {model.__name__.lower()} {record_id} not found", details={"field": field}
+        ) from None

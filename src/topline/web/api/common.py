@@ -19,9 +19,11 @@ from topline.audit.service import record_audit
 from topline.auth.models import User
 from topline.auth.tokens import InvalidToken, authenticate_token
 from topline.errors import NotFound
+from topline.types import MAX_ID
 from topline.web.deps import DbSession
 
 T = TypeVar("T")
+
 
 class CursorNotFound(NotFound):
     """A `cursor` that no page of the list answers to."""
@@ -131,10 +133,20 @@ def _after(
         python_type = sort_column.type.python_type
         if python_type is datetime:
             value = datetime.fromisoformat(value)
+            if value.tzinfo is None:
+                raise ValueError("cursor moment without a timezone")
         elif python_type is date:
             value = date.fromisoformat(value)
-        elif not isinstance(value, python_type) or not isinstance(row_id, int):
+        elif not isinstance(value, python_type):
             raise ValueError("cursor value of the wrong type")
+        # Forged cursors must not reach the database: PostgreSQL refuses NUL in text and
+        # both databases refuse integers beyond 64 bits.
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("cursor text with NUL")
+        if isinstance(value, int) and not -MAX_ID - 1 <= value <= MAX_ID:
+            raise ValueError("cursor number out of range")
+        if type(row_id) is not int or not 1 <= row_id <= MAX_ID:
+            raise ValueError("cursor row id out of range")
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
         # 404, not 422: the parameter is well-formed text, but no page of this list has it.
         raise CursorNotFound(

@@ -1,7 +1,123 @@
-"""Contacts over HTTP."""
+"""Contacts over HTTP: the people at accounts and their part in the buying committee."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query, status
+from sqlalchemy import or_, select
+
+from topline import access
+from topline.crm import accounts as account_service
+from topline.crm.enums import BuyingRole
+from topline.crm.models import Account, Contact
+from topline.crm.schemas import ContactCreate, ContactRead, ContactUpdate
+from topline.errors import InvalidInput, NotFound
+from topline.types import MAX_ID, Text
+from topline.web.api.common import ApiUser, Cursor, Limit, Page, WithTotal, audit, errors, paginate
+from topline.web.deps import DbSession
 
 router = APIRouter(prefix="/contacts", tags=["contacts"])
+
+ContactId = Annotated[int, Path(ge=1, le=MAX_ID, description="Contact id.")]
+ContactSort = Literal["last_name", "-last_name", "created_at", "-created_at", "id", "-id"]
+SORT_COLUMNS = {
+    "last_name": Contact.last_name,
+    "created_at": Contact.created_at,
+    "id": Contact.id,
+}
+
+
+@router.get("", response_model=Page[ContactRead], responses=errors(404))
+def list_contacts(
+    session: DbSession,
+    user: ApiUser,
+    account_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    buying_role: Annotated[list[BuyingRole] | None, Query()] = None,
+    q: Annotated[
+        Text | None,
+        Query(min_length=1, max_length=100, description="First name, last name or email contains."),
+    ] = None,
+    sort: ContactSort = "last_name",
+    cursor: Cursor = None,
+    limit: Limit = 50,
+    with_total: WithTotal = True,
+) -> Page[ContactRead]:
+    """Contacts at accounts the caller may see, filtered, in a stable order, page by page."""
+    stmt = access.scoped(select(Contact), Contact, user)
+    if account_id is not None:
+        stmt = stmt.where(Contact.account_id == account_id)
+    if buying_role:
+        stmt = stmt.where(Contact.buying_role.in_(buying_role))
+    if q is not None:
+        stmt = stmt.where(
+            or_(
+                Contact.first_name.icontains(q, autoescape=True),
+                Contact.last_name.icontains(q, autoescape=True),
+                Contact.email.icontains(q, autoescape=True),
+            )
+        )
+    rows, next_cursor, total = paginate(
+        session,
+        stmt,
+        sort_column=SORT_COLUMNS[sort.lstrip("-")],
+        id_column=Contact.id,
+        descending=sort.startswith("-"),
+        cursor=cursor,
+        limit=limit,
+        with_total=with_total,
+    )
+    return Page[ContactRead](
+        items=[ContactRead.model_validate(c) for c in rows], next_cursor=next_cursor, total=total
+    )
+
+
+@router.post(
+    "", response_model=ContactRead, status_code=status.HTTP_201_CREATED, responses=errors()
+)
+def create_contact(session: DbSession, user: ApiUser, body: ContactCreate) -> ContactRead:
+    """Add a person at an account the caller can see."""
+    try:
+        account = access.get_visible(session, Account, body.account_id, user)
+    except NotFound:
+        raise InvalidInput(
+            f"account_id: account {body.account_id} not found", details={"field": "account_id"}
+        ) from None
+    contact = account_service.create_contact(
+        session,
+        account=account,
+        first_name=body.first_name,
+        last_name=body.last_name,
+        email=body.email,
+        phone=body.phone,
+        title=body.title,
+        buying_role=body.buying_role,
+    )
+    created = ContactRead.model_validate(contact)
+    audit(session, user, action="create", entity="contact", entity_id=contact.id, after=created)
+    return created
+
+
+@router.get("/{contact_id}", response_model=ContactRead, responses=errors(404))
+def get_contact(session: DbSession, user: ApiUser, contact_id: ContactId) -> ContactRead:
+    """One contact."""
+    return ContactRead.model_validate(access.get_visible(session, Contact, contact_id, user))
+
+
+@router.patch("/{contact_id}", response_model=ContactRead, responses=errors(404))
+def update_contact(
+    session: DbSession, user: ApiUser, contact_id: ContactId, body: ContactUpdate
+) -> ContactRead:
+    """Correct a contact's details or buying role.
+
+    Contacts have no owner of their own: whoever can see the account may keep them current.
+    """
+    contact = access.get_visible(session, Contact, contact_id, user)
+    before = ContactRead.model_validate(contact)
+    account_service.update_contact(session, contact, changes=body)
+    after = ContactRead.model_validate(contact)
+    audit(
+        session, user, action="update", entity="contact", entity_id=contact.id,
+        before=before, after=after,
+    )  # fmt: skip
+    return after

@@ -31,15 +31,15 @@ from topline.crm.schemas import (
     DealWin,
 )
 from topline.errors import InvalidInput, NotFound
-from topline.types import MAX_INT64
+from topline.types import MAX_ID, Text
 from topline.web.api.common import ApiUser, Cursor, Limit, Page, WithTotal, audit, errors, paginate
 from topline.web.deps import DbSession
 
 router = APIRouter(prefix="/deals", tags=["deals"])
 R = TypeVar("R")
 
-DealId = Annotated[int, Path(ge=1, le=MAX_INT64, description="Deal id.")]
-IdList = Annotated[list[Annotated[int, Query(ge=1, le=MAX_INT64)]] | None, Query()]
+DealId = Annotated[int, Path(ge=1, le=MAX_ID, description="Deal id.")]
+IdList = Annotated[list[Annotated[int, Query(ge=1, le=MAX_ID)]] | None, Query()]
 DealSort = Literal[
     "close_date", "-close_date", "amount_cents", "-amount_cents", "created_at", "-created_at",
     "updated_at", "-updated_at", "name", "-name", "id", "-id",
@@ -61,18 +61,18 @@ def list_deals(
     owner_id: IdList = None,
     team_of: Annotated[
         int | None,
-        Query(ge=1, le=MAX_INT64, description="Deals of this manager's whole reporting subtree."),
+        Query(ge=1, le=MAX_ID, description="Deals of this manager's whole reporting subtree."),
     ] = None,
     stage_id: IdList = None,
-    account_id: Annotated[int | None, Query(ge=1, le=MAX_INT64)] = None,
+    account_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     status_: Annotated[StageType | None, Query(alias="status")] = None,
     close_date_from: date | None = None,
     close_date_to: Annotated[date | None, Query(description="Inclusive.")] = None,
-    amount_min: Annotated[int | None, Query(ge=0, le=MAX_INT64)] = None,
-    amount_max: Annotated[int | None, Query(ge=0, le=MAX_INT64)] = None,
+    amount_min: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
+    amount_max: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
     updated_since: datetime | None = None,
     q: Annotated[
-        str | None, Query(min_length=1, max_length=100, description="Name contains.")
+        Text | None, Query(min_length=1, max_length=100, description="Name contains.")
     ] = None,
     sort: DealSort = "close_date",
     cursor: Cursor = None,

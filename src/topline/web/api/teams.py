@@ -1,7 +1,112 @@
-"""Teams over HTTP."""
+"""Teams over HTTP: everyone signed in reads them; admins add and edit them."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query, status
+from sqlalchemy import select
+
+from topline import access
+from topline.auth import service as auth_service
+from topline.auth.enums import Role
+from topline.auth.models import Team
+from topline.auth.schemas import TeamCreate, TeamRead, TeamUpdate
+from topline.errors import NotFound
+from topline.types import MAX_ID
+from topline.web.api.common import ApiUser, Cursor, Limit, Page, WithTotal, audit, errors, paginate
+from topline.web.api.users import escape_like
+from topline.web.deps import DbSession
 
 router = APIRouter(prefix="/teams", tags=["teams"])
+
+TeamId = Annotated[int, Path(ge=1, le=MAX_ID, description="Team id.")]
+TeamSort = Literal["name", "-name", "id", "-id"]
+SORT_COLUMNS = {"name": Team.name, "id": Team.id}
+
+
+@router.get("", response_model=Page[TeamRead], responses=errors(404))
+def list_teams(
+    session: DbSession,
+    user: ApiUser,
+    manager_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    parent_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=100, description="Name contains.")
+    ] = None,
+    sort: TeamSort = "name",
+    cursor: Cursor = None,
+    limit: Limit = 50,
+    with_total: WithTotal = True,
+) -> Page[TeamRead]:
+    """The sales teams of the organisation (the org chart is not secret: everyone reads it)."""
+    stmt = select(Team)
+    if manager_id is not None:
+        stmt = stmt.where(Team.manager_id == manager_id)
+    if parent_id is not None:
+        stmt = stmt.where(Team.parent_id == parent_id)
+    if q is not None:
+        stmt = stmt.where(Team.name.ilike(f"%{escape_like(q)}%", escape="\\"))
+    rows, next_cursor, total = paginate(
+        session,
+        stmt,
+        sort_column=SORT_COLUMNS[sort.lstrip("-")],
+        id_column=Team.id,
+        descending=sort.startswith("-"),
+        cursor=cursor,
+        limit=limit,
+        with_total=with_total,
+    )
+    return Page[TeamRead](
+        items=[TeamRead.model_validate(t) for t in rows], next_cursor=next_cursor, total=total
+    )
+
+
+@router.get("/{team_id}", response_model=TeamRead, responses=errors(404))
+def get_team(session: DbSession, user: ApiUser, team_id: TeamId) -> TeamRead:
+    """One team."""
+    return TeamRead.model_validate(_team(session, team_id))
+
+
+@router.post(
+    "", response_model=TeamRead, status_code=status.HTTP_201_CREATED, responses=errors(403, 409)
+)
+def create_team(session: DbSession, user: ApiUser, body: TeamCreate) -> TeamRead:
+    """Add a team (admins only); team names are unique."""
+    access.require_role(user, Role.ADMIN)
+    manager = (
+        auth_service.referenced_user(session, body.manager_id, field="manager_id")
+        if body.manager_id is not None
+        else None
+    )
+    parent = (
+        auth_service.referenced_team(session, body.parent_id, field="parent_id")
+        if body.parent_id is not None
+        else None
+    )
+    team = auth_service.create_team(session, name=body.name, manager=manager, parent=parent)
+    after = TeamRead.model_validate(team)
+    audit(session, user, action="create", entity="team", entity_id=team.id, after=after)
+    return after
+
+
+@router.patch("/{team_id}", response_model=TeamRead, responses=errors(403, 404, 409))
+def update_team(session: DbSession, user: ApiUser, team_id: TeamId, body: TeamUpdate) -> TeamRead:
+    """Rename a team, change its leader or move it under another team (admins only)."""
+    access.require_role(user, Role.ADMIN)
+    team = _team(session, team_id)
+    before = TeamRead.model_validate(team)
+    after = TeamRead.model_validate(auth_service.update_team(session, team, changes=body))
+    if after != before:
+        audit(
+            session, user, action="update", entity="team", entity_id=team.id, before=before,
+            after=after,
+        )  # fmt: skip
+    return after
+
+
+def _team(session: DbSession, team_id: int) -> Team:
+    team = session.get(Team, team_id)
+    if team is None:
+        raise NotFound(f"team {team_id} not found")
+    return team

@@ -1,0 +1,290 @@
+"""The teams API: everyone reads the org chart; admins add, rename and re-parent teams."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tests.factories import SalesOrg
+from topline.audit.models import AuditEntry
+from topline.auth.models import Team, User
+from topline.auth.service import create_team
+
+ApiAs = Callable[[User], TestClient]
+TEAMS = "/api/v1/teams"
+
+
+@dataclass
+class OrgChart:
+    """Sales (led by Ada) over East (Maria) and West (Otto); Enterprise sits under East."""
+
+    sales: Team
+    east: Team
+    west: Team
+    enterprise: Team
+
+
+@pytest.fixture
+def chart(session: Session, org: SalesOrg) -> OrgChart:
+    sales = create_team(session, name="Sales", manager=org.admin)
+    east = create_team(session, name="East", manager=org.maria, parent=sales)
+    west = create_team(session, name="West", manager=org.otto, parent=sales)
+    enterprise = create_team(session, name="Enterprise", manager=org.maria, parent=east)
+    return OrgChart(sales, east, west, enterprise)
+
+
+def names(response: Any) -> list[str]:
+    assert response.status_code == 200, response.text
+    return [item["name"] for item in response.json()["items"]]
+
+
+def team_count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Team)) or 0
+
+
+def audit_rows(session: Session) -> list[AuditEntry]:
+    stmt = select(AuditEntry).where(AuditEntry.entity_type == "team").order_by(AuditEntry.id)
+    return list(session.scalars(stmt))
+
+
+class TestRead:
+    @pytest.mark.parametrize("who", ["admin", "maria", "olga"])
+    def test_everyone_signed_in_reads_every_team(
+        self, api_as: ApiAs, org: SalesOrg, chart: OrgChart, who: str
+    ) -> None:
+        response = api_as(getattr(org, who)).get(TEAMS)
+
+        assert names(response) == ["East", "Enterprise", "Sales", "West"]
+        assert response.json()["total"] == 4
+
+    def test_one_team(self, api_as: ApiAs, org: SalesOrg, chart: OrgChart) -> None:
+        response = api_as(org.rita).get(f"{TEAMS}/{chart.west.id}")
+
+        assert response.json() == {
+            "id": chart.west.id,
+            "name": "West",
+            "manager_id": org.otto.id,
+            "parent_id": chart.sales.id,
+        }
+
+    def test_unknown_team_is_404_and_bad_ids_are_422(
+        self, api_as: ApiAs, org: SalesOrg, chart: OrgChart
+    ) -> None:
+        rita = api_as(org.rita)
+
+        assert rita.get(f"{TEAMS}/999999").status_code == 404
+        for bad in (0, 2**63, "east"):
+            response = rita.get(f"{TEAMS}/{bad}")
+            assert response.status_code == 422
+            assert "team_id" in response.text
+
+    def test_signing_in_is_still_required(self, client: TestClient, chart: OrgChart) -> None:
+        assert client.get(TEAMS).status_code == 401
+
+    @pytest.mark.parametrize(
+        ("params", "expected"),
+        [
+            ({"manager_id": "maria"}, ["East", "Enterprise"]),
+            ({"parent_id": "sales"}, ["East", "West"]),
+            ({"q": "E"}, ["East", "Enterprise", "Sales", "West"]),
+            ({"q": "ter"}, ["Enterprise"]),
+            ({"sort": "-name"}, ["West", "Sales", "Enterprise", "East"]),
+            ({"sort": "id"}, ["Sales", "East", "West", "Enterprise"]),
+        ],
+    )
+    def test_filters_and_sort(
+        self,
+        api_as: ApiAs,
+        org: SalesOrg,
+        chart: OrgChart,
+        params: dict[str, Any],
+        expected: list[str],
+    ) -> None:
+        if params.get("manager_id") == "maria":
+            params = {"manager_id": org.maria.id}
+        if params.get("parent_id") == "sales":
+            params = {"parent_id": chart.sales.id}
+
+        assert names(api_as(org.rita).get(TEAMS, params=params)) == expected
+
+    def test_cursor_walks_every_page(self, api_as: ApiAs, org: SalesOrg, chart: OrgChart) -> None:
+        rita = api_as(org.rita)
+        pages: list[list[str]] = []
+        params: dict[str, Any] = {"limit": 3, "sort": "-name"}
+        while True:
+            page = rita.get(TEAMS, params=params)
+            pages.append(names(page))
+            if page.json()["next_cursor"] is None:
+                break
+            params["cursor"] = page.json()["next_cursor"]
+
+        assert pages == [["West", "Sales", "Enterprise"], ["East"]]
+
+    @pytest.mark.parametrize(
+        "params", [{"manager_id": 2**64}, {"parent_id": -3}, {"sort": "manager"}, {"q": ""}]
+    )
+    def test_bad_filters_are_422(
+        self, api_as: ApiAs, org: SalesOrg, params: dict[str, Any]
+    ) -> None:
+        response = api_as(org.rita).get(TEAMS, params=params)
+
+        assert response.status_code == 422
+        assert next(iter(params)) in response.text
+
+
+class TestCreate:
+    def test_admin_adds_a_team_and_it_is_audited(
+        self, api_as: ApiAs, org: SalesOrg, chart: OrgChart, session: Session
+    ) -> None:
+        body = {"name": " Channel ", "manager_id": org.otto.id, "parent_id": chart.sales.id}
+
+        response = api_as(org.admin).post(TEAMS, json=body)
+
+        assert response.status_code == 201, response.text
+        team = response.json()
+        assert (team["name"], team["manager_id"], team["parent_id"]) == (
+            "Channel",
+            org.otto.id,
+            chart.sales.id,
+        )
+        [entry] = audit_rows(session)
+        assert (entry.action, entry.entity_id, entry.actor_id) == (
+            "create",
+            team["id"],
+            org.admin.id,
+        )
+        assert entry.after == team
+
+    @pytest.mark.parametrize("who", ["maria", "rita"])
+    def test_only_admins_add_teams(
+        self, api_as: ApiAs, org: SalesOrg, session: Session, who: str
+    ) -> None:
+        response = api_as(getattr(org, who)).post(TEAMS, json={"name": "Mine"})
+
+        assert response.status_code == 403
+        assert team_count(session) == 0
+
+    @pytest.mark.parametrize(
+        ("body", "status", "field"),
+        [
+            ({"name": "East"}, 409, "name"),
+            ({"name": " East "}, 409, "name"),
+            ({"name": ""}, 422, "name"),
+            ({"name": "   "}, 422, "name"),
+            ({"name": "N\x00"}, 422, "name"),
+            ({"name": "N" * 201}, 422, "name"),
+            ({"name": 7}, 422, "name"),
+            ({"name": "X", "manager_id": "rita"}, 422, "manager_id"),
+            ({"name": "X", "manager_id": 999_999}, 422, "manager_id"),
+            ({"name": "X", "manager_id": 2**63}, 422, "manager_id"),
+            ({"name": "X", "manager_id": "12"}, 422, "manager_id"),
+            ({"name": "X", "parent_id": 999_999}, 422, "parent_id"),
+            ({"name": "X", "colour": "red"}, 422, "colour"),
+        ],
+    )
+    def test_bad_input_is_refused_naming_the_field_and_writes_nothing(
+        self,
+        api_as: ApiAs,
+        org: SalesOrg,
+        chart: OrgChart,
+        session: Session,
+        body: dict[str, Any],
+        status: int,
+        field: str,
+    ) -> None:
+        if body.get("manager_id") == "rita":
+            body = {**body, "manager_id": org.rita.id}
+
+        response = api_as(org.admin).post(TEAMS, json=body)
+
+        assert response.status_code == status, response.text
+        assert field in response.text
+        assert team_count(session) == 4
+        assert audit_rows(session) == []
+
+
+class TestUpdate:
+    def test_admin_renames_and_hands_a_team_over_with_an_audited_diff(
+        self, api_as: ApiAs, org: SalesOrg, chart: OrgChart, session: Session
+    ) -> None:
+        response = api_as(org.admin).patch(
+            f"{TEAMS}/{chart.enterprise.id}",
+            json={"name": "Strategic", "manager_id": org.otto.id, "parent_id": chart.west.id},
+        )
+
+        assert response.status_code == 200, response.text
+        [entry] = audit_rows(session)
+        assert entry.action == "update"
+        assert entry.before == {
+            "manager_id": org.maria.id,
+            "name": "Enterprise",
+            "parent_id": chart.east.id,
+        }
+        assert entry.after == {
+            "manager_id": org.otto.id,
+            "name": "Strategic",
+            "parent_id": chart.west.id,
+        }
+
+    def test_keeping_its_own_name_and_clearing_the_parent_is_fine(
+        self, api_as: ApiAs, org: SalesOrg, chart: OrgChart
+    ) -> None:
+        response = api_as(org.admin).patch(
+            f"{TEAMS}/{chart.east.id}", json={"name": "East", "parent_id": None}
+        )
+
+        assert response.status_code == 200
+        assert response.json()["parent_id"] is None
+
+    @pytest.mark.parametrize(
+        ("target", "body", "status", "field"),
+        [
+            ("east", {"name": "West"}, 409, "name"),
+            ("east", {"name": None}, 422, "name"),
+            ("sales", {"parent_id": "enterprise"}, 422, "parent_id"),
+            ("east", {"parent_id": "east"}, 422, "parent_id"),
+            ("east", {"manager_id": "olga"}, 422, "manager_id"),
+            ("east", {"parent_id": 2**63}, 422, "parent_id"),
+            ("east", {"manager": 1}, 422, "manager"),
+        ],
+    )
+    def test_refused_edits_change_nothing(
+        self,
+        api_as: ApiAs,
+        org: SalesOrg,
+        chart: OrgChart,
+        session: Session,
+        target: str,
+        body: dict[str, Any],
+        status: int,
+        field: str,
+    ) -> None:
+        team: Team = getattr(chart, target)
+        if body.get("parent_id") in ("enterprise", "east"):
+            body = {"parent_id": getattr(chart, body["parent_id"]).id}
+        if body.get("manager_id") == "olga":
+            body = {"manager_id": org.olga.id}
+        admin = api_as(org.admin)
+        before = admin.get(f"{TEAMS}/{team.id}").json()
+
+        response = admin.patch(f"{TEAMS}/{team.id}", json={**body})
+
+        assert response.status_code == status, response.text
+        assert field in response.text
+        assert admin.get(f"{TEAMS}/{team.id}").json() == before
+        assert audit_rows(session) == []
+
+    def test_only_admins_edit_teams_and_unknown_teams_are_404(
+        self, api_as: ApiAs, org: SalesOrg, chart: OrgChart
+    ) -> None:
+        assert (
+            api_as(org.maria).patch(f"{TEAMS}/{chart.east.id}", json={"name": "M"}).status_code
+            == 403
+        )
+        assert api_as(org.admin).patch(f"{TEAMS}/999999", json={"name": "M"}).status_code == 404
