@@ -177,14 +177,27 @@ def require_role(viewer: User, *roles: Role) -> None:
         raise PermissionDenied(f"only {allowed} users may do this")
 
 
+def get_referenced(
+    session: Session, model: type[Row], record_id: int | None, viewer: User, *, field: str
+) -> Row | None:
+    """The record a request's `field` points at (None when not given), if the viewer may see it.
+
+    A record that does not exist or lies outside the viewer's scope is invalid input naming
+    the field (422), not a missing page: the request itself was found.
+    """
+    if record_id is None:
+        return None
+    try:
+        return get_visible(session, model, record_id, viewer)
+    except NotFound:
+        raise InvalidInput(
+            f"{field}: {_noun(model)} {record_id} not found", details={"field": field}
+        ) from None
+
+
 def resolve_user(session: Session, viewer: User, user_id: int | None, *, field: str) -> User:
     """The user `user_id` names (the viewer when None), if the viewer may see them."""
-    if user_id is None:
-        return viewer
-    try:
-        return get_visible(session, User, user_id, viewer)
-    except NotFound:
-        raise InvalidInput(f"{field}: user {user_id} not found", details={"field": field}) from None
+    return get_referenced(session, User, user_id, viewer, field=field) or viewer
 
 
 def _noun(model: type[Any]) -> str:

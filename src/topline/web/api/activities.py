@@ -7,15 +7,12 @@ from typing import Annotated, Literal, TypeVar
 from fastapi import APIRouter, Path, Query, status
 from pydantic import AwareDatetime
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from topline import access
-from topline.auth.models import User
 from topline.crm.activities import log_activity
 from topline.crm.enums import ActivityType
 from topline.crm.models import Account, Activity, Contact, Deal, Lead
 from topline.crm.schemas import ActivityCreate, ActivityRead
-from topline.errors import InvalidInput, NotFound
 from topline.types import MAX_ID
 from topline.web.api.common import ApiUser, Cursor, Limit, Page, WithTotal, audit, errors, paginate
 from topline.web.deps import DbSession
@@ -91,10 +88,10 @@ def create_activity(session: DbSession, user: ApiUser, body: ActivityCreate) -> 
         type=body.type,
         subject=body.subject,
         occurred_at=body.occurred_at,
-        deal=_linked(session, user, Deal, body.deal_id, "deal_id"),
-        contact=_linked(session, user, Contact, body.contact_id, "contact_id"),
-        account=_linked(session, user, Account, body.account_id, "account_id"),
-        lead=_linked(session, user, Lead, body.lead_id, "lead_id"),
+        deal=access.get_referenced(session, Deal, body.deal_id, user, field="deal_id"),
+        contact=access.get_referenced(session, Contact, body.contact_id, user, field="contact_id"),
+        account=access.get_referenced(session, Account, body.account_id, user, field="account_id"),
+        lead=access.get_referenced(session, Lead, body.lead_id, user, field="lead_id"),
         body=body.body,
         duration_minutes=body.duration_minutes,
         outcome=body.outcome,
@@ -111,17 +108,3 @@ def create_activity(session: DbSession, user: ApiUser, body: ActivityCreate) -> 
 def get_activity(session: DbSession, user: ApiUser, activity_id: ActivityId) -> ActivityRead:
     """One activity."""
     return ActivityRead.model_validate(access.get_visible(session, Activity, activity_id, user))
-
-
-def _linked(
-    session: Session, user: User, model: type[R], record_id: int | None, field: str
-) -> R | None:
-    """The record an activity concerns, if the caller can see it; else 422 naming the field."""
-    if record_id is None:
-        return None
-    try:
-        return access.get_visible(session, model, record_id, user)
-    except NotFound:
-        raise InvalidInput(
-            f"{field}: {model.__name__.lower()} {record_id} not found", details={"field": field}
-        ) from None

@@ -12,7 +12,6 @@ from topline.crm import accounts as account_service
 from topline.crm.enums import BuyingRole
 from topline.crm.models import Account, Contact
 from topline.crm.schemas import ContactCreate, ContactRead, ContactUpdate
-from topline.errors import InvalidInput, NotFound
 from topline.types import MAX_ID, Text
 from topline.web.api.common import ApiUser, Cursor, Limit, Page, WithTotal, audit, errors, paginate
 from topline.web.deps import DbSession
@@ -77,12 +76,8 @@ def list_contacts(
 )
 def create_contact(session: DbSession, user: ApiUser, body: ContactCreate) -> ContactRead:
     """Add a person at an account the caller can see."""
-    try:
-        account = access.get_visible(session, Account, body.account_id, user)
-    except NotFound:
-        raise InvalidInput(
-            f"account_id: account {body.account_id} not found", details={"field": "account_id"}
-        ) from None
+    account = access.get_referenced(session, Account, body.account_id, user, field="account_id")
+    assert account is not None  # account_id is required by ContactCreate
     contact = account_service.create_contact(
         session,
         account=account,

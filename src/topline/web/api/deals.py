@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, status
 from sqlalchemy import select
@@ -30,13 +30,12 @@ from topline.crm.schemas import (
     DealUpdate,
     DealWin,
 )
-from topline.errors import InvalidInput, NotFound
+from topline.errors import InvalidInput
 from topline.types import MAX_ID, Text
 from topline.web.api.common import ApiUser, Cursor, Limit, Page, WithTotal, audit, errors, paginate
 from topline.web.deps import DbSession
 
 router = APIRouter(prefix="/deals", tags=["deals"])
-R = TypeVar("R")
 
 DealId = Annotated[int, Path(ge=1, le=MAX_ID, description="Deal id.")]
 IdList = Annotated[list[Annotated[int, Query(ge=1, le=MAX_ID)]] | None, Query()]
@@ -105,7 +104,7 @@ def list_deals(
     if updated_since is not None:
         stmt = stmt.where(Deal.updated_at >= _aware(updated_since, "updated_since"))
     if q is not None:
-        stmt = stmt.where(Deal.name.ilike(f"%{_escape_like(q)}%", escape="\\"))
+        stmt = stmt.where(Deal.name.icontains(q, autoescape=True))
     rows, next_cursor, total = paginate(
         session,
         stmt,
@@ -127,8 +126,8 @@ def list_deals(
 def create_deal(session: DbSession, user: ApiUser, body: DealCreate) -> DealRead:
     """Open a new deal for the caller or, for managers, for someone in their team."""
     owner = access.assignable_owner(session, user, body.owner_id, field="owner_id")
-    account = _referenced(session, user, Account, body.account_id, "account_id")
-    contact = _referenced(session, user, Contact, body.contact_id, "contact_id")
+    account = access.get_referenced(session, Account, body.account_id, user, field="account_id")
+    contact = access.get_referenced(session, Contact, body.contact_id, user, field="contact_id")
     stage = _stage(session, body.stage_id) if body.stage_id is not None else None
     deal = deal_service.create_deal(
         session,
@@ -270,23 +269,6 @@ def _stage(session: Session, stage_id: int) -> Stage:
     if stage is None:
         raise InvalidInput(f"stage_id: stage {stage_id} not found", details={"field": "stage_id"})
     return stage
-
-
-def _referenced(
-    session: Session, user: User, model: type[R], record_id: int | None, field: str
-) -> R | None:
-    if record_id is None:
-        return None
-    try:
-        return access.get_visible(session, model, record_id, user)
-    except NotFound:
-        raise InvalidInput(
-            f"{field}: {model.__name__.lower()} {record_id} not found", details={"field": field}
-        ) from None
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _aware(moment: datetime, field: str) -> datetime:

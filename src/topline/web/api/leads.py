@@ -32,7 +32,7 @@ from topline.crm.schemas import (
     LeadRead,
     LeadWork,
 )
-from topline.errors import InvalidInput, NotFound, PermissionDenied
+from topline.errors import InvalidInput, PermissionDenied
 from topline.types import MAX_ID, Text
 from topline.web.api.common import ApiUser, Cursor, Limit, Page, WithTotal, audit, errors, paginate
 from topline.web.deps import DbSession
@@ -202,7 +202,7 @@ def convert_lead(
         owner = access.assignable_owner(session, user, lead.owner_id, field="owner_id")
     else:
         owner = access.assignable_owner(session, user, body.owner_id, field="owner_id")
-    account = _visible_account(session, user, body.account_id)
+    account = access.get_referenced(session, Account, body.account_id, user, field="account_id")
     stage = _stage(session, body.stage_id)
     before = LeadRead.model_validate(lead)
     with session.begin_nested():
@@ -248,17 +248,6 @@ def _act(
         session, user, action=action, entity="lead", entity_id=lead.id, before=before, after=after
     )
     return after
-
-
-def _visible_account(session: Session, user: User, account_id: int | None) -> Account | None:
-    if account_id is None:
-        return None
-    try:
-        return access.get_visible(session, Account, account_id, user)
-    except NotFound:
-        raise InvalidInput(
-            f"account_id: account {account_id} not found", details={"field": "account_id"}
-        ) from None
 
 
 def _stage(session: Session, stage_id: int | None) -> Stage | None:

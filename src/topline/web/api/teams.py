@@ -15,7 +15,6 @@ from topline.auth.schemas import TeamCreate, TeamRead, TeamUpdate
 from topline.errors import NotFound
 from topline.types import MAX_ID
 from topline.web.api.common import ApiUser, Cursor, Limit, Page, WithTotal, audit, errors, paginate
-from topline.web.api.users import escape_like
 from topline.web.deps import DbSession
 
 router = APIRouter(prefix="/teams", tags=["teams"])
@@ -46,7 +45,7 @@ def list_teams(
     if parent_id is not None:
         stmt = stmt.where(Team.parent_id == parent_id)
     if q is not None:
-        stmt = stmt.where(Team.name.ilike(f"%{escape_like(q)}%", escape="\\"))
+        stmt = stmt.where(Team.name.icontains(q, autoescape=True))
     rows, next_cursor, total = paginate(
         session,
         stmt,

@@ -55,9 +55,8 @@ def list_users(
     if team_id is not None:
         stmt = stmt.where(User.team_id == team_id)
     if q is not None:
-        pattern = f"%{escape_like(q)}%"
         stmt = stmt.where(
-            or_(User.name.ilike(pattern, escape="\\"), User.email.ilike(pattern, escape="\\"))
+            or_(User.name.icontains(q, autoescape=True), User.email.icontains(q, autoescape=True))
         )
     rows, next_cursor, total = paginate(
         session,
@@ -131,8 +130,3 @@ def update_user(session: DbSession, user: ApiUser, user_id: UserId, body: UserUp
             after=after,
         )  # fmt: skip
     return after
-
-
-def escape_like(text: str) -> str:
-    """`text` with the LIKE wildcards escaped, so a search matches it literally."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
