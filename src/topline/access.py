@@ -14,17 +14,19 @@ viewer's scope is reported as not found, never as forbidden, so its existence do
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, or_, select
+from sqlalchemy import ColumnElement, RowMapping, Select, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.interfaces import ORMOption
 
 from topline.audit.models import AuditEntry
 from topline.auth.enums import Role
 from topline.auth.models import Team, User
 from topline.auth.service import visible_user_ids_query
 from topline.crm.models import Account, Activity, Contact, Deal, Lead
-from topline.errors import InvalidInput, NotFound, PermissionDenied
+from topline.errors import Conflict, NotFound, PermissionDenied
 from topline.forecasting.models import ForecastSubmission
 from topline.quotas.models import Quota
 
@@ -125,19 +127,43 @@ def scoped(stmt: Select[Any], model: type[Any], viewer: User) -> Select[Any]:
     return stmt if condition is None else stmt.where(condition)
 
 
-def get_visible(session: Session, model: type[Row], record_id: int, viewer: User) -> Row:
-    """The record with `record_id` if the viewer may see it, else `NotFound`."""
-    record = session.scalar(scoped(select(model), model, viewer).where(model.id == record_id))  # type: ignore[attr-defined]
+def get_visible(
+    session: Session,
+    model: type[Row],
+    record_id: int,
+    viewer: User,
+    *,
+    options: Sequence[ORMOption] = (),
+) -> Row:
+    """The record with `record_id` if the viewer may see it, else `NotFound`.
+
+    `options` are loader options for the same query (e.g. `joinedload` of what the caller
+    is about to read).
+    """
+    stmt = scoped(select(model), model, viewer).where(model.id == record_id)  # type: ignore[attr-defined]
+    record = session.scalar(stmt.options(*options))
     if record is None:
         raise NotFound(f"{_noun(model)} {record_id} not found")
     return record  # type: ignore[no-any-return]
+
+
+def get_visible_row(session: Session, model: type[Any], record_id: int, viewer: User) -> RowMapping:
+    """`get_visible` for a read that only answers the record: its columns as a mapping, without
+    the ORM's identity map and change tracking (measured: about half the cost of a read)."""
+    table = model.__table__
+    stmt = scoped(select(table), model, viewer).where(table.c.id == record_id)
+    row = session.execute(stmt).mappings().one_or_none()
+    if row is None:
+        raise NotFound(f"{_noun(model)} {record_id} not found")
+    return row
 
 
 def assignable_owner(session: Session, viewer: User, owner_id: int | None, *, field: str) -> User:
     """The user `owner_id` names (the viewer when None), if the viewer may give them records.
 
     Reps give records only to themselves (403 otherwise); managers to people in their scope
-    and admins to anyone (someone outside that is an unknown user: 422 naming the field).
+    and admins to anyone (someone outside that is an unknown user: 404 naming the field). An
+    inactive person cannot be given records (409).
     """
     if owner_id is None or owner_id == viewer.id:
         return viewer
@@ -145,7 +171,7 @@ def assignable_owner(session: Session, viewer: User, owner_id: int | None, *, fi
         raise PermissionDenied("reps can only assign records to themselves")
     owner = resolve_user(session, viewer, owner_id, field=field)
     if not owner.active:
-        raise InvalidInput(f"{field}: {owner.email} is inactive", details={"field": field})
+        raise Conflict(f"{field}: {owner.email} is inactive", details={"field": field})
     return owner
 
 
@@ -182,15 +208,15 @@ def get_referenced(
 ) -> Row | None:
     """The record a request's `field` points at (None when not given), if the viewer may see it.
 
-    A record that does not exist or lies outside the viewer's scope is invalid input naming
-    the field (422), not a missing page: the request itself was found.
+    A record that does not exist or lies outside the viewer's scope is 404 naming the field:
+    the request is well formed, but the data it points at is not there for this viewer.
     """
     if record_id is None:
         return None
     try:
         return get_visible(session, model, record_id, viewer)
     except NotFound:
-        raise InvalidInput(
+        raise NotFound(
             f"{field}: {_noun(model)} {record_id} not found", details={"field": field}
         ) from None
 

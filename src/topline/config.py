@@ -45,6 +45,14 @@ class Settings(BaseSettings):
         le=24 * 366,
         description="A browser session ends this many hours after signing in.",
     )
+    worker_threads: int = Field(
+        default=8,
+        ge=1,
+        le=256,
+        description="Threads per server process doing requests' database work. More threads "
+        "than cores mostly wait for Python's interpreter lock; raise it for a PostgreSQL "
+        "server that is slow to answer.",
+    )
     sql_echo: bool = False
 
 

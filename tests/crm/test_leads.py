@@ -3,13 +3,15 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.orm import Session
 
 from tests.factories import T0, make_account, make_lead, make_pipeline, make_user
 from topline.crm.enums import BuyingRole, LeadStatus
-from topline.crm.errors import InvalidLead, InvalidLeadTransition
+from topline.crm.errors import InvalidLead, InvalidLeadTransition, StaleLead
 from topline.crm.history import deal_history
 from topline.crm.leads import convert_lead, disqualify_lead, qualify_lead, start_working_lead
+from topline.crm.models import Account, Lead
 
 DAY = timedelta(days=1)
 
@@ -60,8 +62,9 @@ def test_lead_goes_through_mql_and_sql(session: Session) -> None:
 
 def test_sql_needs_three_bant_criteria_and_names_the_missing(session: Session) -> None:
     lead = make_lead(session)
-    with pytest.raises(InvalidLead, match="missing: authority, timeline"):
+    with pytest.raises(InvalidLeadTransition, match="missing: authority, timeline"):
         qualify_lead(session, lead, level=LeadStatus.SQL, actor=None, budget=True, need=True, at=T0)
+    assert (lead.status, lead.sql_at) == (LeadStatus.NEW, None)
 
 
 def test_direct_sql_also_stamps_mql(session: Session) -> None:
@@ -190,3 +193,68 @@ def test_failed_conversion_leaves_lead_open(session: Session) -> None:
     session.refresh(lead)
     assert lead.status == LeadStatus.NEW
     assert lead.converted_deal_id is None
+
+
+class TestVersions:
+    def test_every_step_raises_the_version(self, session: Session) -> None:
+        rep = make_user(session)
+        lead = make_lead(session)
+        assert lead.version == 1
+
+        start_working_lead(session, lead, owner=rep, expected_version=1)
+        qualify_lead(
+            session, lead, level=LeadStatus.MQL, actor=rep, at=T0 + DAY, expected_version=2
+        )
+        disqualify_lead(
+            session, lead, reason="No budget", actor=rep, at=T0 + DAY, expected_version=3
+        )
+
+        assert session.scalar(select(Lead.version).where(Lead.id == lead.id)) == 4
+
+    def test_a_stale_expected_version_is_refused_before_anything_changes(
+        self, session: Session
+    ) -> None:
+        rep = make_user(session)
+        lead = make_lead(session)
+        start_working_lead(session, lead, owner=rep)
+
+        with pytest.raises(StaleLead, match=r"lead \d+ changed since version 1 \(now 2\)"):
+            disqualify_lead(session, lead, reason="Student", actor=rep, expected_version=1)
+
+        assert (lead.status, lead.disqualified_at, lead.version) == (LeadStatus.WORKING, None, 2)
+
+    def test_a_stale_conversion_creates_nothing(self, session: Session) -> None:
+        make_pipeline(session)
+        rep = make_user(session)
+        lead = make_lead(session)
+        start_working_lead(session, lead, owner=rep)
+        accounts_before = session.scalar(select(func.count()).select_from(Account))
+
+        with pytest.raises(StaleLead):
+            convert_lead(
+                session, lead, actor=rep, owner=rep, deal_name="First", amount_cents=1_000_00,
+                close_date=date(2025, 3, 31), at=T0, expected_version=1,
+            )  # fmt: skip
+
+        assert session.scalar(select(func.count()).select_from(Account)) == accounts_before
+        assert lead.status == LeadStatus.WORKING
+
+    def test_a_step_overtaken_after_the_read_is_stale(self, session: Session) -> None:
+        rep = make_user(session)
+        lead = make_lead(session)
+        table = Lead.__table__
+        assert isinstance(table, Table)
+        # Another transaction takes the lead after ours read it at version 1.
+        session.execute(
+            update(table)
+            .where(table.c.id == lead.id)
+            .values(status="working", owner_id=rep.id, version=2)
+        )
+
+        with pytest.raises(StaleLead, match="changed by someone else"), session.begin_nested():
+            qualify_lead(
+                session, lead, level=LeadStatus.MQL, actor=rep, at=T0 + DAY, expected_version=1
+            )
+
+        session.refresh(lead)
+        assert (lead.status, lead.mql_at, lead.version) == (LeadStatus.WORKING, None, 2)

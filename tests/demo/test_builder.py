@@ -82,6 +82,16 @@ def test_history_replays_to_every_deal(demo: BuiltDemo) -> None:
         assert deal.updated_at == history[-1].valid_from
 
 
+def test_accounts_contacts_and_leads_start_at_version_1(demo: BuiltDemo) -> None:
+    # The bulk load leaves `version` to the column's server default.
+    with Session(demo.engine) as session:
+        versions = {
+            model.__name__: set(session.scalars(select(model.version).distinct()))
+            for model in (Account, Contact, Lead)
+        }
+    assert versions == {"Account": {1}, "Contact": {1}, "Lead": {1}}
+
+
 def test_changed_fields_name_exactly_the_fields_that_moved(demo: BuiltDemo) -> None:
     with Session(demo.engine) as session:
         history = session.scalars(

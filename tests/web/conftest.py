@@ -13,7 +13,28 @@ from sqlalchemy.orm import Session
 
 from topline.config import Settings
 from topline.web.app import create_app
-from topline.web.deps import get_session
+from topline.web.deps import RequestTransaction, get_session, get_transaction
+
+
+class SavepointTransaction(RequestTransaction):
+    """A request's unit of work inside the test's transaction: a SAVEPOINT on the test session.
+
+    Requests see what the test wrote and the test sees what they wrote; a failed request undoes
+    its own changes only, as a failed request does in the app; everything goes at the end.
+    """
+
+    def begin(self) -> None:
+        self._savepoint = self.session.begin_nested()
+
+    def commit(self) -> None:
+        self._savepoint.commit()
+
+    def rollback(self) -> None:
+        if self._savepoint.is_active:
+            self._savepoint.rollback()
+
+    def close(self) -> None:
+        """The test session outlives the request."""
 
 
 def settings_for_tests(**overrides: Any) -> Settings:
@@ -35,10 +56,14 @@ def make_client(engine: Engine, session: Session) -> Iterator[Callable[..., Test
     def build(**overrides: Any) -> TestClient:
         app = create_app(settings_for_tests(**overrides), engine=engine)
 
-        def test_session() -> Iterator[Session]:
-            yield session
+        async def test_session() -> Session:
+            return session
+
+        async def test_transaction() -> RequestTransaction:
+            return SavepointTransaction(session)
 
         app.dependency_overrides[get_session] = test_session
+        app.dependency_overrides[get_transaction] = test_transaction
         client = TestClient(app)
         client.__enter__()
         clients.append(client)

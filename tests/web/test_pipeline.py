@@ -152,6 +152,17 @@ def test_deal_names_are_escaped(client: TestClient, org: SalesOrg, session: Sess
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
 
 
+def test_user_names_are_escaped(client: TestClient, org: SalesOrg, session: Session) -> None:
+    org.rita.name = '"><img src=x onerror=alert(1)>'
+    session.flush()
+    login(client, "rita@topline.example", PASSWORD)
+
+    text = client.get("/pipeline").text
+
+    assert "<img src=x" not in text
+    assert "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in text
+
+
 def test_nav_shows_the_user_and_a_logout_form(client: TestClient, org: SalesOrg) -> None:
     login(client, "maria@topline.example", PASSWORD)
 

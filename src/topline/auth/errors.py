@@ -9,12 +9,24 @@ class UserNotFound(NotFound):
     """No user with that id or email."""
 
 
+class TeamNotFound(NotFound):
+    """No team with that id."""
+
+
 class EmailTaken(Conflict):
     """Another user already signs in with that email."""
 
 
 class InvalidUser(InvalidInput):
-    """A user field breaks a rule (bad email, short password, unknown manager …)."""
+    """A user field breaks a rule (bad email, short password …)."""
+
+
+class InvalidReportingLine(Conflict):
+    """The change would break the org chart as it stands.
+
+    Someone would report to themself or to someone below them, a team would sit under itself,
+    or a manager or team leader would not be an active manager or admin.
+    """
 
 
 class InvalidCredentials(NotAuthenticated):

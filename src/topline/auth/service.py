@@ -9,12 +9,20 @@ from sqlalchemy import Select, func, literal, select
 from sqlalchemy.orm import Session
 
 from topline.auth.enums import Role
-from topline.auth.errors import EmailTaken, InvalidCredentials, InvalidUser, UserNotFound
+from topline.auth.errors import (
+    EmailTaken,
+    InvalidCredentials,
+    InvalidReportingLine,
+    InvalidUser,
+    TeamNotFound,
+    UserNotFound,
+)
 from topline.auth.models import Team, User
 from topline.auth.passwords import burn_verification, hash_password, verify_password
 from topline.auth.schemas import TeamUpdate, UserUpdate
 from topline.clock import ensure_utc, utcnow
 from topline.errors import Conflict
+from topline.storage.db import refuse_duplicates
 from topline.storage.types import BigId
 
 MIN_PASSWORD_LENGTH = 8
@@ -74,12 +82,13 @@ def create_user(
             details={"field": "password"},
         )
     if manager is not None and (manager.role == Role.REP or not manager.active):
-        raise InvalidUser(
-            f"{manager.email} cannot be a manager: not an active manager or admin",
+        raise InvalidReportingLine(
+            f"manager_id: {manager.email} cannot be a manager: not an active manager or admin",
             details={"field": "manager_id"},
         )
+    taken = EmailTaken(f"a user with email {email} already exists", details={"field": "email"})
     if find_user_by_email(session, email) is not None:
-        raise EmailTaken(f"a user with email {email} already exists", details={"field": "email"})
+        raise taken
     now = utcnow()
     user = User(
         email=email,
@@ -92,8 +101,9 @@ def create_user(
         active=True,
         created_at=now,
     )
-    session.add(user)
-    session.flush()
+    # The constraint also catches a user with this email created since the check above.
+    with refuse_duplicates(session, taken):
+        session.add(user)
     return user
 
 
@@ -121,8 +131,9 @@ def create_team(
     name = name.strip()
     if not name:
         raise InvalidUser("team name must not be empty", details={"field": "name"})
+    taken = _team_name_taken(name)
     if find_team_by_name(session, name) is not None:
-        raise Conflict(f"a team named {name!r} already exists", details={"field": "name"})
+        raise taken
     if manager is not None:
         _check_team_manager(manager)
     team = Team(
@@ -130,8 +141,9 @@ def create_team(
         manager_id=manager.id if manager else None,
         parent_id=parent.id if parent else None,
     )
-    session.add(team)
-    session.flush()
+    # The constraint also catches a team of this name created since the check above.
+    with refuse_duplicates(session, taken):
+        session.add(team)
     return team
 
 
@@ -153,38 +165,36 @@ def update_team(session: Session, team: Team, *, changes: TeamUpdate) -> Team:
         values["name"] = values["name"].strip()
         other = find_team_by_name(session, values["name"])
         if other is not None and other.id != team.id:
-            raise Conflict(
-                f"a team named {values['name']!r} already exists", details={"field": "name"}
-            )
+            raise _team_name_taken(values["name"])
     if values.get("manager_id") is not None:
         _check_team_manager(referenced_user(session, values["manager_id"], field="manager_id"))
     if values.get("parent_id") is not None:
         parent = referenced_team(session, values["parent_id"], field="parent_id")
         if _team_is_under(session, parent, team.id):
-            raise InvalidUser(
+            raise InvalidReportingLine(
                 f"parent_id: team {parent.name!r} is {team.name!r} or one of its sub-teams; "
                 "a team cannot sit under itself",
                 details={"field": "parent_id"},
             )
-    for field, value in values.items():
-        setattr(team, field, value)
-    session.flush()
+    with refuse_duplicates(session, _team_name_taken(values.get("name", team.name))):
+        for field, value in values.items():
+            setattr(team, field, value)
     return team
 
 
 def referenced_user(session: Session, user_id: int, *, field: str) -> User:
-    """The user a request field names, or `InvalidUser` naming the field."""
+    """The user a request field names, or `UserNotFound` naming the field."""
     user = session.get(User, user_id)
     if user is None:
-        raise InvalidUser(f"{field}: user {user_id} not found", details={"field": field})
+        raise UserNotFound(f"{field}: user {user_id} not found", details={"field": field})
     return user
 
 
 def referenced_team(session: Session, team_id: int, *, field: str) -> Team:
-    """The team a request field names, or `InvalidUser` naming the field."""
+    """The team a request field names, or `TeamNotFound` naming the field."""
     team = session.get(Team, team_id)
     if team is None:
-        raise InvalidUser(f"{field}: team {team_id} not found", details={"field": field})
+        raise TeamNotFound(f"{field}: team {team_id} not found", details={"field": field})
     return team
 
 
@@ -228,9 +238,13 @@ def update_user(
     return user
 
 
+def _team_name_taken(name: str) -> Conflict:
+    return Conflict(f"name: a team named {name!r} already exists", details={"field": "name"})
+
+
 def _check_team_manager(manager: User) -> None:
     if manager.role == Role.REP or not manager.active:
-        raise InvalidUser(
+        raise InvalidReportingLine(
             f"manager_id: {manager.email} cannot lead a team: not an active manager or admin",
             details={"field": "manager_id"},
         )
@@ -263,17 +277,17 @@ def _reports_to(session: Session, person: User, boss_id: int) -> bool:
 def _check_new_manager(session: Session, user: User, manager_id: int) -> None:
     manager = referenced_user(session, manager_id, field="manager_id")
     if manager.id == user.id:
-        raise InvalidUser(
+        raise InvalidReportingLine(
             "manager_id: a person cannot report to themself", details={"field": "manager_id"}
         )
     if _reports_to(session, manager, user.id):
-        raise InvalidUser(
+        raise InvalidReportingLine(
             f"manager_id: {manager.email} is {user.email} or reports to them; "
             "the reporting line cannot go round in a circle",
             details={"field": "manager_id"},
         )
     if manager.role == Role.REP or not manager.active:
-        raise InvalidUser(
+        raise InvalidReportingLine(
             f"manager_id: {manager.email} cannot be a manager: not an active manager or admin",
             details={"field": "manager_id"},
         )
@@ -284,7 +298,7 @@ def _check_manager_still_leads(session: Session, user: User) -> None:
         return
     manager = session.get(User, user.manager_id)
     if manager is None or manager.role == Role.REP or not manager.active:
-        raise InvalidUser(
+        raise InvalidReportingLine(
             f"manager_id: {user.email}'s manager is no longer an active manager; "
             "give a new manager_id (or null) to reactivate them",
             details={"field": "manager_id"},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -89,20 +90,53 @@ def revoke_token(
     return token
 
 
-def authenticate_token(session: Session, plain: str, *, at: datetime | None = None) -> User:
-    """The active user a bearer token belongs to, or `InvalidToken`."""
+@dataclass(frozen=True)
+class TokenUse:
+    """A use of a token whose `last_used_at` is due to be written."""
+
+    token_id: int
+    at: datetime
+
+
+def check_token(
+    session: Session, plain: str, *, at: datetime | None = None
+) -> tuple[User, TokenUse | None]:
+    """The active user a bearer token belongs to (else `InvalidToken`), and the use to record
+    when the token's `last_used_at` is older than `LAST_USED_RESOLUTION`. Only reads."""
     now = ensure_utc(at or utcnow())
     if not plain.startswith(TOKEN_PREFIX) or len(plain) > 200:
         raise InvalidToken("invalid API token")
-    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(plain)))
-    if token is None or token.revoked_at is not None:
+    # One query for the token and its user: this runs on every API request.
+    row = session.execute(
+        select(User, ApiToken.id, ApiToken.expires_at, ApiToken.revoked_at, ApiToken.last_used_at)
+        .join(ApiToken, ApiToken.user_id == User.id)
+        .where(ApiToken.token_hash == hash_token(plain))
+    ).one_or_none()
+    if row is None:
         raise InvalidToken("invalid or revoked API token")
-    if token.expires_at is not None and token.expires_at <= now:
+    user, token_id, expires_at, revoked_at, last_used_at = row
+    if revoked_at is not None:
+        raise InvalidToken("invalid or revoked API token")
+    if expires_at is not None and expires_at <= now:
         raise InvalidToken("this API token has expired")
-    user = session.get(User, token.user_id)
-    if user is None or not user.active:
+    if not user.active:
         raise InvalidToken("the token belongs to an inactive user")
-    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
-        token.last_used_at = now
+    due = last_used_at is None or now - last_used_at >= LAST_USED_RESOLUTION
+    return user, TokenUse(token_id, now) if due else None
+
+
+def record_token_use(session: Session, use: TokenUse) -> None:
+    """Write `last_used_at`, unless a concurrent request just wrote a later one."""
+    token = session.get(ApiToken, use.token_id)
+    if token is not None and (token.last_used_at is None or token.last_used_at < use.at):
+        token.last_used_at = use.at
         session.flush()
+
+
+def authenticate_token(session: Session, plain: str, *, at: datetime | None = None) -> User:
+    """The active user a bearer token belongs to, or `InvalidToken`; records the use in
+    `session` (at most once per `LAST_USED_RESOLUTION`)."""
+    user, use = check_token(session, plain, at=at)
+    if use is not None:
+        record_token_use(session, use)
     return user

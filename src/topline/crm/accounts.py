@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 from topline.auth.models import User
 from topline.clock import ensure_utc, utcnow
 from topline.crm.enums import BuyingRole, Segment
-from topline.crm.errors import AccountNotFound, ContactNotFound
+from topline.crm.errors import AccountNotFound, ContactNotFound, StaleAccount, StaleContact
+from topline.crm.locking import flush_versioned, require_version
 from topline.crm.models import Account, Contact
 from topline.crm.schemas import AccountUpdate, ContactUpdate
 from topline.errors import InvalidInput
@@ -109,13 +110,20 @@ def create_contact(
 
 
 def update_account(
-    session: Session, account: Account, *, changes: AccountUpdate, owner: User | None = None
+    session: Session,
+    account: Account,
+    *,
+    changes: AccountUpdate,
+    owner: User | None = None,
+    expected_version: int | None = None,
 ) -> Account:
     """Correct or enrich what the team knows about an account, or hand it to a new owner.
 
     Only the fields given are applied. The name cannot be cleared; other facts can be set to
     None when no longer known. Domains are stored lowercase and countries uppercase.
+    `expected_version` is the version the editor read; another one raises `StaleAccount`.
     """
+    require_version(account, expected_version, stale=StaleAccount)
     values = changes.model_dump(exclude_unset=True)
     if "name" in values:
         values["name"] = (values["name"] or "").strip()
@@ -131,16 +139,24 @@ def update_account(
         setattr(account, field, value)
     if owner is not None:
         account.owner_id = owner.id
-    session.flush()
+    flush_versioned(session, account, stale=StaleAccount)
     return account
 
 
-def update_contact(session: Session, contact: Contact, *, changes: ContactUpdate) -> Contact:
+def update_contact(
+    session: Session,
+    contact: Contact,
+    *,
+    changes: ContactUpdate,
+    expected_version: int | None = None,
+) -> Contact:
     """Correct what the team knows about a person at an account, or their buying role.
 
     Only the fields given are applied. The last name cannot be cleared (the first name may be
-    empty); emails are stored lowercase.
+    empty); emails are stored lowercase. `expected_version` is the version the editor read;
+    another one raises `StaleContact`.
     """
+    require_version(contact, expected_version, stale=StaleContact)
     values = changes.model_dump(exclude_unset=True)
     for field in ("first_name", "last_name"):
         if field in values:
@@ -153,5 +169,5 @@ def update_contact(session: Session, contact: Contact, *, changes: ContactUpdate
         values["email"] = values["email"].strip().lower()
     for field, value in values.items():
         setattr(contact, field, value)
-    session.flush()
+    flush_versioned(session, contact, stale=StaleContact)
     return contact

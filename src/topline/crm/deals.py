@@ -18,9 +18,11 @@ from topline.auth.models import User
 from topline.clock import ensure_utc, utcnow
 from topline.crm.enums import DealType, ForecastCategory, HistoryField, StageType
 from topline.crm.errors import (
+    ContactAtOtherAccount,
     DealAlreadyClosed,
     DealNotClosed,
     DealNotFound,
+    DealOwnerInactive,
     InvalidDeal,
     InvalidStageTransition,
     StaleDeal,
@@ -80,10 +82,12 @@ def create_deal(
     require_cents(amount_cents, "amount_cents", error=InvalidDeal)
     if recurring_amount_cents is not None:
         require_cents(recurring_amount_cents, "recurring_amount_cents", error=InvalidDeal)
-    _check_close_date(close_date, created_at=at)
     _check_owner(owner)
-    if contact is not None and (account is None or contact.account_id != account.id):
-        raise InvalidDeal("the contact must belong to the deal's account")
+    if contact is not None and account is not None and contact.account_id != account.id:
+        raise ContactAtOtherAccount(
+            f"contact_id: contact {contact.id} works at another account than the deal's",
+            details={"field": "contact_id"},
+        )
     if stage is None:
         stage = next(
             s
@@ -97,7 +101,7 @@ def create_deal(
     _check_open_category(forecast_category)
     deal = Deal(
         name=name,
-        account_id=account.id if account else None,
+        account_id=account.id if account else (contact.account_id if contact else None),
         contact_id=contact.id if contact else None,
         owner_id=owner.id,
         pipeline_id=stage.pipeline_id,
@@ -136,7 +140,7 @@ def update_deal(
     values = changes.model_dump(exclude_unset=True)
     for required in ("name", "amount_cents", "close_date", "forecast_category", "type"):
         if required in values and values[required] is None:
-            raise InvalidDeal(f"{required} cannot be cleared")
+            raise InvalidDeal(f"{required}: cannot be cleared", details={"field": required})
     stage = get_stage(session, deal.stage_id)
     closed = stage.type != StageType.OPEN
     if closed and any(
@@ -150,8 +154,6 @@ def update_deal(
         values["name"] = values["name"].strip()
         if not values["name"]:
             raise InvalidDeal("deal name must not be empty")
-    if "close_date" in values and not closed:
-        _check_close_date(values["close_date"], created_at=deal.created_at)
     if "forecast_category" in values and not closed:
         _check_open_category(values["forecast_category"])
     return _apply(session, deal, values, actor=actor, at=at, expected_version=expected_version)
@@ -257,8 +259,6 @@ def reopen_deal(
     _check_stage_of_pipeline(deal, stage)
     if stage.type != StageType.OPEN:
         raise InvalidStageTransition(f"a reopened deal goes to an open stage, not {stage.name!r}")
-    if close_date < at.date():
-        raise InvalidDeal(f"close date {close_date} of a reopened deal is in the past")
     values: dict[str, Any] = {
         "stage_id": stage.id,
         "forecast_category": ForecastCategory.PIPELINE,
@@ -370,13 +370,6 @@ def _check_stage_of_pipeline(deal: Deal, stage: Stage) -> None:
         )
 
 
-def _check_close_date(close_date: date, *, created_at: datetime) -> None:
-    if close_date < created_at.date():
-        raise InvalidDeal(
-            f"close date {close_date} is before the deal was created ({created_at.date()})"
-        )
-
-
 def _check_open_category(category: ForecastCategory) -> None:
     if category == ForecastCategory.CLOSED:
         raise InvalidDeal("forecast category 'closed' is set by winning the deal")
@@ -384,4 +377,4 @@ def _check_open_category(category: ForecastCategory) -> None:
 
 def _check_owner(owner: User) -> None:
     if not owner.active:
-        raise InvalidDeal(f"{owner.email} is inactive and cannot own deals")
+        raise DealOwnerInactive(f"{owner.email} is inactive and cannot own deals")

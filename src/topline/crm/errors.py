@@ -33,8 +33,12 @@ class InvalidDeal(InvalidInput):
     """A deal value breaks a rule (negative amount, close date before creation, …)."""
 
 
-class InvalidStageTransition(InvalidInput):
+class InvalidStageTransition(Conflict):
     """The stage asked for cannot be reached this way (a won stage through a plain move, …)."""
+
+
+class DealOwnerInactive(Conflict):
+    """The person named has left and cannot be given deals."""
 
 
 class DealAlreadyClosed(Conflict):
@@ -45,8 +49,42 @@ class DealNotClosed(Conflict):
     """Only a won or lost deal can be reopened."""
 
 
-class StaleDeal(Conflict):
+class StaleRecord(Conflict):
+    """Someone else changed the record since the caller read it (its `version` moved on).
+
+    The API puts the record as it now stands in `details.current`, so the client can merge.
+    """
+
+    code = "stale_record"
+    entity = "record"
+
+
+class StaleDeal(StaleRecord):
     """Someone else changed the deal since it was read."""
+
+    code = "stale_deal"
+    entity = "deal"
+
+
+class StaleAccount(StaleRecord):
+    """Someone else changed the account since it was read."""
+
+    code = "stale_account"
+    entity = "account"
+
+
+class StaleContact(StaleRecord):
+    """Someone else changed the contact since it was read."""
+
+    code = "stale_contact"
+    entity = "contact"
+
+
+class StaleLead(StaleRecord):
+    """Someone else changed the lead since it was read."""
+
+    code = "stale_lead"
+    entity = "lead"
 
 
 class InvalidLead(InvalidInput):
@@ -59,6 +97,14 @@ class InvalidLeadTransition(Conflict):
 
 class InvalidActivity(InvalidInput):
     """An activity value breaks a rule."""
+
+
+class ContactAtOtherAccount(Conflict):
+    """The contact a record names works at another account than the record is about."""
+
+
+class StageNameTaken(Conflict):
+    """Two stages of one pipeline would share a name."""
 
 
 class InvalidPipeline(InvalidInput):

@@ -1,4 +1,8 @@
-"""Leads: capture, work, qualify (MQL, SQL with BANT), disqualify, convert into a deal."""
+"""Leads: capture, work, qualify (MQL, SQL with BANT), disqualify, convert into a deal.
+
+Each step after capture takes `expected_version`, the version the caller read; another one
+raises `StaleLead` before anything changes.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,8 @@ from topline.clock import ensure_utc, utcnow
 from topline.crm.accounts import create_account, create_contact
 from topline.crm.deals import create_deal
 from topline.crm.enums import BuyingRole, DealType, LeadStatus
-from topline.crm.errors import InvalidLead, InvalidLeadTransition, LeadNotFound
+from topline.crm.errors import InvalidLead, InvalidLeadTransition, LeadNotFound, StaleLead
+from topline.crm.locking import flush_versioned, require_version
 from topline.crm.models import Account, Contact, Deal, Lead, Stage
 
 # Sales accepts a lead once at least three of budget, authority, need and timeline are
@@ -96,13 +101,19 @@ def create_lead(
 
 
 def start_working_lead(
-    session: Session, lead: Lead, *, owner: User, at: datetime | None = None
+    session: Session,
+    lead: Lead,
+    *,
+    owner: User,
+    at: datetime | None = None,
+    expected_version: int | None = None,
 ) -> Lead:
     """A rep picks up a new lead and starts working it."""
+    require_version(lead, expected_version, stale=StaleLead)
     _ensure_status(lead, {LeadStatus.NEW}, "start working")
     lead.status = LeadStatus.WORKING
     lead.owner_id = owner.id
-    session.flush()
+    flush_versioned(session, lead, stale=StaleLead)
     return lead
 
 
@@ -117,6 +128,7 @@ def qualify_lead(
     need: bool | None = None,
     timeline: bool | None = None,
     at: datetime | None = None,
+    expected_version: int | None = None,
 ) -> Lead:
     """Qualify a lead as marketing-qualified (MQL) or sales-qualified (SQL).
 
@@ -124,6 +136,7 @@ def qualify_lead(
     confirmed. Qualification only moves forward: an SQL cannot go back to MQL.
     """
     at = ensure_utc(at or utcnow())
+    require_version(lead, expected_version, stale=StaleLead)
     if level not in (LeadStatus.MQL, LeadStatus.SQL):
         raise InvalidLead(f"a lead is qualified as mql or sql, not {level.value!r}")
     _ensure_status(lead, OPEN_STATUSES, f"qualify as {level.value}")
@@ -141,7 +154,7 @@ def qualify_lead(
     ):
         if value is not None:
             setattr(lead, field, value)
-    if level == LeadStatus.SQL and lead.bant_count < SQL_MIN_BANT:
+    if level == LeadStatus.SQL and lead.bant_count < SQL_MIN_BANT:  # with the answers on file
         missing = [
             name
             for name, ok in (
@@ -152,7 +165,7 @@ def qualify_lead(
             )
             if not ok
         ]
-        raise InvalidLead(
+        raise InvalidLeadTransition(
             f"an SQL needs at least {SQL_MIN_BANT} of 4 BANT criteria confirmed; "
             f"missing: {', '.join(missing)}"
         )
@@ -161,15 +174,22 @@ def qualify_lead(
     if level == LeadStatus.SQL:
         lead.sql_at = at
     lead.status = level
-    session.flush()
+    flush_versioned(session, lead, stale=StaleLead)
     return lead
 
 
 def disqualify_lead(
-    session: Session, lead: Lead, *, reason: str, actor: User | None, at: datetime | None = None
+    session: Session,
+    lead: Lead,
+    *,
+    reason: str,
+    actor: User | None,
+    at: datetime | None = None,
+    expected_version: int | None = None,
 ) -> Lead:
     """Close a lead as not worth pursuing, with the reason."""
     at = ensure_utc(at or utcnow())
+    require_version(lead, expected_version, stale=StaleLead)
     _ensure_status(lead, OPEN_STATUSES, "disqualify")
     reason = (reason or "").strip()
     if not reason:
@@ -177,7 +197,7 @@ def disqualify_lead(
     lead.status = LeadStatus.DISQUALIFIED
     lead.disqualification_reason = reason
     lead.disqualified_at = at
-    session.flush()
+    flush_versioned(session, lead, stale=StaleLead)
     return lead
 
 
@@ -194,12 +214,14 @@ def convert_lead(
     stage: Stage | None = None,
     buying_role: BuyingRole | None = None,
     at: datetime | None = None,
+    expected_version: int | None = None,
 ) -> LeadConversion:
     """Turn an open lead into an account (new, or the given existing one), a contact and a deal.
 
     All three are linked back on the lead, which becomes `converted`.
     """
     at = ensure_utc(at or utcnow())
+    require_version(lead, expected_version, stale=StaleLead)
     _ensure_status(lead, OPEN_STATUSES, "convert")
     if account is None:
         account = create_account(
@@ -244,7 +266,7 @@ def convert_lead(
     lead.converted_contact_id = contact.id
     lead.converted_deal_id = deal.id
     lead.owner_id = owner.id
-    session.flush()
+    flush_versioned(session, lead, stale=StaleLead)
     return LeadConversion(lead=lead, account=account, contact=contact, deal=deal)
 
 

@@ -38,7 +38,11 @@ if TYPE_CHECKING:
 
 
 class Account(IdMixin, Base):
-    """A company the team sells to: its size, place and the rep who owns the relationship."""
+    """A company the team sells to: its size, place and the rep who owns the relationship.
+
+    `version` increases on every write so concurrent edits fail instead of overwriting each
+    other; rows written in bulk (the demo org) or before the column existed start at 1.
+    """
 
     __tablename__ = "accounts"
     __table_args__ = (
@@ -57,12 +61,18 @@ class Account(IdMixin, Base):
     territory: Mapped[str | None] = mapped_column(String(100), index=True)
     owner_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
     owner: Mapped[User | None] = relationship(lazy="raise")
 
 
 class Contact(IdMixin, Base):
-    """A person at an account, with their role in the buying committee."""
+    """A person at an account, with their role in the buying committee.
+
+    `version` increases on every write, as for accounts.
+    """
 
     __tablename__ = "contacts"
 
@@ -74,6 +84,9 @@ class Contact(IdMixin, Base):
     title: Mapped[str | None] = mapped_column(String(200))
     buying_role: Mapped[BuyingRole | None] = mapped_column(enum_column(BuyingRole, "buying_role"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
     account: Mapped[Account] = relationship(lazy="raise")
 
@@ -83,7 +96,8 @@ class Lead(IdMixin, Base):
 
     Marketing qualifies a lead as an MQL; sales qualifies it as an SQL once enough of BANT
     (budget, authority, need, timeline) is confirmed. Converting creates the account, the
-    contact and the first deal and links them here.
+    contact and the first deal and links them here. `version` increases on every write, as
+    for accounts.
     """
 
     __tablename__ = "leads"
@@ -116,6 +130,9 @@ class Lead(IdMixin, Base):
     converted_account_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("accounts.id"))
     converted_contact_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("contacts.id"))
     converted_deal_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("deals.id"))
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
     @property
     def bant_count(self) -> int:

@@ -9,8 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from topline.crm.enums import StageType
-from topline.crm.errors import InvalidPipeline, PipelineNotFound, StageNotFound
+from topline.crm.errors import InvalidPipeline, PipelineNotFound, StageNameTaken, StageNotFound
 from topline.crm.models import Pipeline, Stage
+from topline.errors import Conflict
+from topline.storage.db import refuse_duplicates
 
 
 @dataclass(frozen=True)
@@ -42,12 +44,15 @@ def create_pipeline(
 ) -> Pipeline:
     """A sales process with its stages in the given order.
 
-    It needs at least one open stage, exactly one won stage and at least one lost stage, with
-    unique names and probabilities between 0 and 1.
+    It needs a name no other pipeline has, at least one open stage, exactly one won stage and
+    at least one lost stage, with unique names and probabilities between 0 and 1.
     """
     name = name.strip()
     if not name:
         raise InvalidPipeline("pipeline name must not be empty")
+    taken = Conflict(f"name: a pipeline called {name!r} already exists", details={"field": "name"})
+    if find_pipeline_by_name(session, name) is not None:
+        raise taken
     types = [spec.type for spec in stages]
     if (
         StageType.OPEN not in types
@@ -56,14 +61,19 @@ def create_pipeline(
     ):
         raise InvalidPipeline("a pipeline needs open stages, exactly one won and a lost stage")
     names = [spec.name.strip() for spec in stages]
-    if len(set(names)) != len(names) or not all(names):
-        raise InvalidPipeline("stage names must be non-empty and unique within a pipeline")
+    if not all(names):
+        raise InvalidPipeline("stage names must not be empty")
+    if len(set(names)) != len(names):
+        raise StageNameTaken(
+            "stages: two stages of a pipeline cannot share a name", details={"field": "stages"}
+        )
     for spec in stages:
         if not 0.0 <= spec.probability <= 1.0:
             raise InvalidPipeline(f"stage {spec.name!r}: probability must be between 0 and 1")
     pipeline = Pipeline(name=name, is_default=is_default)
-    session.add(pipeline)
-    session.flush()
+    # The constraint also catches a pipeline of this name created since the check above.
+    with refuse_duplicates(session, taken):
+        session.add(pipeline)
     session.add_all(
         Stage(
             pipeline_id=pipeline.id,
@@ -76,6 +86,11 @@ def create_pipeline(
     )
     session.flush()
     return pipeline
+
+
+def find_pipeline_by_name(session: Session, name: str) -> Pipeline | None:
+    """The pipeline called exactly `name`, if any."""
+    return session.scalar(select(Pipeline).where(Pipeline.name == name))
 
 
 def get_pipeline(session: Session, pipeline_id: int) -> Pipeline:

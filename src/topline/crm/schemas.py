@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from topline.crm.enums import (
     ActivityType,
@@ -16,7 +17,27 @@ from topline.crm.enums import (
     Segment,
     StageType,
 )
-from topline.types import Cents, Flag, Id, Name, Text, Version
+from topline.types import (
+    Cents,
+    Count,
+    Flag,
+    Id,
+    IsoDate,
+    IsoDateTime,
+    Minutes,
+    Name,
+    NonBlank,
+    Text,
+    Version,
+)
+
+# The categories a rep sets on an open deal; `closed` comes only from winning it.
+OpenForecastCategory = Literal[
+    ForecastCategory.PIPELINE,
+    ForecastCategory.BEST_CASE,
+    ForecastCategory.COMMIT,
+    ForecastCategory.OMITTED,
+]
 
 
 class StrictModel(BaseModel):
@@ -42,12 +63,13 @@ class DealUpdate(StrictModel):
     because each has rules of its own.
     """
 
-    name: Name | None = None
-    amount_cents: Cents | None = None
+    # These cannot be cleared: the schema offers no null for them.
+    name: Name | SkipJsonSchema[None] = None
+    amount_cents: Cents | SkipJsonSchema[None] = None
     recurring_amount_cents: Cents | None = None
-    close_date: date | None = None
-    forecast_category: ForecastCategory | None = None
-    type: DealType | None = None
+    close_date: IsoDate | SkipJsonSchema[None] = None
+    forecast_category: OpenForecastCategory | SkipJsonSchema[None] = None
+    type: DealType | SkipJsonSchema[None] = None
     source: Text | None = Field(default=None, max_length=50)
     next_step: Text | None = Field(default=None, max_length=500)
 
@@ -63,12 +85,12 @@ class DealCreate(StrictModel):
 
     name: Name
     amount_cents: Cents
-    close_date: date
+    close_date: IsoDate
     account_id: Id | None = None
     contact_id: Id | None = None
     owner_id: Id | None = None
     stage_id: Id | None = None
-    forecast_category: ForecastCategory = ForecastCategory.PIPELINE
+    forecast_category: OpenForecastCategory = ForecastCategory.PIPELINE
     type: DealType = DealType.NEW_BUSINESS
     recurring_amount_cents: Cents | None = None
     source: Text | None = Field(default=None, max_length=50)
@@ -96,7 +118,7 @@ class DealWin(Versioned):
 class DealLose(Versioned):
     """Mark a deal lost, with the reason."""
 
-    loss_reason: Text = Field(min_length=1, max_length=200)
+    loss_reason: NonBlank = Field(max_length=200)
     stage_id: Id | None = None
 
 
@@ -104,7 +126,7 @@ class DealReopen(Versioned):
     """Put a closed deal back into an open stage."""
 
     stage_id: Id
-    close_date: date
+    close_date: IsoDate
 
 
 class DealReassign(Versioned):
@@ -168,22 +190,6 @@ class StageRead(ReadModel):
 # Every limit below matches its column, so PostgreSQL never sees a value it would refuse.
 
 
-def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be blank")
-    return value
-
-
-# The characters `str.strip()` removes, spelled out so the documented pattern means the same
-# to every regex engine (ECMA's, Rust's and Python's `\s` each differ) as `_not_blank` does.
-_BLANKS = "\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-NonBlank = Annotated[
-    Text,
-    Field(min_length=1, json_schema_extra={"pattern": f"[^{_BLANKS}]"}),
-    AfterValidator(_not_blank),
-]
-# Head counts and durations are 32-bit integer columns.
-Count = Annotated[int, Field(ge=0, le=2**31 - 1, strict=True)]
 # Plain `str` with the pattern first, so the pattern shows in the OpenAPI schema; neither
 # pattern admits a NUL character.
 CountryCode = Annotated[str, Field(pattern=r"^[A-Za-z]{2}$", description="ISO 3166 alpha-2.")]
@@ -196,7 +202,9 @@ class AccountUpdate(StrictModel):
     The name cannot be cleared; the other facts can be set to null when no longer known.
     """
 
-    name: NonBlank | None = Field(default=None, max_length=300)
+    # The length sits on the string branch: on the union it would be applied to null too
+    # (a TypeError inside validation, i.e. a 500, instead of the service's refusal).
+    name: Annotated[NonBlank, Field(max_length=300)] | SkipJsonSchema[None] = None
     domain: Text | None = Field(default=None, max_length=255)
     industry: Text | None = Field(default=None, max_length=100)
     segment: Segment | None = None
@@ -209,9 +217,13 @@ class AccountUpdate(StrictModel):
 
 
 class AccountPatch(AccountUpdate):
-    """An edit of an account; `owner_id` hands it to someone in the editor's team."""
+    """An edit of an account, made against the version the editor read.
 
-    owner_id: Id | None = None
+    `owner_id` hands it to someone in the editor's team.
+    """
+
+    version: Version
+    owner_id: Id | SkipJsonSchema[None] = None  # an account always has an owner
 
 
 class AccountCreate(StrictModel):
@@ -246,6 +258,7 @@ class AccountRead(ReadModel):
     territory: str | None
     owner_id: int | None
     created_at: datetime
+    version: int
 
 
 class ContactUpdate(StrictModel):
@@ -254,12 +267,19 @@ class ContactUpdate(StrictModel):
     Names cannot be cleared. A contact stays at its account: deals link to both.
     """
 
-    first_name: Text | None = Field(default=None, max_length=100)
-    last_name: NonBlank | None = Field(default=None, max_length=100)
+    # Lengths on the string branch, as in `AccountUpdate.name`.
+    first_name: Annotated[Text, Field(max_length=100)] | SkipJsonSchema[None] = None
+    last_name: Annotated[NonBlank, Field(max_length=100)] | SkipJsonSchema[None] = None
     email: Email | None = None
     phone: Text | None = Field(default=None, max_length=50)
     title: Text | None = Field(default=None, max_length=200)
     buying_role: BuyingRole | None = None
+
+
+class ContactPatch(ContactUpdate):
+    """An edit of a contact, made against the version the editor read."""
+
+    version: Version
 
 
 class ContactCreate(StrictModel):
@@ -286,6 +306,7 @@ class ContactRead(ReadModel):
     title: str | None
     buying_role: BuyingRole | None
     created_at: datetime
+    version: int
 
 
 class LeadCreate(StrictModel):
@@ -313,6 +334,7 @@ class LeadCreate(StrictModel):
 class LeadWork(StrictModel):
     """Start working a new lead; the owner defaults to the caller."""
 
+    version: Version
     owner_id: Id | None = None
 
 
@@ -322,6 +344,7 @@ class LeadQualify(StrictModel):
     An SQL needs at least three of budget, authority, need and timeline confirmed.
     """
 
+    version: Version
     level: Literal["mql", "sql"]
     budget: Flag | None = None
     authority: Flag | None = None
@@ -332,6 +355,7 @@ class LeadQualify(StrictModel):
 class LeadDisqualify(StrictModel):
     """Close a lead as not worth pursuing."""
 
+    version: Version
     reason: NonBlank = Field(max_length=200)
 
 
@@ -341,9 +365,10 @@ class LeadConvert(StrictModel):
     The deal owner defaults to the lead's owner, or to the caller for an unassigned lead.
     """
 
+    version: Version
     deal_name: NonBlank = Field(max_length=300)
     amount_cents: Cents
-    close_date: date
+    close_date: IsoDate
     owner_id: Id | None = None
     account_id: Id | None = Field(default=None, description="An existing account to sell to.")
     stage_id: Id | None = None
@@ -382,6 +407,7 @@ class LeadRead(ReadModel):
     converted_account_id: int | None
     converted_contact_id: int | None
     converted_deal_id: int | None
+    version: int
 
 
 class LeadConversionRead(BaseModel):
@@ -393,25 +419,64 @@ class LeadConversionRead(BaseModel):
     deal_id: int
 
 
-class ActivityCreate(StrictModel):
-    """A call, email, meeting, note or task to log for the caller.
+# The records an activity can concern; the schema asks for at least one of them, not null.
+ACTIVITY_LINKS = ("deal_id", "contact_id", "account_id", "lead_id")
 
-    It must concern at least one deal, contact, account or lead the caller can see.
+
+class ActivityFields(StrictModel):
+    """What every activity records: a subject, when, and the records it concerns.
+
+    It must concern at least one deal, contact, account or lead the caller can see. A time in
+    the future makes it a planned activity: a scheduled call or meeting, or a task's due time.
     """
 
-    type: ActivityType
-    subject: NonBlank = Field(max_length=300)
-    occurred_at: AwareDatetime
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": [link], "properties": {link: {"type": "integer"}}}
+                for link in ACTIVITY_LINKS
+            ]
+        }
+    )
+
+    subject: Name
+    occurred_at: IsoDateTime
     deal_id: Id | None = None
     contact_id: Id | None = None
     account_id: Id | None = None
     lead_id: Id | None = None
     body: Text | None = Field(default=None, max_length=20_000)
-    duration_minutes: Count | None = None
+    duration_minutes: Minutes | None = None
     outcome: Text | None = Field(default=None, max_length=100)
+
+    @model_validator(mode="after")
+    def _concerns_a_record(self) -> ActivityFields:
+        if all(getattr(self, link) is None for link in ACTIVITY_LINKS):
+            raise ValueError("give at least one of deal_id, contact_id, account_id or lead_id")
+        return self
+
+
+class OtherActivityCreate(ActivityFields):
+    """A call, meeting, note or task to log for the caller."""
+
+    type: Literal[ActivityType.CALL, ActivityType.MEETING, ActivityType.NOTE, ActivityType.TASK]
+
+
+class EmailActivityCreate(ActivityFields):
+    """An email to log for the caller, with what tracking saw of it.
+
+    A click or a reply proves the email was opened, so it is recorded as opened even when
+    tracking reports `email_opened: false` (the open pixel is often blocked).
+    """
+
+    type: Literal[ActivityType.EMAIL]
     email_opened: Flag | None = None
     email_clicked: Flag | None = None
     email_replied: Flag | None = None
+
+
+ActivityCreate = Annotated[EmailActivityCreate | OtherActivityCreate, Field(discriminator="type")]
+"""An activity to log; only emails carry engagement (`email_opened`, `_clicked`, `_replied`)."""
 
 
 class ActivityRead(ReadModel):
@@ -450,7 +515,22 @@ class PipelineCreate(StrictModel):
     """
 
     name: NonBlank = Field(max_length=100)
-    stages: list[StageCreate] = Field(min_length=3, max_length=50)
+    stages: list[StageCreate] = Field(
+        min_length=3,
+        max_length=50,
+        json_schema_extra={
+            "allOf": [
+                # A stage without a type is open.
+                {"contains": {"properties": {"type": {"const": "open"}}}},
+                {
+                    "contains": {"required": ["type"], "properties": {"type": {"const": "won"}}},
+                    "minContains": 1,
+                    "maxContains": 1,
+                },
+                {"contains": {"required": ["type"], "properties": {"type": {"const": "lost"}}}},
+            ]
+        },
+    )
 
 
 class PipelineRead(ReadModel):

@@ -71,8 +71,10 @@ def bulk_load(
             _tune_sqlite(connection, loading=True)
         try:
             with connection.begin():
-                if not postgres:
-                    # pysqlite opens transactions lazily; open it now so the DDL is part of it.
+                driver = connection.connection.driver_connection
+                if not postgres and not getattr(driver, "in_transaction", True):
+                    # An engine not made by `make_engine` leaves pysqlite to open transactions
+                    # lazily; open it now so the DDL is part of it.
                     connection.exec_driver_sql("BEGIN")
                 loader = BulkLoader(connection)
                 rebuild = _drop_for_load(loader, big_tables)

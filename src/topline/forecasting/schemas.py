@@ -4,34 +4,40 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from topline.auth.schemas import IsoDate, ReadModel, StrictModel
-from topline.types import Cents, Id, Text
+from topline.auth.schemas import ReadModel, StrictModel
+from topline.types import Cents, Id, MonthPeriod, Text
 
 
-class ForecastSubmit(StrictModel):
-    """A forecast call for one person's number in one period.
+class ForecastSubmit(StrictModel, MonthPeriod):
+    """A forecast call for one person's number in a period of whole months.
 
-    Commit ≤ best case ≤ pipeline. `user_id` defaults to the caller; a manager may call the
-    number of anyone below them (an adjustment of that person's call).
+    The three numbers are cumulative (commit ≤ best case ≤ pipeline), so the call is given as
+    the commit and what each next category adds to it; an inverted call cannot be written.
+    `user_id` defaults to the caller; a manager may call the number of anyone below them (an
+    adjustment of that person's call).
     """
 
     user_id: Id | None = Field(default=None, description="Whose number; the caller when absent.")
-    period_start: IsoDate
-    period_end: IsoDate = Field(description="Exclusive: the first day after the period.")
-    commit_cents: Cents
-    best_case_cents: Cents
-    pipeline_cents: Cents
+    commit_cents: Cents = Field(description="What the caller commits to close in the period.")
+    best_case_over_commit_cents: Cents = Field(
+        description="Upside: what could close on top of the commit. Best case = commit + this."
+    )
+    pipeline_over_best_case_cents: Cents = Field(
+        description="The rest of the pipeline beyond the best case. Pipeline = best case + this."
+    )
     note: Text | None = Field(default=None, max_length=2000)
 
-    @model_validator(mode="after")
-    def _ordered_amounts_and_a_real_period(self) -> ForecastSubmit:
-        if not self.commit_cents <= self.best_case_cents <= self.pipeline_cents:
-            raise ValueError("need commit_cents ≤ best_case_cents ≤ pipeline_cents")
-        if self.period_end <= self.period_start:
-            raise ValueError("period_end must be after period_start")
-        return self
+    @property
+    def best_case_cents(self) -> int:
+        """The best case: the commit plus the upside."""
+        return self.commit_cents + self.best_case_over_commit_cents
+
+    @property
+    def pipeline_cents(self) -> int:
+        """All the pipeline the call counts: the best case plus the rest."""
+        return self.best_case_cents + self.pipeline_over_best_case_cents
 
 
 class ForecastSubmissionRead(ReadModel):

@@ -3,32 +3,55 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Annotated, Any
 
-from pydantic import Field, model_validator
+from pydantic import Discriminator, Tag
 
-from topline.auth.schemas import IsoDate, ReadModel, StrictModel
-from topline.types import Cents, Id
+from topline.auth.schemas import ReadModel, StrictModel
+from topline.types import Cents, Id, MonthPeriod
 
 
-class QuotaSet(StrictModel):
-    """The bookings target of one rep or one team for `[period_start, period_end)`.
+class QuotaTarget(StrictModel, MonthPeriod):
+    """The bookings target for a period of whole months.
 
-    Setting a quota again for the same owner and start replaces its amount and end.
+    Setting a quota again for the same owner and first month replaces its amount and length.
     """
 
-    user_id: Id | None = Field(default=None, description="Give this or `team_id`.")
-    team_id: Id | None = Field(default=None, description="Give this or `user_id`.")
-    period_start: IsoDate
-    period_end: IsoDate = Field(description="Exclusive: the first day after the period.")
     amount_cents: Cents
 
-    @model_validator(mode="after")
-    def _one_owner_and_a_real_period(self) -> QuotaSet:
-        if (self.user_id is None) == (self.team_id is None):
-            raise ValueError("give exactly one of user_id or team_id")
-        if self.period_end <= self.period_start:
-            raise ValueError("period_end must be after period_start")
-        return self
+
+class UserQuotaSet(QuotaTarget):
+    """The quota of one person (a rep's number, or a manager's own)."""
+
+    user_id: Id
+
+
+class TeamQuotaSet(QuotaTarget):
+    """The quota of one team."""
+
+    team_id: Id
+
+
+def _quota_owner(value: Any) -> str | None:
+    # The owner field tells the two shapes apart; with both or neither there is no shape.
+    if isinstance(value, TeamQuotaSet):
+        return "team"
+    if not isinstance(value, dict):
+        return "user"  # refused there for not being an object at all
+    if ("user_id" in value) == ("team_id" in value):
+        return None
+    return "user" if "user_id" in value else "team"
+
+
+QuotaSet = Annotated[
+    Annotated[UserQuotaSet, Tag("user")] | Annotated[TeamQuotaSet, Tag("team")],
+    Discriminator(
+        _quota_owner,
+        custom_error_type="one_owner",
+        custom_error_message="give exactly one of user_id or team_id",
+    ),
+]
+"""A quota for exactly one owner: a person (`user_id`) or a team (`team_id`)."""
 
 
 class QuotaRead(ReadModel):

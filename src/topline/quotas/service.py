@@ -10,9 +10,10 @@ from sqlalchemy.orm import Session
 from topline.auth.enums import Role
 from topline.auth.models import Team, User
 from topline.auth.service import visible_user_ids
-from topline.errors import InvalidInput, PermissionDenied
+from topline.errors import Conflict, InvalidInput, PermissionDenied
 from topline.money import require_cents
 from topline.quotas.models import Quota
+from topline.storage.db import refuse_duplicates
 
 
 def set_quota(
@@ -33,22 +34,27 @@ def set_quota(
     require_cents(amount_cents, "quota")
     if period_end <= period_start:
         raise InvalidInput(f"quota period ends ({period_end}) before it starts ({period_start})")
-    if user is not None:
-        owner_filter = Quota.user_id == user.id
-    else:
-        assert team is not None
-        owner_filter = Quota.team_id == team.id
-    quota = session.scalar(select(Quota).where(owner_filter, Quota.period_start == period_start))
-    if quota is None:
-        quota = Quota(
-            user_id=user.id if user else None,
-            team_id=team.id if team else None,
-            period_start=period_start,
-        )
+    quota = find_quota(session, period_start=period_start, user=user, team=team)
+    if quota is not None:
+        quota.period_end = period_end
+        quota.amount_cents = amount_cents
+        session.flush()
+        return quota
+    quota = Quota(
+        user_id=user.id if user else None,
+        team_id=team.id if team else None,
+        period_start=period_start,
+        period_end=period_end,
+        amount_cents=amount_cents,
+    )
+    # Two people setting the same new quota at once: the unique index refuses the second.
+    clash = Conflict(
+        f"period_start: a quota starting {period_start} was just set by someone else; "
+        "send the request again to replace it",
+        details={"field": "period_start"},
+    )
+    with refuse_duplicates(session, clash):
         session.add(quota)
-    quota.period_end = period_end
-    quota.amount_cents = amount_cents
-    session.flush()
     return quota
 
 

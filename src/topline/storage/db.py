@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from topline.errors import InvalidInput
+from topline.errors import InvalidInput, ToplineError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover  (not on Windows)
+    fcntl = None  # type: ignore[assignment]
 
 
 def normalize_database_url(url: str) -> str:
@@ -34,7 +41,15 @@ def normalize_database_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+# The execution option that makes an SQLite transaction begin as a writer (BEGIN IMMEDIATE).
+SQLITE_WRITER = "topline_sqlite_writer"
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # SQLAlchemy, not the driver, decides where transactions begin (`_sqlite_begin`): the
+    # driver's legacy mode starts them only before the first write, so the reads before it see
+    # no consistent snapshot and SAVEPOINTs do not nest.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -63,7 +78,82 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     engine = create_engine(url, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    # A writer takes the write lock up front (waiting up to busy_timeout for it): a DEFERRED
+    # transaction that read first and then wants to write fails at once with SQLITE_BUSY when
+    # another writer committed in between, and no busy_timeout helps it.
+    writer = connection.get_execution_options().get(SQLITE_WRITER, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+
+
+class _WriterGate:
+    """One writer at a time into one SQLite file: a thread lock, then an fcntl lock on a file
+    beside the database that every process serving that database shares.
+
+    SQLite's own busy handler polls for the write lock with sleeps of up to 100 ms, so 32
+    waiting writers take seconds to get in; a blocking `flock` hands the lock over at once.
+    """
+
+    def __init__(self, database: Path) -> None:
+        self._thread_lock = threading.Lock()
+        self._lock_path = database.with_name(database.name + ".writer-lock")
+        self._file: IO[bytes] | None = None
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._thread_lock:
+            if fcntl is None:  # pragma: no cover  (Windows: threads queue, processes poll)
+                yield
+                return
+            if self._file is None:
+                self._file = self._lock_path.open("ab")
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+
+
+_gates: dict[Path, _WriterGate] = {}
+_gates_by_url: dict[str, _WriterGate] = {}  # the same gates, found without touching the disk
+_gates_lock = threading.Lock()
+
+
+def _writer_gate(engine: Engine) -> _WriterGate | None:
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return None
+    gate = _gates_by_url.get(database)
+    if gate is None:
+        path = Path(database).expanduser().resolve()
+        with _gates_lock:
+            gate = _gates.setdefault(path, _WriterGate(path))
+            _gates_by_url[database] = gate
+    return gate
+
+
+@contextmanager
+def write_transaction(session: Session) -> Iterator[None]:
+    """Begin `session`'s transaction as a writer; the caller commits or rolls back inside.
+
+    On SQLite the writer first queues behind the other writers of this database, in this
+    process and in the other processes serving it, then begins with BEGIN IMMEDIATE: it waits
+    for the write lock instead of failing halfway. On PostgreSQL this only begins.
+    """
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    gate = _writer_gate(engine)
+    if gate is None:
+        yield
+        return
+    with gate():
+        if not session.in_transaction():  # else it began already, as whatever it is
+            session.connection(execution_options={SQLITE_WRITER: True})
+        yield
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -76,3 +166,30 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any error."""
     with factory.begin() as session:
         yield session
+
+
+def is_unique_violation(error: IntegrityError) -> bool:
+    """True when a unique constraint or unique index refused the write, on either database."""
+    # psycopg names the SQLSTATE (23505 is unique_violation); sqlite3 names the extended code.
+    if getattr(error.orig, "sqlstate", None) == "23505":
+        return True
+    return getattr(error.orig, "sqlite_errorname", None) == "SQLITE_CONSTRAINT_UNIQUE"
+
+
+@contextmanager
+def refuse_duplicates(session: Session, error: ToplineError) -> Iterator[None]:
+    """Write the block's changes in a SAVEPOINT; raise `error` if a unique constraint refuses them.
+
+    A service's "is this name taken?" check cannot see a row that another transaction commits a
+    moment later; the constraint can. The savepoint keeps the caller's transaction usable, so the
+    clash is answered as `error` (a 409) rather than as a failed transaction (a 500). Make the
+    changes inside the block: `begin_nested()` flushes what is pending before the SAVEPOINT.
+    """
+    try:
+        with session.begin_nested():
+            yield
+            session.flush()
+    except IntegrityError as exc:
+        if not is_unique_violation(exc):
+            raise
+        raise error from exc

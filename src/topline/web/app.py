@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from anyio import to_thread
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
@@ -27,6 +28,7 @@ from topline.web import api, docs, health, views
 from topline.web.docs import OPENAPI_URL
 from topline.web.errors import install_error_handlers
 from topline.web.ratelimit import LoginThrottle
+from topline.web.routing import TransactionRoute
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +93,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Every route does its blocking work in one thread of this pool (see `routing`).
+        to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         yield
         if owns_engine:
             db_engine.dispose()
@@ -104,6 +108,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         openapi_url=OPENAPI_URL,
         lifespan=lifespan,
     )
+    # Routes added to the app itself also run in one thread and one transaction.
+    app.router.route_class = TransactionRoute
     app.state.settings = settings
     app.state.engine = db_engine
     app.state.session_factory = make_session_factory(db_engine)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Generic, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
@@ -13,20 +13,61 @@ from topline.config import Settings
 from topline.web.errors import LoginRequired
 from topline.web.sessions import sign_out, signed_in_user_id
 
+T = TypeVar("T")
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One session per request; commit on success, roll back on any exception."""
+
+class InThread(Generic[T]):
+    """A dependency's value, worked out in the request's worker thread when the route runs.
+
+    A dependency that must read the database returns `InThread(compute)` instead of blocking
+    the event loop; `topline.web.routing.TransactionRoute` calls `compute(writing)` in the
+    request's worker thread before the endpoint and passes the result on. `writing` tells
+    whether the request's transaction began as a writer (POST, PUT, PATCH, DELETE).
+    """
+
+    def __init__(self, compute: Callable[[bool], T]) -> None:
+        self.compute = compute
+
+
+async def get_session(request: Request) -> Session:
+    """The request's session. Making one touches no database, so this stays on the event loop.
+
+    The request's route (`topline.web.routing.TransactionRoute`, every route of the app) uses
+    it, then commits or rolls back and closes it, all in the request's worker thread.
+    """
     factory: sessionmaker[Session] = request.app.state.session_factory
-    with factory.begin() as session:
-        yield session
+    return factory()
 
 
-# scope="function" commits before the response is sent, so a failed commit becomes an error
-# response instead of a success the client already received.
-DbSession = Annotated[Session, Depends(get_session, scope="function")]
+DbSession = Annotated[Session, Depends(get_session)]
 
 
-def get_app_settings(request: Request) -> Settings:
+class RequestTransaction:
+    """The request's unit of work, which its route ends in the request's worker thread: commit
+    when the endpoint succeeds, roll back when anything fails, then close the session."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def begin(self) -> None:
+        """Called first; the session begins its transaction on first use anyway."""
+
+    def commit(self) -> None:
+        self.session.commit()
+
+    def rollback(self) -> None:
+        self.session.rollback()
+
+    def close(self) -> None:
+        self.session.close()
+
+
+async def get_transaction(session: DbSession) -> RequestTransaction:
+    """The unit of work of the request's session (tests replace it with a savepoint)."""
+    return RequestTransaction(session)
+
+
+async def get_app_settings(request: Request) -> Settings:
     """The settings `create_app` was built with."""
     settings: Settings = request.app.state.settings
     return settings
@@ -35,14 +76,19 @@ def get_app_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
-def current_user(request: Request, session: DbSession) -> User:
+async def current_user(request: Request, session: DbSession) -> InThread[User]:
     """The signed-in, active user, or `LoginRequired` (pages redirect to the sign-in form).
 
-    A user deactivated since signing in is signed out on their next request.
+    A user deactivated since signing in is signed out on their next request. The user is read
+    in the request's worker thread (see `topline.web.routing`).
     """
     user_id = signed_in_user_id(request)
     if user_id is None:
         raise LoginRequired("Sign in to continue.")
+    return InThread(lambda _writing: _signed_in_user(request, session, user_id))
+
+
+def _signed_in_user(request: Request, session: Session, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None or not user.active:
         sign_out(request)
@@ -51,4 +97,5 @@ def current_user(request: Request, session: DbSession) -> User:
     return user
 
 
+# Endpoints receive the User: their route resolves the InThread first.
 CurrentUser = Annotated[User, Depends(current_user)]

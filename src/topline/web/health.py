@@ -8,8 +8,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from topline.web.deps import DbSession
+from topline.web.routing import TransactionRoute
 
-router = APIRouter()
+router = APIRouter(route_class=TransactionRoute)
 
 
 @router.get("/healthz", include_in_schema=False)

@@ -2,7 +2,7 @@
 
 Team Maria: reps Rita and Ray. Team Otto: rep Olga. Each rep owns one deal, account, contact,
 lead and activity. Reading or changing a record outside the viewer's scope answers as if it did
-not exist; creating something linked to it names the field that points outside.
+not exist (404); creating something linked to it is 404 too, naming the field that points outside.
 """
 
 from __future__ import annotations
@@ -13,14 +13,15 @@ from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from httpx2 import Response
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests.factories import SalesOrg, make_contact, make_lead
 from topline.auth.models import User
 from topline.crm.activities import log_activity
 from topline.crm.enums import ActivityType
-from topline.crm.models import Account, Deal
+from topline.crm.models import Account, Activity, Deal
 
 ApiAs = Callable[[User], TestClient]
 AT = datetime(2025, 1, 10, 12, tzinfo=UTC)
@@ -33,8 +34,11 @@ class Owned:
     deal: int
     deal_version: int
     account: int
+    account_version: int
     contact: int
+    contact_version: int
     lead: int
+    lead_version: int
     activity: int
 
 
@@ -55,7 +59,11 @@ def records(session: Session, org: SalesOrg) -> dict[str, Owned]:
             session, user=rep, type=ActivityType.CALL, subject="Intro call", occurred_at=AT,
             deal=deal, at=AT,
         )  # fmt: skip
-        owned[name] = Owned(deal.id, deal.version, account.id, contact.id, lead.id, activity.id)
+        assert account is not None
+        owned[name] = Owned(
+            deal.id, deal.version, account.id, account.version, contact.id, contact.version,
+            lead.id, lead.version, activity.id,
+        )  # fmt: skip
     return owned
 
 
@@ -85,24 +93,25 @@ def _reads(client: TestClient, owned: Owned) -> dict[str, int]:
     }
 
 
-def _writes(client: TestClient, owned: Owned) -> dict[str, int]:
+def _writes(client: TestClient, owned: Owned) -> dict[str, Response]:
     note = {"type": "note", "subject": "Matrix", "occurred_at": "2025-01-10T12:00:00Z"}
     return {
         "deal": client.patch(
             f"/api/v1/deals/{owned.deal}", json={"version": owned.deal_version, "next_step": "x"}
-        ).status_code,
+        ),
         "account": client.patch(
-            f"/api/v1/accounts/{owned.account}", json={"industry": "Matrix"}
-        ).status_code,
+            f"/api/v1/accounts/{owned.account}",
+            json={"version": owned.account_version, "industry": "Matrix"},
+        ),
         "contact": client.patch(
-            f"/api/v1/contacts/{owned.contact}", json={"title": "Matrix"}
-        ).status_code,
+            f"/api/v1/contacts/{owned.contact}",
+            json={"version": owned.contact_version, "title": "Matrix"},
+        ),
         "lead": client.post(
-            f"/api/v1/leads/{owned.lead}/disqualify", json={"reason": "Matrix"}
-        ).status_code,
-        "activity on deal": client.post(
-            "/api/v1/activities", json={**note, "deal_id": owned.deal}
-        ).status_code,
+            f"/api/v1/leads/{owned.lead}/disqualify",
+            json={"version": owned.lead_version, "reason": "Matrix"},
+        ),
+        "activity on deal": client.post("/api/v1/activities", json={**note, "deal_id": owned.deal}),
     }
 
 
@@ -117,17 +126,26 @@ def test_reads_follow_the_rule(
 
 @pytest.mark.parametrize(("viewer", "owner", "visible"), CASES, ids=IDS)
 def test_writes_follow_the_rule(
-    api_as: ApiAs, org: SalesOrg, records: dict[str, Owned], viewer: str, owner: str, visible: bool
+    api_as: ApiAs,
+    org: SalesOrg,
+    session: Session,
+    records: dict[str, Owned],
+    viewer: str,
+    owner: str,
+    visible: bool,
 ) -> None:
-    codes = _writes(api_as(getattr(org, viewer)), records[owner])
+    responses = _writes(api_as(getattr(org, viewer)), records[owner])
+    codes = {write: response.status_code for write, response in responses.items()}
     if visible:
         expected = {"deal": 200, "account": 200, "contact": 200, "lead": 200,
                     "activity on deal": 201}  # fmt: skip
-    else:
-        # Out of scope: not found; a new record pointing at it: invalid, naming the field.
-        expected = {"deal": 404, "account": 404, "contact": 404, "lead": 404,
-                    "activity on deal": 422}  # fmt: skip
-    assert codes == expected
+        assert codes == expected
+        return
+    # Out of scope: not found, and a new record pointing at it is not found either, naming
+    # the field; neither writes anything.
+    assert codes == dict.fromkeys(codes, 404)
+    assert responses["activity on deal"].json()["error"]["details"] == {"field": "deal_id"}
+    assert session.scalar(select(func.count()).where(Activity.subject == "Matrix")) == 0
 
 
 LISTS = {

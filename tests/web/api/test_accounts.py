@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.orm import Session
 
 from tests.factories import T0, SalesOrg, make_account, make_deal
+from topline import access
 from topline.audit.models import AuditEntry
 from topline.auth.models import User
 from topline.crm.accounts import create_account
@@ -223,13 +224,17 @@ class TestWrites:
         assert entry.after is not None and entry.after["name"] == "Delta AG"
 
     def test_rep_cannot_create_for_a_peer_but_manager_can_in_team(
-        self, api_as: ApiAs, org: SalesOrg
+        self, api_as: ApiAs, org: SalesOrg, session: Session
     ) -> None:
         body = {"name": "Routed", "owner_id": org.ray.id}
         assert api_as(org.rita).post(URL, json=body).status_code == 403
         created = api_as(org.maria).post(URL, json=body)
         assert created.status_code == 201 and created.json()["owner_id"] == org.ray.id
-        assert api_as(org.otto).post(URL, json=body).status_code == 422
+        # Ray is outside Otto's team: to him Ray does not exist.
+        outside = api_as(org.otto).post(URL, json=body)
+        assert outside.status_code == 404, outside.text
+        assert outside.json()["error"]["details"] == {"field": "owner_id"}
+        assert session.scalar(select(func.count()).where(Account.name == "Routed")) == 1
 
     @pytest.mark.parametrize(
         ("body", "field"),
@@ -259,7 +264,7 @@ class TestWrites:
     ) -> None:
         target = accounts["acme"].id
         response = api_as(org.rita).patch(
-            f"{URL}/{target}", json={"industry": "Fintech", "territory": None}
+            f"{URL}/{target}", json={"version": 1, "industry": "Fintech", "territory": None}
         )
         assert response.status_code == 200, response.text
         assert (response.json()["industry"], response.json()["territory"]) == ("Fintech", None)
@@ -267,28 +272,32 @@ class TestWrites:
         entry = session.scalars(
             select(AuditEntry).where(AuditEntry.entity_id == target, AuditEntry.action == "update")
         ).one()
-        assert entry.before == {"industry": "Software", "territory": "DACH"}
-        assert entry.after == {"industry": "Fintech", "territory": None}
+        assert entry.before == {"industry": "Software", "territory": "DACH", "version": 1}
+        assert entry.after == {"industry": "Fintech", "territory": None, "version": 2}
 
     def test_rep_cannot_edit_a_peers_account(
         self, api_as: ApiAs, org: SalesOrg, accounts: dict[str, Account]
     ) -> None:
-        rita = api_as(org.rita)
+        rita, body = api_as(org.rita), {"version": 1, "name": "X"}
         # Rita sells to Shared Co, so she sees it, but only Ray may change it.
-        assert rita.patch(f"{URL}/{accounts['shared'].id}", json={"name": "X"}).status_code == 403
-        assert rita.patch(f"{URL}/{accounts['beta'].id}", json={"name": "X"}).status_code == 404
+        assert rita.patch(f"{URL}/{accounts['shared'].id}", json=body).status_code == 403
+        assert rita.patch(f"{URL}/{accounts['beta'].id}", json=body).status_code == 404
         assert rita.get(f"{URL}/{accounts['shared'].id}").json()["name"] == "Shared Co"
 
     def test_manager_hands_an_account_to_a_rep_in_the_team_only(
         self, api_as: ApiAs, org: SalesOrg, accounts: dict[str, Account]
     ) -> None:
         maria, target = api_as(org.maria), f"{URL}/{accounts['acme'].id}"
-        moved = maria.patch(target, json={"owner_id": org.ray.id})
+        moved = maria.patch(target, json={"version": 1, "owner_id": org.ray.id})
         assert moved.status_code == 200 and moved.json()["owner_id"] == org.ray.id
-        assert maria.patch(target, json={"owner_id": org.olga.id}).status_code == 422
+        outside = maria.patch(target, json={"version": 2, "owner_id": org.olga.id})
+        assert outside.status_code == 404, outside.text
+        assert outside.json()["error"]["details"] == {"field": "owner_id"}
+        assert maria.get(target).json()["owner_id"] == org.ray.id
         rita = api_as(org.rita)
         own = f"{URL}/{accounts['shared'].id}"
-        assert api_as(org.ray).patch(own, json={"owner_id": org.rita.id}).status_code == 403
+        to_rita = {"version": 1, "owner_id": org.rita.id}
+        assert api_as(org.ray).patch(own, json=to_rita).status_code == 403
         assert rita.get(target).status_code == 404
 
     @pytest.mark.parametrize(
@@ -299,6 +308,8 @@ class TestWrites:
             ({"employees": -3}, "employees"),
             ({"region": "N\x00A"}, "region"),
             ({"id": 5}, "id"),
+            ({"version": "1"}, "version"),
+            ({"version": 0}, "version"),
         ],
     )
     def test_bad_patch_is_422_naming_the_field(
@@ -310,7 +321,7 @@ class TestWrites:
         field: str,
     ) -> None:
         admin = api_as(org.admin)
-        response = admin.patch(f"{URL}/{accounts['acme'].id}", json=body)
+        response = admin.patch(f"{URL}/{accounts['acme'].id}", json={"version": 1, **body})
         assert response.status_code == 422, response.text
         assert field in response.text
         assert admin.get(f"{URL}/{accounts['acme'].id}").json()["name"] == "Acme Corp"
@@ -320,3 +331,108 @@ class TestWrites:
         admin = api_as(org.admin)
         assert admin.get(f"{URL}/{path}").status_code == 422
         assert admin.patch(f"{URL}/{path}", json={}).status_code == 422
+
+
+def stored(session: Session, account_id: int) -> tuple[Any, ...]:
+    """Industry, region and version as the database holds them (not the identity map)."""
+    row = session.execute(
+        select(Account.industry, Account.region, Account.version).where(Account.id == account_id)
+    ).one()
+    return tuple(row)
+
+
+def updates_audited(session: Session, account_id: int) -> int:
+    return (
+        session.scalar(
+            select(func.count()).where(
+                AuditEntry.entity_type == "account",
+                AuditEntry.entity_id == account_id,
+                AuditEntry.action == "update",
+            )
+        )
+        or 0
+    )
+
+
+class TestVersions:
+    def test_patch_with_the_current_version_succeeds_and_bumps_it(
+        self, api_as: ApiAs, org: SalesOrg, accounts: dict[str, Account], session: Session
+    ) -> None:
+        rita, acme = api_as(org.rita), accounts["acme"].id
+        assert rita.get(f"{URL}/{acme}").json()["version"] == 1
+
+        first = rita.patch(f"{URL}/{acme}", json={"version": 1, "industry": "Fintech"})
+        second = rita.patch(f"{URL}/{acme}", json={"version": 2, "region": "APAC"})
+
+        assert (first.status_code, first.json()["version"]) == (200, 2)
+        assert (second.status_code, second.json()["version"]) == (200, 3)
+        assert stored(session, acme) == ("Fintech", "APAC", 3)
+        assert updates_audited(session, acme) == 2
+
+    def test_stale_version_is_409_with_the_current_account_and_changes_nothing(
+        self, api_as: ApiAs, org: SalesOrg, accounts: dict[str, Account], session: Session
+    ) -> None:
+        rita, maria, acme = api_as(org.rita), api_as(org.maria), accounts["acme"].id
+        assert maria.patch(f"{URL}/{acme}", json={"version": 1, "industry": "Fintech"}).is_success
+
+        # Rita still holds version 1 and edits another field: she must not undo Maria's edit.
+        stale = rita.patch(f"{URL}/{acme}", json={"version": 1, "region": "APAC"})
+
+        assert stale.status_code == 409
+        error = stale.json()["error"]
+        assert error["code"] == "stale_account"
+        assert "version 1" in error["message"] and "now 2" in error["message"]
+        current = error["details"]["current"]
+        assert current == rita.get(f"{URL}/{acme}").json()
+        assert (current["industry"], current["version"]) == ("Fintech", 2)
+        assert stored(session, acme) == ("Fintech", "EMEA", 2)
+        assert updates_audited(session, acme) == 1
+
+    def test_patch_without_a_version_is_422_naming_it_and_changes_nothing(
+        self, api_as: ApiAs, org: SalesOrg, accounts: dict[str, Account], session: Session
+    ) -> None:
+        acme = accounts["acme"].id
+
+        response = api_as(org.rita).patch(f"{URL}/{acme}", json={"industry": "Fintech"})
+
+        assert response.status_code == 422
+        fields = response.json()["error"]["details"]["fields"]
+        assert [field["location"] for field in fields] == [["body", "version"]]
+        assert stored(session, acme) == ("Software", "EMEA", 1)
+        assert updates_audited(session, acme) == 0
+
+    def test_a_write_committed_between_our_read_and_our_flush_is_409_with_the_stored_state(
+        self,
+        api_as: ApiAs,
+        org: SalesOrg,
+        accounts: dict[str, Account],
+        session: Session,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        acme = accounts["acme"].id
+        load = access.get_visible
+        table = Account.__table__
+        assert isinstance(table, Table)
+
+        def load_then_overtaken(*args: Any, **kwargs: Any) -> Any:
+            record = load(*args, **kwargs)
+            # Core, not the ORM, so the loaded account keeps version 1, as if another
+            # transaction had committed this right after our read.
+            session.execute(
+                update(table).where(table.c.id == acme).values(industry="Mining", version=2)
+            )
+            return record
+
+        monkeypatch.setattr(access, "get_visible", load_then_overtaken)
+        response = api_as(org.rita).patch(f"{URL}/{acme}", json={"version": 1, "region": "APAC"})
+        monkeypatch.undo()
+
+        assert response.status_code == 409, response.text
+        assert response.json()["error"]["code"] == "stale_account"
+        current = response.json()["error"]["details"]["current"]
+        assert (current["industry"], current["region"], current["version"]) == (
+            "Mining", "EMEA", 2,
+        )  # fmt: skip
+        # The refused request rolled back everything it ran, the stand-in write included.
+        assert stored(session, acme)[1] == "EMEA"
+        assert updates_audited(session, acme) == 0

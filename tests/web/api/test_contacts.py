@@ -160,7 +160,6 @@ class TestWrites:
     @pytest.mark.parametrize(
         ("body", "field"),
         [
-            ({"account_id": "olga"}, "account_id"),
             ({"account_id": 2**64}, "account_id"),
             ({"last_name": " "}, "last_name"),
             ({"last_name": "X\x00"}, "last_name"),
@@ -179,12 +178,28 @@ class TestWrites:
         body: Json,
         field: str,
     ) -> None:
-        if body.get("account_id") == "olga":
-            body = {"account_id": accounts["olga"].id}  # exists, but not Rita's to see
         payload = {"account_id": accounts["rita"].id, "last_name": "Fine", **body}
         response = api_as(org.rita).post(URL, json=payload)
         assert response.status_code == 422, response.text
         assert field in response.text
+        assert session.scalar(select(func.count()).select_from(Contact)) == 0
+
+    @pytest.mark.parametrize("account", ["olga", "unknown"])
+    def test_create_at_an_account_out_of_sight_is_404_naming_the_field_and_writes_nothing(
+        self,
+        api_as: ApiAs,
+        org: SalesOrg,
+        accounts: dict[str, Account],
+        session: Session,
+        account: str,
+    ) -> None:
+        # Olga's account exists, but is not Rita's to see: the same answer as no account at all.
+        account_id = accounts["olga"].id if account == "olga" else 999_999
+        response = api_as(org.rita).post(URL, json={"account_id": account_id, "last_name": "Fine"})
+        assert response.status_code == 404, response.text
+        error = response.json()["error"]
+        assert error["details"] == {"field": "account_id"}
+        assert error["message"] == f"account_id: account {account_id} not found"
         assert session.scalar(select(func.count()).select_from(Contact)) == 0
 
     def test_anyone_who_sees_the_account_may_edit_its_contacts(
@@ -192,15 +207,17 @@ class TestWrites:
     ) -> None:
         rita = api_as(org.rita)
         target = contacts["echo"].id  # at Ray's account that Rita sells to
-        response = rita.patch(f"{URL}/{target}", json={"title": "CFO", "buying_role": "champion"})
+        body = {"version": 1, "title": "CFO", "buying_role": "champion"}
+        response = rita.patch(f"{URL}/{target}", json=body)
         assert response.status_code == 200, response.text
         assert (response.json()["title"], response.json()["buying_role"]) == ("CFO", "champion")
         entry = session.scalars(
             select(AuditEntry).where(AuditEntry.entity_id == target, AuditEntry.action == "update")
         ).one()
-        assert entry.before == {"buying_role": "user", "title": None}
-        assert entry.after == {"buying_role": "champion", "title": "CFO"}
-        assert rita.patch(f"{URL}/{contacts['delta'].id}", json={"title": "X"}).status_code == 404
+        assert entry.before == {"buying_role": "user", "title": None, "version": 1}
+        assert entry.after == {"buying_role": "champion", "title": "CFO", "version": 2}
+        other_team = f"{URL}/{contacts['delta'].id}"
+        assert rita.patch(other_team, json={"version": 1, "title": "X"}).status_code == 404
 
     @pytest.mark.parametrize(
         ("body", "field"),
@@ -209,6 +226,8 @@ class TestWrites:
             ({"first_name": None}, "first_name"),
             ({"account_id": 1}, "account_id"),
             ({"title": "t" * 201}, "title"),
+            ({"version": None}, "version"),
+            ({"version": 2**53}, "version"),
         ],
     )
     def test_bad_patch_is_422_naming_the_field(
@@ -221,10 +240,77 @@ class TestWrites:
     ) -> None:
         admin = api_as(org.admin)
         target = f"{URL}/{contacts['alpha'].id}"
-        response = admin.patch(target, json=body)
+        response = admin.patch(target, json={"version": 1, **body})
         assert response.status_code == 422, response.text
         assert field in response.text
         assert admin.get(target).json()["last_name"] == "Alpha"
 
     def test_huge_id_in_the_path_is_422(self, api_as: ApiAs, org: SalesOrg) -> None:
         assert api_as(org.admin).get(f"{URL}/{2**63}").status_code == 422
+
+
+def stored(session: Session, contact_id: int) -> tuple[Any, ...]:
+    """Title, phone and version as the database holds them (not the identity map)."""
+    row = session.execute(
+        select(Contact.title, Contact.phone, Contact.version).where(Contact.id == contact_id)
+    ).one()
+    return tuple(row)
+
+
+def updates_audited(session: Session, contact_id: int) -> int:
+    return (
+        session.scalar(
+            select(func.count()).where(
+                AuditEntry.entity_type == "contact",
+                AuditEntry.entity_id == contact_id,
+                AuditEntry.action == "update",
+            )
+        )
+        or 0
+    )
+
+
+class TestVersions:
+    def test_patch_with_the_current_version_succeeds_and_bumps_it(
+        self, api_as: ApiAs, org: SalesOrg, contacts: dict[str, Contact], session: Session
+    ) -> None:
+        rita, alpha = api_as(org.rita), contacts["alpha"].id
+        assert rita.get(f"{URL}/{alpha}").json()["version"] == 1
+
+        first = rita.patch(f"{URL}/{alpha}", json={"version": 1, "title": "CFO"})
+        second = rita.patch(f"{URL}/{alpha}", json={"version": 2, "phone": "+49 30 1234"})
+
+        assert (first.status_code, first.json()["version"]) == (200, 2)
+        assert (second.status_code, second.json()["version"]) == (200, 3)
+        assert stored(session, alpha) == ("CFO", "+49 30 1234", 3)
+        assert updates_audited(session, alpha) == 2
+
+    def test_stale_version_is_409_with_the_current_contact_and_changes_nothing(
+        self, api_as: ApiAs, org: SalesOrg, contacts: dict[str, Contact], session: Session
+    ) -> None:
+        rita, maria, alpha = api_as(org.rita), api_as(org.maria), contacts["alpha"].id
+        assert maria.patch(f"{URL}/{alpha}", json={"version": 1, "title": "CFO"}).is_success
+
+        stale = rita.patch(f"{URL}/{alpha}", json={"version": 1, "phone": "+49 30 1234"})
+
+        assert stale.status_code == 409
+        error = stale.json()["error"]
+        assert error["code"] == "stale_contact"
+        current = error["details"]["current"]
+        assert current == rita.get(f"{URL}/{alpha}").json()
+        assert (current["title"], current["version"]) == ("CFO", 2)
+        assert stored(session, alpha) == ("CFO", None, 2)
+        assert updates_audited(session, alpha) == 1
+
+    def test_patch_without_a_version_is_422_naming_it_and_changes_nothing(
+        self, api_as: ApiAs, org: SalesOrg, contacts: dict[str, Contact], session: Session
+    ) -> None:
+        alpha = contacts["alpha"].id
+
+        response = api_as(org.rita).patch(f"{URL}/{alpha}", json={"title": "CFO"})
+
+        assert response.status_code == 422
+        fields = response.json()["error"]["details"]["fields"]
+        assert [field["location"] for field in fields] == [["body", "version"]]
+        assert stored(session, alpha) == (None, None, 1)
+        assert updates_audited(session, alpha) == 0

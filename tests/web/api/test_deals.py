@@ -6,12 +6,14 @@ from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tests.factories import SalesOrg, stage_named
+from tests.factories import SalesOrg, make_account, make_contact, make_user, stage_named
 from topline.audit.models import AuditEntry
+from topline.auth.enums import Role
 from topline.auth.models import User
+from topline.crm.models import Deal
 
 ApiAs = Callable[[User], TestClient]
 BY_AMOUNT_DESC = [
@@ -154,12 +156,66 @@ class TestWrites:
         assert (entry.action, entry.entity_type, entry.actor_id) == ("create", "deal", org.ray.id)
 
     def test_rep_cannot_create_for_a_peer_but_manager_can(
-        self, api_as: ApiAs, org: SalesOrg
+        self, api_as: ApiAs, org: SalesOrg, session: Session
     ) -> None:
         body = {"name": "X", "amount_cents": 1, "close_date": "2099-06-30", "owner_id": org.ray.id}
         assert api_as(org.rita).post("/api/v1/deals", json=body).status_code == 403
         assert api_as(org.maria).post("/api/v1/deals", json=body).status_code == 201
-        assert api_as(org.otto).post("/api/v1/deals", json=body).status_code == 422
+        # Ray is outside Otto's team: to him Ray does not exist.
+        outside = api_as(org.otto).post("/api/v1/deals", json=body)
+        assert outside.status_code == 404, outside.text
+        assert outside.json()["error"]["details"] == {"field": "owner_id"}
+        assert session.scalar(select(func.count()).where(Deal.name == "X")) == 1
+
+    def test_inactive_owner_is_409_and_writes_nothing(
+        self, api_as: ApiAs, org: SalesOrg, session: Session
+    ) -> None:
+        gone = make_user(session, role=Role.REP, manager=org.maria, active=False)
+        body = {"name": "X", "amount_cents": 1, "close_date": "2099-06-30", "owner_id": gone.id}
+        response = api_as(org.maria).post("/api/v1/deals", json=body)
+        assert response.status_code == 409, response.text
+        assert response.json()["error"]["details"] == {"field": "owner_id"}
+        assert session.scalar(select(func.count()).where(Deal.owner_id == gone.id)) == 0
+
+    def test_contact_of_another_account_is_409_naming_the_field(
+        self, api_as: ApiAs, org: SalesOrg, session: Session
+    ) -> None:
+        account = make_account(session, owner=org.ray)
+        elsewhere = make_contact(session, account=make_account(session, owner=org.ray))
+        body = {"name": "X", "amount_cents": 1, "close_date": "2099-06-30",
+                "account_id": account.id, "contact_id": elsewhere.id}  # fmt: skip
+        response = api_as(org.ray).post("/api/v1/deals", json=body)
+        assert response.status_code == 409, response.text
+        assert response.json()["error"]["details"] == {"field": "contact_id"}
+        assert session.scalar(select(func.count()).where(Deal.name == "X")) == 0
+
+    def test_contact_without_account_gives_the_deal_the_contacts_account(
+        self, api_as: ApiAs, org: SalesOrg, session: Session
+    ) -> None:
+        contact = make_contact(session, account=make_account(session, owner=org.ray))
+        body = {"name": "X", "amount_cents": 1, "close_date": "2099-06-30",
+                "contact_id": contact.id}  # fmt: skip
+        response = api_as(org.ray).post("/api/v1/deals", json=body)
+        assert response.status_code == 201, response.text
+        assert (response.json()["account_id"], response.json()["contact_id"]) == (
+            contact.account_id, contact.id,
+        )  # fmt: skip
+
+    def test_past_close_date_is_accepted_and_stored_as_given(
+        self, api_as: ApiAs, org: SalesOrg
+    ) -> None:
+        # Imports and late data entry need past dates; hygiene flags them instead.
+        ray = api_as(org.ray)
+        body = {"name": "Late entry", "amount_cents": 1, "close_date": "2024-01-01"}
+        created = ray.post("/api/v1/deals", json=body)
+        assert created.status_code == 201, created.text
+        assert created.json()["close_date"] == "2024-01-01"
+        target = created.json()["id"]
+        moved = ray.patch(
+            f"/api/v1/deals/{target}", json={"version": 1, "close_date": "2023-12-01"}
+        )
+        assert moved.status_code == 200, moved.text
+        assert ray.get(f"/api/v1/deals/{target}").json()["close_date"] == "2023-12-01"
 
     @pytest.mark.parametrize(
         ("body", "field"),
@@ -167,12 +223,13 @@ class TestWrites:
             ({"amount_cents": -5}, "amount_cents"),
             ({"amount_cents": "5"}, "amount_cents"),
             ({"name": "bad\x00name"}, "name"),
-            ({"close_date": "2024-01-01"}, "close date"),
+            ({"close_date": 4_102_444_800}, "close_date"),  # a Unix time, not an ISO date
+            ({"forecast_category": "closed"}, "forecast_category"),
             ({"colour": "red"}, "colour"),
             ({"stage_id": 2**62}, "stage_id"),
         ],
     )
-    def test_bad_create_is_4xx_and_writes_nothing(
+    def test_bad_create_is_422_naming_the_field_and_writes_nothing(
         self, api_as: ApiAs, org: SalesOrg, body: dict, field: str
     ) -> None:
         admin = api_as(org.admin)
@@ -181,6 +238,28 @@ class TestWrites:
         assert response.status_code == 422, response.text
         assert field in response.text
         assert admin.get("/api/v1/deals").json()["total"] == 6
+
+    @pytest.mark.parametrize(
+        ("body", "field"),
+        [
+            ({"name": None}, "name"),
+            ({"amount_cents": None}, "amount_cents"),
+            ({"close_date": None}, "close_date"),
+            ({"forecast_category": None}, "forecast_category"),
+            ({"forecast_category": "closed"}, "forecast_category"),
+            ({"type": None}, "type"),
+        ],
+    )
+    def test_bad_patch_is_422_naming_the_field_and_writes_nothing(
+        self, api_as: ApiAs, org: SalesOrg, body: dict, field: str
+    ) -> None:
+        rita = api_as(org.rita)
+        target = f"/api/v1/deals/{deal_id(rita, 'Rita Proposal')}"
+        before = rita.get(target).json()
+        response = rita.patch(target, json={"version": 1, **body})
+        assert response.status_code == 422, response.text
+        assert field in response.text
+        assert rita.get(target).json() == before
 
     def test_patch_with_stale_version_is_409_with_current_state(
         self, api_as: ApiAs, org: SalesOrg
@@ -195,6 +274,7 @@ class TestWrites:
 
         stale = rita.patch(f"/api/v1/deals/{target}", json={"version": 1, "next_step": "Call"})
         assert stale.status_code == 409
+        assert stale.json()["error"]["code"] == "stale_deal"
         current = stale.json()["error"]["details"]["current"]
         assert (current["version"], current["amount_cents"]) == (2, 30_000_00)
         assert rita.get(f"/api/v1/deals/{target}").json()["next_step"] is None
@@ -249,10 +329,10 @@ class TestWrites:
         assert moved.status_code == 200
         assert moved.json()["owner_id"] == org.rita.id
         to_outsider = {"version": 2, "owner_id": org.olga.id}
-        assert (
-            api_as(org.maria).post(f"/api/v1/deals/{target}/owner", json=to_outsider).status_code
-            == 422
-        )
+        outside = api_as(org.maria).post(f"/api/v1/deals/{target}/owner", json=to_outsider)
+        assert outside.status_code == 404, outside.text
+        assert outside.json()["error"]["details"] == {"field": "owner_id"}
+        assert api_as(org.maria).get(f"/api/v1/deals/{target}").json()["owner_id"] == org.rita.id
 
 
 class TestAuthentication:

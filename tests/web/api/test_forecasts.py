@@ -23,11 +23,11 @@ T0 = datetime(2025, 2, 3, 9, 0, tzinfo=UTC)
 Q1 = (date(2025, 1, 1), date(2025, 4, 1))
 Q2 = (date(2025, 4, 1), date(2025, 7, 1))
 BODY = {
-    "period_start": "2025-01-01",
-    "period_end": "2025-04-01",
+    "start_month": "2025-01",
+    "months": 3,
     "commit_cents": 50_000_00,
-    "best_case_cents": 70_000_00,
-    "pipeline_cents": 90_000_00,
+    "best_case_over_commit_cents": 20_000_00,
+    "pipeline_over_best_case_cents": 20_000_00,
 }
 
 
@@ -189,7 +189,13 @@ class TestSubmit:
         assert response.status_code == 201, response.text
         call = response.json()
         assert (call["user_id"], call["submitted_by_id"]) == (org.rita.id, org.rita.id)
-        assert (call["commit_cents"], call["note"]) == (50_000_00, "Two deals slip to Q2")
+        assert (call["period_start"], call["period_end"]) == ("2025-01-01", "2025-04-01")
+        assert (call["commit_cents"], call["best_case_cents"], call["pipeline_cents"]) == (
+            50_000_00,
+            70_000_00,
+            90_000_00,
+        )
+        assert call["note"] == "Two deals slip to Q2"
         [entry] = audit_rows(session)
         assert (entry.action, entry.actor_id, entry.entity_id) == (
             "submit",
@@ -197,6 +203,28 @@ class TestSubmit:
             call["id"],
         )
         assert entry.before is None and entry.after == call
+
+    def test_numbers_written_with_a_fraction_of_zero_are_whole(
+        self, api_as: ApiAs, org: SalesOrg
+    ) -> None:
+        body = {**BODY, "commit_cents": 50_000_00.0, "months": 12.0}
+
+        response = api_as(org.rita).post(CALLS, json=body)
+
+        assert response.status_code == 201, response.text
+        assert (response.json()["commit_cents"], response.json()["period_end"]) == (
+            50_000_00,
+            "2026-01-01",
+        )
+
+    def test_an_unknown_user_is_404_naming_the_field(
+        self, api_as: ApiAs, org: SalesOrg, session: Session
+    ) -> None:
+        response = api_as(org.admin).post(CALLS, json={**BODY, "user_id": 999_999})
+
+        assert response.status_code == 404, response.text
+        assert response.json()["error"]["details"] == {"field": "user_id"}
+        assert call_count(session) == 0
 
     def test_a_manager_adjusts_a_reports_number(
         self, api_as: ApiAs, org: SalesOrg, session: Session
@@ -217,8 +245,9 @@ class TestSubmit:
         [
             ("rita", "ray", 403),
             ("rita", "maria", 403),
-            ("maria", "olga", 422),
-            ("otto", "rita", 422),
+            # Someone outside the caller's scope is not found, as on every read.
+            ("maria", "olga", 404),
+            ("otto", "rita", 404),
             ("admin", "olga", 201),
             ("maria", "maria", 201),
         ],
@@ -232,23 +261,28 @@ class TestSubmit:
 
         assert response.status_code == status, response.text
         assert call_count(session) == (1 if status == 201 else 0)
-        if status == 422:
-            assert "user_id" in response.text
+        if status == 404:
+            assert response.json()["error"]["details"] == {"field": "user_id"}
 
     @pytest.mark.parametrize(
         ("changes", "field"),
         [
-            ({"commit_cents": 80_000_00}, "commit_cents"),
-            ({"pipeline_cents": 60_000_00}, "pipeline_cents"),
-            ({"commit_cents": -1}, "commit_cents"),
-            ({"best_case_cents": "70000"}, "best_case_cents"),
-            ({"pipeline_cents": 2**63}, "pipeline_cents"),
-            ({"period_end": "2025-01-01"}, "period_end"),
-            ({"period_start": "2025-1-1"}, "period_start"),
+            # A best case below the commit would be a negative upside.
+            ({"best_case_over_commit_cents": -1}, "best_case_over_commit_cents"),
+            ({"pipeline_over_best_case_cents": -1}, "pipeline_over_best_case_cents"),
+            ({"commit_cents": 1.5}, "commit_cents"),
+            ({"best_case_over_commit_cents": "70000"}, "best_case_over_commit_cents"),
+            ({"pipeline_over_best_case_cents": 2**63}, "pipeline_over_best_case_cents"),
+            ({"best_case_cents": 70_000_00}, "best_case_cents"),
+            ({"period_start": "2025-01-01"}, "period_start"),
+            ({"start_month": "2025-1"}, "start_month"),
+            ({"start_month": "2025-13"}, "start_month"),
+            ({"start_month": "2025-01-01"}, "start_month"),
+            ({"months": 0}, "months"),
+            ({"months": 13}, "months"),
             ({"note": "x\x00y"}, "note"),
             ({"note": "x" * 2001}, "note"),
             ({"user_id": 2**64}, "user_id"),
-            ({"user_id": 999_999}, "user_id"),
             ({"submitted_by_id": 1}, "submitted_by_id"),
             ({"submitted_at": "2025-01-01T00:00:00Z"}, "submitted_at"),
         ],

@@ -138,7 +138,6 @@ class TestCreate:
             ({"name": "Lost", "probability": "0", "type": "lost"}, "probability"),
             ({"name": "Lost", "probability": 0, "type": "gone"}, "type"),
             ({"name": "Lost", "probability": 0, "type": "lost", "colour": 1}, "colour"),
-            ({"name": "Notice", "probability": 0, "type": "lost"}, "unique"),
             ({"name": "Lost", "probability": 0}, "lost stage"),
         ],
     )
@@ -149,4 +148,17 @@ class TestCreate:
         response = api_as(org.admin).post(URL, json=body)
         assert response.status_code == 422, response.text
         assert problem in response.text
+        assert session.scalar(select(func.count()).select_from(Pipeline)) == 1
+
+    def test_two_stages_of_one_name_is_409_and_writes_nothing(
+        self, api_as: ApiAs, org: SalesOrg, session: Session
+    ) -> None:
+        # A well-formed definition whose stage names clash: the schema cannot say "unique".
+        twin = {"name": "Notice", "probability": 0, "type": "lost"}
+        body = {"name": "Renewals", "stages": [*RENEWAL["stages"][:2], twin]}
+        response = api_as(org.admin).post(URL, json=body)
+        assert response.status_code == 409, response.text
+        error = response.json()["error"]
+        assert error["code"] == "conflict"
+        assert error["message"] == "stages: two stages of a pipeline cannot share a name"
         assert session.scalar(select(func.count()).select_from(Pipeline)) == 1

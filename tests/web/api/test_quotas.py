@@ -182,7 +182,7 @@ class TestSet:
         self, api_as: ApiAs, org: SalesOrg, session: Session
     ) -> None:
         maria = api_as(org.maria)
-        body = {"user_id": org.rita.id, "period_start": "2025-01-01", "period_end": "2025-04-01"}
+        body = {"user_id": org.rita.id, "start_month": "2025-01", "months": 3}
 
         first = maria.post(QUOTAS, json={**body, "amount_cents": 100_000_00})
         second = maria.post(QUOTAS, json={**body, "amount_cents": 110_000_00})
@@ -209,7 +209,8 @@ class TestSet:
             ("maria", "east", 201),
             ("maria", "maria", 403),
             ("maria", "west", 403),
-            ("maria", "olga", 422),
+            # Someone outside the caller's scope is not found, as on every read.
+            ("maria", "olga", 404),
             ("otto", "east", 403),
             ("rita", "rita", 403),
             ("rita", "ray", 403),
@@ -226,12 +227,7 @@ class TestSet:
         target = (
             {"team_id": teams[owner].id} if owner in teams else {"user_id": getattr(org, owner).id}
         )
-        body = {
-            **target,
-            "period_start": "2025-01-01",
-            "period_end": "2025-04-01",
-            "amount_cents": 1,
-        }
+        body = {**target, "start_month": "2025-01", "months": 3, "amount_cents": 1}
 
         response = api_as(getattr(org, who)).post(QUOTAS, json=body)
 
@@ -240,20 +236,63 @@ class TestSet:
         assert len(audit_rows(session)) == (1 if status == 201 else 0)
 
     @pytest.mark.parametrize(
+        ("months", "end"),
+        [(1, "2025-12-01"), (3, "2026-02-01"), (12, "2026-11-01"), (2.0, "2026-01-01")],
+    )
+    def test_a_period_is_whole_months_from_its_first(
+        self, api_as: ApiAs, org: SalesOrg, months: float, end: str
+    ) -> None:
+        body = {"user_id": org.rita.id, "start_month": "2025-11", "months": months}
+
+        response = api_as(org.admin).post(QUOTAS, json={**body, "amount_cents": 5_000_00})
+
+        assert response.status_code == 201, response.text
+        assert (response.json()["period_start"], response.json()["period_end"]) == (
+            "2025-11-01",
+            end,
+        )
+
+    def test_a_team_quota_names_only_the_team(
+        self, api_as: ApiAs, org: SalesOrg, session: Session
+    ) -> None:
+        east = create_team(session, name="East", manager=org.maria)
+        body = {"team_id": east.id, "start_month": "2025-01", "months": 3, "amount_cents": 1}
+
+        response = api_as(org.admin).post(QUOTAS, json=body)
+
+        assert response.status_code == 201, response.text
+        assert (response.json()["team_id"], response.json()["user_id"]) == (east.id, None)
+
+    @pytest.mark.parametrize(("owner", "field"), [("user_id", "user_id"), ("team_id", "team_id")])
+    def test_an_unknown_owner_is_404_naming_the_field_and_writes_nothing(
+        self, api_as: ApiAs, org: SalesOrg, session: Session, owner: str, field: str
+    ) -> None:
+        body = {owner: 999_999, "start_month": "2025-01", "months": 3, "amount_cents": 1}
+
+        response = api_as(org.admin).post(QUOTAS, json=body)
+
+        assert response.status_code == 404, response.text
+        assert response.json()["error"]["details"] == {"field": field}
+        assert quota_count(session) == 0
+
+    @pytest.mark.parametrize(
         ("changes", "field"),
         [
-            ({"team_id": "east"}, "team_id"),
+            ({"team_id": "east"}, "exactly one of user_id or team_id"),
             ({"user_id": None}, "user_id"),
-            ({"period_end": "2025-01-01"}, "period_end"),
-            ({"period_end": "2024-12-31"}, "period_end"),
-            ({"period_start": "2025-02-30"}, "period_start"),
+            ({"period_start": "2025-01-01"}, "period_start"),
+            ({"period_end": "2025-04-01"}, "period_end"),
+            ({"start_month": "2025-02-01"}, "start_month"),
+            ({"start_month": "2025-00"}, "start_month"),
+            ({"start_month": 202501}, "start_month"),
+            ({"months": 0}, "months"),
+            ({"months": 13}, "months"),
+            ({"months": 2.5}, "months"),
             ({"amount_cents": -1}, "amount_cents"),
             ({"amount_cents": "100"}, "amount_cents"),
             ({"amount_cents": 1.5}, "amount_cents"),
             ({"amount_cents": 2**63}, "amount_cents"),
             ({"user_id": 2**63}, "user_id"),
-            ({"user_id": 999_999}, "user_id"),
-            ({"user_id": None, "team_id": 999_999}, "team_id"),
             ({"region": "EMEA"}, "region"),
         ],
     )
@@ -270,8 +309,8 @@ class TestSet:
             changes = {"team_id": east.id}
         body = {
             "user_id": org.rita.id,
-            "period_start": "2025-01-01",
-            "period_end": "2025-04-01",
+            "start_month": "2025-01",
+            "months": 3,
             "amount_cents": 1,
             **changes,
         }

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from tests.factories import SalesOrg
 from topline.audit.models import AuditEntry
+from topline.auth import service as auth_service
 from topline.auth.models import Team, User
 from topline.auth.service import create_team
 
@@ -180,11 +181,11 @@ class TestCreate:
             ({"name": "N\x00"}, 422, "name"),
             ({"name": "N" * 201}, 422, "name"),
             ({"name": 7}, 422, "name"),
-            ({"name": "X", "manager_id": "rita"}, 422, "manager_id"),
-            ({"name": "X", "manager_id": 999_999}, 422, "manager_id"),
+            ({"name": "X", "manager_id": "rita"}, 409, "manager_id"),
+            ({"name": "X", "manager_id": 999_999}, 404, "manager_id"),
             ({"name": "X", "manager_id": 2**63}, 422, "manager_id"),
             ({"name": "X", "manager_id": "12"}, 422, "manager_id"),
-            ({"name": "X", "parent_id": 999_999}, 422, "parent_id"),
+            ({"name": "X", "parent_id": 999_999}, 404, "parent_id"),
             ({"name": "X", "colour": "red"}, 422, "colour"),
         ],
     )
@@ -207,6 +208,34 @@ class TestCreate:
         assert field in response.text
         assert team_count(session) == 4
         assert audit_rows(session) == []
+
+    @pytest.mark.parametrize("method", ["post", "patch"])
+    def test_a_name_taken_by_a_racing_request_is_409_not_500(
+        self,
+        api_as: ApiAs,
+        org: SalesOrg,
+        chart: OrgChart,
+        session: Session,
+        monkeypatch: pytest.MonkeyPatch,
+        method: str,
+    ) -> None:
+        # Both requests passed the name check before either wrote; the constraint decides.
+        monkeypatch.setattr(auth_service, "find_team_by_name", lambda session, name: None)
+        admin = api_as(org.admin)
+
+        if method == "post":
+            response = admin.post(TEAMS, json={"name": "East"})
+        else:
+            response = admin.patch(f"{TEAMS}/{chart.west.id}", json={"name": "East"})
+
+        assert response.status_code == 409, response.text
+        assert response.json()["error"]["details"] == {"field": "name"}
+        assert "a team named 'East' already exists" in response.json()["error"]["message"]
+        assert sorted(session.scalars(select(Team.name))) == [
+            "East", "Enterprise", "Sales", "West",
+        ]  # fmt: skip
+        assert audit_rows(session) == []
+        assert admin.get(f"{TEAMS}/{chart.west.id}").json()["name"] == "West"
 
 
 class TestUpdate:
@@ -247,9 +276,11 @@ class TestUpdate:
         [
             ("east", {"name": "West"}, 409, "name"),
             ("east", {"name": None}, 422, "name"),
-            ("sales", {"parent_id": "enterprise"}, 422, "parent_id"),
-            ("east", {"parent_id": "east"}, 422, "parent_id"),
-            ("east", {"manager_id": "olga"}, 422, "manager_id"),
+            # A team under its own sub-team, or itself, would close a circle.
+            ("sales", {"parent_id": "enterprise"}, 409, "parent_id"),
+            ("east", {"parent_id": "east"}, 409, "parent_id"),
+            ("east", {"manager_id": "olga"}, 409, "manager_id"),
+            ("east", {"manager_id": 999_999}, 404, "manager_id"),
             ("east", {"parent_id": 2**63}, 422, "parent_id"),
             ("east", {"manager": 1}, 422, "manager"),
         ],

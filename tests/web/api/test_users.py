@@ -306,8 +306,11 @@ class TestCreate:
             ({"password": "short"}, 422, "password"),
             ({"manager_id": 2**70}, 422, "manager_id"),
             ({"manager_id": 2**63 - 1}, 422, "manager_id"),
-            ({"manager_id": "rita"}, 422, "manager_id"),
-            ({"team_id": 999_999}, 422, "team_id"),
+            ({"manager_id": 3.5}, 422, "manager_id"),
+            # Rita is a rep: the org chart as it stands has her lead nobody.
+            ({"manager_id": "rita"}, 409, "manager_id"),
+            ({"manager_id": 999_999}, 404, "manager_id"),
+            ({"team_id": 999_999}, 404, "team_id"),
             ({"hired_at": "2025-01-01T00:00:00"}, 422, "hired_at"),
             ({"email": "RAY@topline.example"}, 409, "email"),
         ],
@@ -393,7 +396,7 @@ class TestUpdate:
             f"{USERS}/{org.olga.id}", json={"active": True, "manager_id": org.maria.id}
         )
 
-        assert refused.status_code == 422
+        assert refused.status_code == 409
         assert "manager_id" in refused.text
         assert moved.status_code == 200
 
@@ -409,11 +412,11 @@ class TestUpdate:
         ("target", "changes", "status", "field"),
         [
             # Maria manages Rita: Maria reporting to Rita would close a circle.
-            ("maria", {"manager_id": "rita"}, 422, "manager_id"),
-            ("maria", {"manager_id": "maria"}, 422, "manager_id"),
-            ("rita", {"manager_id": "ray"}, 422, "manager_id"),
-            ("rita", {"manager_id": 999_999}, 422, "manager_id"),
-            ("rita", {"team_id": 999_999}, 422, "team_id"),
+            ("maria", {"manager_id": "rita"}, 409, "manager_id"),
+            ("maria", {"manager_id": "maria"}, 409, "manager_id"),
+            ("rita", {"manager_id": "ray"}, 409, "manager_id"),
+            ("rita", {"manager_id": 999_999}, 404, "manager_id"),
+            ("rita", {"team_id": 999_999}, 404, "team_id"),
             ("maria", {"role": "rep"}, 409, "role"),
             ("otto", {"active": False}, 409, "active"),
             ("admin", {"role": "manager"}, 409, "role"),

@@ -22,8 +22,10 @@ from topline.web.api import (
 API_PREFIX = "/api/v1"
 
 router = APIRouter(prefix=API_PREFIX)
+# Routes are matched one by one in this order (the prefixes do not overlap), so the resources
+# asked for most come first.
 for resource in (
-    users, teams, tokens, accounts, contacts, leads, pipelines, deals, activities, quotas,
-    forecasts, audit,
+    deals, accounts, contacts, leads, activities, users, teams, pipelines, quotas, forecasts,
+    tokens, audit,
 ):  # fmt: skip
     router.include_router(resource.router)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, status
-from pydantic import AwareDatetime
 from sqlalchemy import select
 
 from topline import access
@@ -13,14 +12,26 @@ from topline.auth.models import User
 from topline.auth.service import visible_user_ids_query
 from topline.crm import accounts as account_service
 from topline.crm.enums import Segment
+from topline.crm.errors import StaleAccount
 from topline.crm.models import Account
 from topline.crm.schemas import AccountCreate, AccountPatch, AccountRead, AccountUpdate
 from topline.errors import InvalidInput
-from topline.types import MAX_ID, Text
-from topline.web.api.common import ApiUser, Cursor, Limit, Page, WithTotal, audit, errors, paginate
+from topline.types import MAX_ID, IsoDateTime, Text
+from topline.web.api.common import (
+    ApiUser,
+    Cursor,
+    Limit,
+    Page,
+    WithTotal,
+    audit,
+    change_versioned,
+    errors,
+    paginate,
+)
 from topline.web.deps import DbSession
+from topline.web.routing import TransactionRoute
 
-router = APIRouter(prefix="/accounts", tags=["accounts"])
+router = APIRouter(prefix="/accounts", tags=["accounts"], route_class=TransactionRoute)
 
 AccountId = Annotated[int, Path(ge=1, le=MAX_ID, description="Account id.")]
 IdList = Annotated[list[Annotated[int, Query(ge=1, le=MAX_ID)]] | None, Query()]
@@ -42,8 +53,8 @@ def list_accounts(
     region: Exact = None,
     territory: Exact = None,
     industry: Exact = None,
-    created_from: AwareDatetime | None = None,
-    created_to: Annotated[AwareDatetime | None, Query(description="Exclusive.")] = None,
+    created_from: IsoDateTime | None = None,
+    created_to: Annotated[IsoDateTime | None, Query(description="Exclusive.")] = None,
     q: Annotated[
         Text | None, Query(min_length=1, max_length=100, description="Name contains.")
     ] = None,
@@ -92,7 +103,10 @@ def list_accounts(
 
 
 @router.post(
-    "", response_model=AccountRead, status_code=status.HTTP_201_CREATED, responses=errors(403)
+    "",
+    response_model=AccountRead,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(403, 404, 409),
 )
 def create_account(session: DbSession, user: ApiUser, body: AccountCreate) -> AccountRead:
     """Add a company to sell to, owned by the caller or, for managers, by someone in their team."""
@@ -122,13 +136,14 @@ def get_account(session: DbSession, user: ApiUser, account_id: AccountId) -> Acc
     return AccountRead.model_validate(access.get_visible(session, Account, account_id, user))
 
 
-@router.patch("/{account_id}", response_model=AccountRead, responses=errors(403, 404))
+@router.patch("/{account_id}", response_model=AccountRead, responses=errors(403, 404, 409))
 def update_account(
     session: DbSession, user: ApiUser, account_id: AccountId, body: AccountPatch
 ) -> AccountRead:
     """Edit what the team knows about an account, or hand it to someone else in the team.
 
-    Reps edit only the accounts they own; managers and admins any account they can see.
+    Reps edit only the accounts they own; managers and admins any account they can see. A
+    stale `version` is refused with the current account in `details`.
     """
     account = access.get_visible(session, Account, account_id, user)
     access.require_editable(user, account)
@@ -140,10 +155,14 @@ def update_account(
             )
         owner = access.assignable_owner(session, user, body.owner_id, field="owner_id")
     changes = AccountUpdate.model_validate(
-        body.model_dump(exclude={"owner_id"}, exclude_unset=True)
+        body.model_dump(exclude={"owner_id", "version"}, exclude_unset=True)
     )
-    before = AccountRead.model_validate(account)
-    account_service.update_account(session, account, changes=changes, owner=owner)
+    before, _ = change_versioned(
+        session, account, body.version, read=AccountRead, stale=StaleAccount,
+        change=lambda: account_service.update_account(
+            session, account, changes=changes, owner=owner, expected_version=body.version
+        ),
+    )  # fmt: skip
     after = AccountRead.model_validate(account)
     audit(
         session, user, action="update", entity="account", entity_id=account.id,

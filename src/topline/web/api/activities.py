@@ -5,19 +5,19 @@ from __future__ import annotations
 from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Path, Query, status
-from pydantic import AwareDatetime
 from sqlalchemy import select
 
 from topline import access
 from topline.crm.activities import log_activity
 from topline.crm.enums import ActivityType
 from topline.crm.models import Account, Activity, Contact, Deal, Lead
-from topline.crm.schemas import ActivityCreate, ActivityRead
-from topline.types import MAX_ID
+from topline.crm.schemas import ActivityCreate, ActivityRead, EmailActivityCreate
+from topline.types import MAX_ID, IsoDateTime
 from topline.web.api.common import ApiUser, Cursor, Limit, Page, WithTotal, audit, errors, paginate
 from topline.web.deps import DbSession
+from topline.web.routing import TransactionRoute
 
-router = APIRouter(prefix="/activities", tags=["activities"])
+router = APIRouter(prefix="/activities", tags=["activities"], route_class=TransactionRoute)
 R = TypeVar("R")
 
 ActivityId = Annotated[int, Path(ge=1, le=MAX_ID, description="Activity id.")]
@@ -37,8 +37,8 @@ def list_activities(
     contact_id: OneId = None,
     lead_id: OneId = None,
     type_: Annotated[list[ActivityType] | None, Query(alias="type")] = None,
-    occurred_from: AwareDatetime | None = None,
-    occurred_to: Annotated[AwareDatetime | None, Query(description="Exclusive.")] = None,
+    occurred_from: IsoDateTime | None = None,
+    occurred_to: Annotated[IsoDateTime | None, Query(description="Exclusive.")] = None,
     sort: ActivitySort = "-occurred_at",
     cursor: Cursor = None,
     limit: Limit = 50,
@@ -78,10 +78,18 @@ def list_activities(
 
 
 @router.post(
-    "", response_model=ActivityRead, status_code=status.HTTP_201_CREATED, responses=errors()
+    "",
+    response_model=ActivityRead,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(404, 409),
 )
 def create_activity(session: DbSession, user: ApiUser, body: ActivityCreate) -> ActivityRead:
-    """Log a touch the caller had with a customer or prospect they can see."""
+    """Log a touch the caller had (or plans) with a customer or prospect they can see.
+
+    A record the caller cannot see is 404; a contact at another account than the activity's
+    is 409.
+    """
+    email = body if isinstance(body, EmailActivityCreate) else None
     activity = log_activity(
         session,
         user=user,
@@ -95,9 +103,9 @@ def create_activity(session: DbSession, user: ApiUser, body: ActivityCreate) -> 
         body=body.body,
         duration_minutes=body.duration_minutes,
         outcome=body.outcome,
-        email_opened=body.email_opened,
-        email_clicked=body.email_clicked,
-        email_replied=body.email_replied,
+        email_opened=email.email_opened if email else None,
+        email_clicked=email.email_clicked if email else None,
+        email_replied=email.email_replied if email else None,
     )
     created = ActivityRead.model_validate(activity)
     audit(session, user, action="create", entity="activity", entity_id=activity.id, after=created)

@@ -10,12 +10,12 @@ from sqlalchemy import select
 from topline import access
 from topline.audit.models import AuditEntry
 from topline.audit.schemas import AuditEntryRead
-from topline.auth.schemas import IsoDateTime
-from topline.types import MAX_ID
+from topline.types import MAX_ID, IsoDateTime
 from topline.web.api.common import ApiUser, Cursor, Limit, Page, WithTotal, errors, paginate
 from topline.web.deps import DbSession
+from topline.web.routing import TransactionRoute
 
-router = APIRouter(prefix="/audit", tags=["audit"])
+router = APIRouter(prefix="/audit", tags=["audit"], route_class=TransactionRoute)
 
 AuditSort = Literal["at", "-at"]
 

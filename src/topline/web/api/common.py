@@ -1,11 +1,12 @@
-"""What every API endpoint shares: bearer authentication, error declarations, pages, audit."""
+"""What every API endpoint shares: bearer tokens, error declarations, pages, audit, versions."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import json
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -13,16 +14,23 @@ from fastapi import Depends, Query
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from topline.audit.service import record_audit
 from topline.auth.models import User
-from topline.auth.tokens import InvalidToken, authenticate_token
+from topline.auth.tokens import InvalidToken, TokenUse, check_token, record_token_use
+from topline.crm.errors import StaleRecord
+from topline.crm.locking import Versioned
 from topline.errors import NotFound
+from topline.storage.db import write_transaction
 from topline.types import MAX_ID
-from topline.web.deps import DbSession
+from topline.web.deps import DbSession, InThread
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 
 class CursorNotFound(NotFound):
@@ -34,16 +42,44 @@ class CursorNotFound(NotFound):
 _bearer = HTTPBearer(auto_error=False, description="A personal API token: `tl_…`.")
 
 
-def api_user(
+async def api_user(
     session: DbSession,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> User:
-    """The user a valid `Authorization: Bearer` token belongs to, else 401."""
+) -> InThread[User]:
+    """The user a valid `Authorization: Bearer` token belongs to, else 401.
+
+    The token is looked up in the request's worker thread (see `topline.web.routing`).
+    """
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise InvalidToken("send a personal API token as 'Authorization: Bearer tl_…'")
-    return authenticate_token(session, credentials.credentials)
+    token = credentials.credentials
+    return InThread(lambda writing: _authenticate(session, token, writing=writing))
 
 
+def _authenticate(session: Session, token: str, *, writing: bool) -> User:
+    user, use = check_token(session, token)
+    if use is not None and writing:
+        record_token_use(session, use)
+    elif use is not None:
+        _record_use(session, use)
+    return user
+
+
+def _record_use(session: Session, use: TokenUse) -> None:
+    """Write the token's last use in a transaction of its own, best effort.
+
+    A read request's transaction must stay read-only: on SQLite, a reader that starts writing
+    fails at once when another writer committed since it began, whatever the busy timeout.
+    """
+    try:
+        with Session(bind=session.get_bind()) as own, write_transaction(own):
+            record_token_use(own, use)
+            own.commit()
+    except OperationalError:
+        logger.warning("could not record the use of API token %s", use.token_id, exc_info=True)
+
+
+# Endpoints receive the User: their route resolves the InThread first.
 ApiUser = Annotated[User, Depends(api_user)]
 
 
@@ -100,20 +136,31 @@ def paginate(
     cursor: str | None,
     limit: int,
     with_total: bool,
+    mappings: bool = False,
 ) -> tuple[Sequence[Any], str | None, int | None]:
-    """Keyset pagination on (sort column, id): stable under inserts, fast at any depth."""
+    """Keyset pagination on (sort column, id): stable under inserts, fast at any depth.
+
+    With `mappings`, `stmt` selects a table's columns (Core) and the page comes back as row
+    mappings: a list that only answers with the rows skips the ORM's per-object bookkeeping.
+    """
     total = None
     if with_total:
         total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
     if cursor is not None:
         stmt = stmt.where(_after(cursor, sort_column, id_column, descending))
     order = (sort_column.desc(), id_column.desc()) if descending else (sort_column, id_column)
-    rows = session.scalars(stmt.order_by(*order).limit(limit + 1)).all()
+    page = stmt.order_by(*order).limit(limit + 1)
+    rows: Sequence[Any] = (
+        session.execute(page).mappings().all() if mappings else session.scalars(page).all()
+    )
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
         last = rows[-1]
-        next_cursor = _encode(getattr(last, sort_column.key), last.id)
+        if mappings:
+            next_cursor = _encode(last[sort_column.key], last["id"])
+        else:
+            next_cursor = _encode(getattr(last, sort_column.key), last.id)
     return rows, next_cursor, total
 
 
@@ -184,4 +231,43 @@ def audit(
         entity_id=entity_id,
         before=before_data,
         after=after_data,
+    )
+
+
+def change_versioned(
+    session: Session,
+    record: Versioned,
+    version: int,
+    *,
+    read: type[M],
+    stale: type[StaleRecord],
+    change: Callable[[], T],
+) -> tuple[M, T]:
+    """Run `change` if the caller read the record's current `version`; else 409 with the record.
+
+    The 409 carries the record as it now stands in `details.current`, so the client can merge
+    and retry. The change runs in a savepoint: a refused change leaves no trace, and a write that
+    another transaction committed between our read and our flush (which the version column
+    catches) still answers with the state now stored. Returns the record as it was read and
+    what `change` returned.
+    """
+    before = read.model_validate(record)
+    if version != record.version:
+        raise _stale(stale, record, version, before)
+    try:
+        with session.begin_nested():
+            result = change()
+    except stale as exc:
+        session.refresh(record)
+        raise _stale(stale, record, version, read.model_validate(record)) from exc
+    return before, result
+
+
+def _stale(
+    stale: type[StaleRecord], record: Versioned, version: int, current: BaseModel
+) -> StaleRecord:
+    return stale(
+        f"{stale.entity} {record.id} changed since version {version} (now {record.version}); "
+        f"merge with the current {stale.entity} in details.current and try again",
+        details={"current": current.model_dump(mode="json")},
     )

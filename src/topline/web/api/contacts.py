@@ -10,13 +10,25 @@ from sqlalchemy import or_, select
 from topline import access
 from topline.crm import accounts as account_service
 from topline.crm.enums import BuyingRole
+from topline.crm.errors import StaleContact
 from topline.crm.models import Account, Contact
-from topline.crm.schemas import ContactCreate, ContactRead, ContactUpdate
+from topline.crm.schemas import ContactCreate, ContactPatch, ContactRead, ContactUpdate
 from topline.types import MAX_ID, Text
-from topline.web.api.common import ApiUser, Cursor, Limit, Page, WithTotal, audit, errors, paginate
+from topline.web.api.common import (
+    ApiUser,
+    Cursor,
+    Limit,
+    Page,
+    WithTotal,
+    audit,
+    change_versioned,
+    errors,
+    paginate,
+)
 from topline.web.deps import DbSession
+from topline.web.routing import TransactionRoute
 
-router = APIRouter(prefix="/contacts", tags=["contacts"])
+router = APIRouter(prefix="/contacts", tags=["contacts"], route_class=TransactionRoute)
 
 ContactId = Annotated[int, Path(ge=1, le=MAX_ID, description="Contact id.")]
 ContactSort = Literal["last_name", "-last_name", "created_at", "-created_at", "id", "-id"]
@@ -72,7 +84,7 @@ def list_contacts(
 
 
 @router.post(
-    "", response_model=ContactRead, status_code=status.HTTP_201_CREATED, responses=errors()
+    "", response_model=ContactRead, status_code=status.HTTP_201_CREATED, responses=errors(404)
 )
 def create_contact(session: DbSession, user: ApiUser, body: ContactCreate) -> ContactRead:
     """Add a person at an account the caller can see."""
@@ -99,17 +111,23 @@ def get_contact(session: DbSession, user: ApiUser, contact_id: ContactId) -> Con
     return ContactRead.model_validate(access.get_visible(session, Contact, contact_id, user))
 
 
-@router.patch("/{contact_id}", response_model=ContactRead, responses=errors(404))
+@router.patch("/{contact_id}", response_model=ContactRead, responses=errors(404, 409))
 def update_contact(
-    session: DbSession, user: ApiUser, contact_id: ContactId, body: ContactUpdate
+    session: DbSession, user: ApiUser, contact_id: ContactId, body: ContactPatch
 ) -> ContactRead:
     """Correct a contact's details or buying role.
 
-    Contacts have no owner of their own: whoever can see the account may keep them current.
+    Contacts have no owner of their own: whoever can see the account may keep them current. A
+    stale `version` is refused with the current contact in `details`.
     """
     contact = access.get_visible(session, Contact, contact_id, user)
-    before = ContactRead.model_validate(contact)
-    account_service.update_contact(session, contact, changes=body)
+    changes = ContactUpdate.model_validate(body.model_dump(exclude={"version"}, exclude_unset=True))
+    before, _ = change_versioned(
+        session, contact, body.version, read=ContactRead, stale=StaleContact,
+        change=lambda: account_service.update_contact(
+            session, contact, changes=changes, expected_version=body.version
+        ),
+    )  # fmt: skip
     after = ContactRead.model_validate(contact)
     audit(
         session, user, action="update", entity="contact", entity_id=contact.id,

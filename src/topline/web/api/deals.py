@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, status
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from topline import access
 from topline.auth.models import User
 from topline.auth.service import visible_user_ids_query
 from topline.crm import deals as deal_service
 from topline.crm.enums import StageType
-from topline.crm.errors import StaleDeal
+from topline.crm.errors import StageNotFound, StaleDeal
 from topline.crm.history import deal_history
 from topline.crm.models import Account, Contact, Deal, Stage
 from topline.crm.schemas import (
@@ -31,11 +31,22 @@ from topline.crm.schemas import (
     DealWin,
 )
 from topline.errors import InvalidInput
-from topline.types import MAX_ID, Text
-from topline.web.api.common import ApiUser, Cursor, Limit, Page, WithTotal, audit, errors, paginate
+from topline.types import MAX_ID, IsoDate, IsoDateTime, Text
+from topline.web.api.common import (
+    ApiUser,
+    Cursor,
+    Limit,
+    Page,
+    WithTotal,
+    audit,
+    change_versioned,
+    errors,
+    paginate,
+)
 from topline.web.deps import DbSession
+from topline.web.routing import TransactionRoute
 
-router = APIRouter(prefix="/deals", tags=["deals"])
+router = APIRouter(prefix="/deals", tags=["deals"], route_class=TransactionRoute)
 
 DealId = Annotated[int, Path(ge=1, le=MAX_ID, description="Deal id.")]
 IdList = Annotated[list[Annotated[int, Query(ge=1, le=MAX_ID)]] | None, Query()]
@@ -65,11 +76,11 @@ def list_deals(
     stage_id: IdList = None,
     account_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     status_: Annotated[StageType | None, Query(alias="status")] = None,
-    close_date_from: date | None = None,
-    close_date_to: Annotated[date | None, Query(description="Inclusive.")] = None,
+    close_date_from: IsoDate | None = None,
+    close_date_to: Annotated[IsoDate | None, Query(description="Inclusive.")] = None,
     amount_min: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
     amount_max: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
-    updated_since: datetime | None = None,
+    updated_since: IsoDateTime | None = None,
     q: Annotated[
         Text | None, Query(min_length=1, max_length=100, description="Name contains.")
     ] = None,
@@ -79,7 +90,8 @@ def list_deals(
     with_total: WithTotal = True,
 ) -> Page[DealRead]:
     """Deals the caller may see, filtered, in a stable order, one page at a time."""
-    stmt = access.scoped(select(Deal), Deal, user)
+    # Columns, not objects: the page is only answered (see `paginate`).
+    stmt = access.scoped(select(Deal.__table__), Deal, user)
     if owner_id:
         stmt = stmt.where(Deal.owner_id.in_(owner_id))
     if team_of is not None:
@@ -114,6 +126,7 @@ def list_deals(
         cursor=cursor,
         limit=limit,
         with_total=with_total,
+        mappings=True,
     )
     return Page[DealRead](
         items=[DealRead.model_validate(d) for d in rows], next_cursor=next_cursor, total=total
@@ -121,7 +134,10 @@ def list_deals(
 
 
 @router.post(
-    "", response_model=DealRead, status_code=status.HTTP_201_CREATED, responses=errors(403)
+    "",
+    response_model=DealRead,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(403, 404, 409),
 )
 def create_deal(session: DbSession, user: ApiUser, body: DealCreate) -> DealRead:
     """Open a new deal for the caller or, for managers, for someone in their team."""
@@ -153,7 +169,7 @@ def create_deal(session: DbSession, user: ApiUser, body: DealCreate) -> DealRead
 @router.get("/{deal_id}", response_model=DealRead, responses=errors(404))
 def get_deal(session: DbSession, user: ApiUser, deal_id: DealId) -> DealRead:
     """One deal."""
-    return DealRead.model_validate(access.get_visible(session, Deal, deal_id, user))
+    return DealRead.model_validate(access.get_visible_row(session, Deal, deal_id, user))
 
 
 @router.get("/{deal_id}/history", response_model=list[DealHistoryRead], responses=errors(404))
@@ -248,16 +264,13 @@ def _act(
     change: Callable[[Deal], Deal],
 ) -> DealRead:
     """Load the deal in scope, check the caller may change it, apply, audit, answer."""
-    deal = access.get_visible(session, Deal, deal_id, user)
+    # Every change checks the deal's stage: load it in the same query.
+    deal = access.get_visible(session, Deal, deal_id, user, options=[joinedload(Deal.stage)])
     access.require_editable(user, deal)
-    before = DealRead.model_validate(deal)
-    if version != deal.version:
-        raise StaleDeal(
-            f"deal {deal.id} changed since version {version} (now {deal.version}); "
-            "merge with the current deal in details.current and try again",
-            details={"current": before.model_dump(mode="json")},
-        )
-    after = DealRead.model_validate(change(deal))
+    before, changed = change_versioned(
+        session, deal, version, read=DealRead, stale=StaleDeal, change=lambda: change(deal)
+    )
+    after = DealRead.model_validate(changed)
     audit(
         session, user, action=action, entity="deal", entity_id=deal.id, before=before, after=after
     )
@@ -267,7 +280,7 @@ def _act(
 def _stage(session: Session, stage_id: int) -> Stage:
     stage = session.get(Stage, stage_id)
     if stage is None:
-        raise InvalidInput(f"stage_id: stage {stage_id} not found", details={"field": "stage_id"})
+        raise StageNotFound(f"stage_id: stage {stage_id} not found", details={"field": "stage_id"})
     return stage
 
 

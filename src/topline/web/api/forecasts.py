@@ -9,16 +9,16 @@ from sqlalchemy import select
 
 from topline import access
 from topline.auth.enums import Role
-from topline.auth.schemas import IsoDate, IsoDateTime
 from topline.errors import PermissionDenied
 from topline.forecasting.models import ForecastSubmission
 from topline.forecasting.schemas import ForecastSubmissionRead, ForecastSubmit
 from topline.forecasting.service import submit_forecast
-from topline.types import MAX_ID
+from topline.types import MAX_ID, IsoDate, IsoDateTime
 from topline.web.api.common import ApiUser, Cursor, Limit, Page, WithTotal, audit, errors, paginate
 from topline.web.deps import DbSession
+from topline.web.routing import TransactionRoute
 
-router = APIRouter(prefix="/forecast-submissions", tags=["forecasts"])
+router = APIRouter(prefix="/forecast-submissions", tags=["forecasts"], route_class=TransactionRoute)
 
 ForecastSort = Literal[
     "submitted_at", "-submitted_at", "period_start", "-period_start", "id", "-id"
@@ -75,15 +75,15 @@ def list_forecast_submissions(
     "",
     response_model=ForecastSubmissionRead,
     status_code=status.HTTP_201_CREATED,
-    responses=errors(403),
+    responses=errors(403, 404),
 )
 def create_forecast_submission(
     session: DbSession, user: ApiUser, body: ForecastSubmit
 ) -> ForecastSubmissionRead:
-    """Submit a forecast call for a period.
+    """Submit a forecast call for a period of whole months.
 
     A rep calls their own number; a manager calls their roll-up or adjusts the number of
-    someone below them.
+    someone below them. A `user_id` the caller cannot see is 404.
     """
     if user.role == Role.REP and body.user_id not in (None, user.id):
         raise PermissionDenied("reps call only their own number")

@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Path, Query, status
-from pydantic import AwareDatetime
+from fastapi import APIRouter, Path, Query, status
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
@@ -19,6 +18,7 @@ from topline.auth.enums import Role
 from topline.auth.models import User
 from topline.crm import leads as lead_service
 from topline.crm.enums import LeadStatus
+from topline.crm.errors import StageNotFound, StaleLead
 from topline.crm.models import Account, Lead, Stage
 from topline.crm.schemas import (
     AccountRead,
@@ -32,12 +32,23 @@ from topline.crm.schemas import (
     LeadRead,
     LeadWork,
 )
-from topline.errors import InvalidInput, PermissionDenied
-from topline.types import MAX_ID, Text
-from topline.web.api.common import ApiUser, Cursor, Limit, Page, WithTotal, audit, errors, paginate
+from topline.errors import PermissionDenied
+from topline.types import MAX_ID, IsoDateTime, Text
+from topline.web.api.common import (
+    ApiUser,
+    Cursor,
+    Limit,
+    Page,
+    WithTotal,
+    audit,
+    change_versioned,
+    errors,
+    paginate,
+)
 from topline.web.deps import DbSession
+from topline.web.routing import TransactionRoute
 
-router = APIRouter(prefix="/leads", tags=["leads"])
+router = APIRouter(prefix="/leads", tags=["leads"], route_class=TransactionRoute)
 
 LeadId = Annotated[int, Path(ge=1, le=MAX_ID, description="Lead id.")]
 IdList = Annotated[list[Annotated[int, Query(ge=1, le=MAX_ID)]] | None, Query()]
@@ -55,8 +66,8 @@ def list_leads(
     ] = None,
     status_: Annotated[list[LeadStatus] | None, Query(alias="status")] = None,
     source: Annotated[Text | None, Query(min_length=1, max_length=50)] = None,
-    created_from: AwareDatetime | None = None,
-    created_to: Annotated[AwareDatetime | None, Query(description="Exclusive.")] = None,
+    created_from: IsoDateTime | None = None,
+    created_to: Annotated[IsoDateTime | None, Query(description="Exclusive.")] = None,
     q: Annotated[
         Text | None,
         Query(min_length=1, max_length=100, description="Name, company or email contains."),
@@ -106,7 +117,10 @@ def list_leads(
 
 
 @router.post(
-    "", response_model=LeadRead, status_code=status.HTTP_201_CREATED, responses=errors(403)
+    "",
+    response_model=LeadRead,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(403, 404, 409),
 )
 def create_lead(session: DbSession, user: ApiUser, body: LeadCreate) -> LeadRead:
     """Capture a prospect, owned by the caller unless routed to someone else or left unassigned."""
@@ -146,18 +160,14 @@ def get_lead(session: DbSession, user: ApiUser, lead_id: LeadId) -> LeadRead:
 
 
 @router.post("/{lead_id}/work", response_model=LeadRead, responses=errors(403, 404, 409))
-def work_lead(
-    session: DbSession,
-    user: ApiUser,
-    lead_id: LeadId,
-    body: Annotated[LeadWork | None, Body()] = None,
-) -> LeadRead:
+def work_lead(session: DbSession, user: ApiUser, lead_id: LeadId, body: LeadWork) -> LeadRead:
     """Start working a new lead: the caller takes it, or a manager routes it to a rep."""
-    owner_id = body.owner_id if body is not None else None
     return _act(
-        session, user, lead_id, "work",
+        session, user, lead_id, body.version, "work",
         lambda lead: lead_service.start_working_lead(
-            session, lead, owner=access.assignable_owner(session, user, owner_id, field="owner_id")
+            session, lead,
+            owner=access.assignable_owner(session, user, body.owner_id, field="owner_id"),
+            expected_version=body.version,
         ),
     )  # fmt: skip
 
@@ -166,10 +176,11 @@ def work_lead(
 def qualify_lead(session: DbSession, user: ApiUser, lead_id: LeadId, body: LeadQualify) -> LeadRead:
     """Qualify a lead as MQL or SQL; an SQL needs three of the four BANT criteria confirmed."""
     return _act(
-        session, user, lead_id, "qualify",
+        session, user, lead_id, body.version, "qualify",
         lambda lead: lead_service.qualify_lead(
             session, lead, level=LeadStatus(body.level), actor=user, budget=body.budget,
             authority=body.authority, need=body.need, timeline=body.timeline,
+            expected_version=body.version,
         ),
     )  # fmt: skip
 
@@ -180,8 +191,10 @@ def disqualify_lead(
 ) -> LeadRead:
     """Close a lead as not worth pursuing, with the reason."""
     return _act(
-        session, user, lead_id, "disqualify",
-        lambda lead: lead_service.disqualify_lead(session, lead, reason=body.reason, actor=user),
+        session, user, lead_id, body.version, "disqualify",
+        lambda lead: lead_service.disqualify_lead(
+            session, lead, reason=body.reason, actor=user, expected_version=body.version
+        ),
     )  # fmt: skip
 
 
@@ -194,7 +207,7 @@ def convert_lead(
     """Turn an open lead into an account (new or existing), a contact and a first deal.
 
     The deal goes to `owner_id`, else the lead's owner, else the caller. All of it is written
-    or, if any part is refused, none of it.
+    or, if any part is refused, none of it; a stale `version` is refused with the current lead.
     """
     lead = access.get_visible(session, Lead, lead_id, user)
     access.require_editable(user, lead)
@@ -204,13 +217,14 @@ def convert_lead(
         owner = access.assignable_owner(session, user, body.owner_id, field="owner_id")
     account = access.get_referenced(session, Account, body.account_id, user, field="account_id")
     stage = _stage(session, body.stage_id)
-    before = LeadRead.model_validate(lead)
-    with session.begin_nested():
-        done = lead_service.convert_lead(
+    before, done = change_versioned(
+        session, lead, body.version, read=LeadRead, stale=StaleLead,
+        change=lambda: lead_service.convert_lead(
             session, lead, actor=user, owner=owner, deal_name=body.deal_name,
             amount_cents=body.amount_cents, close_date=body.close_date, account=account,
-            stage=stage, buying_role=body.buying_role,
-        )  # fmt: skip
+            stage=stage, buying_role=body.buying_role, expected_version=body.version,
+        ),
+    )  # fmt: skip
     after = LeadRead.model_validate(done.lead)
     if account is None:
         audit(
@@ -232,17 +246,22 @@ def convert_lead(
 
 
 def _act(
-    session: Session, user: User, lead_id: int, action: str, change: Callable[[Lead], Lead]
+    session: Session,
+    user: User,
+    lead_id: int,
+    version: int,
+    action: str,
+    change: Callable[[Lead], Lead],
 ) -> LeadRead:
-    """Load the lead in scope, check the caller may act on it, apply, audit, answer.
+    """Load the lead in scope, check the caller may act on it at this version, apply, audit.
 
     The change runs in a savepoint: a refused step (an SQL short of BANT, …) leaves no trace.
     """
     lead = access.get_visible(session, Lead, lead_id, user)
     access.require_editable(user, lead)
-    before = LeadRead.model_validate(lead)
-    with session.begin_nested():
-        changed = change(lead)
+    before, changed = change_versioned(
+        session, lead, version, read=LeadRead, stale=StaleLead, change=lambda: change(lead)
+    )
     after = LeadRead.model_validate(changed)
     audit(
         session, user, action=action, entity="lead", entity_id=lead.id, before=before, after=after
@@ -255,5 +274,5 @@ def _stage(session: Session, stage_id: int | None) -> Stage | None:
         return None
     stage = session.get(Stage, stage_id)
     if stage is None:
-        raise InvalidInput(f"stage_id: stage {stage_id} not found", details={"field": "stage_id"})
+        raise StageNotFound(f"stage_id: stage {stage_id} not found", details={"field": "stage_id"})
     return stage

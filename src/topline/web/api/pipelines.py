@@ -14,12 +14,12 @@ from topline.crm import pipelines as pipeline_service
 from topline.crm.errors import PipelineNotFound
 from topline.crm.models import Pipeline
 from topline.crm.schemas import PipelineCreate, PipelineRead
-from topline.errors import Conflict
 from topline.types import MAX_ID
 from topline.web.api.common import ApiUser, audit, errors
 from topline.web.deps import DbSession
+from topline.web.routing import TransactionRoute
 
-router = APIRouter(prefix="/pipelines", tags=["pipelines"])
+router = APIRouter(prefix="/pipelines", tags=["pipelines"], route_class=TransactionRoute)
 
 PipelineId = Annotated[int, Path(ge=1, le=MAX_ID, description="Pipeline id.")]
 
@@ -58,14 +58,9 @@ def create_pipeline(session: DbSession, user: ApiUser, body: PipelineCreate) -> 
     It needs open stages, exactly one won stage and a lost stage; pipeline names are unique.
     """
     access.require_role(user, Role.ADMIN)
-    name = body.name.strip()
-    if session.scalar(select(Pipeline.id).where(Pipeline.name == name)) is not None:
-        raise Conflict(
-            f"name: a pipeline called {name!r} already exists", details={"field": "name"}
-        )
     pipeline = pipeline_service.create_pipeline(
         session,
-        name=name,
+        name=body.name,
         stages=[pipeline_service.StageSpec(s.name, s.probability, s.type) for s in body.stages],
     )
     session.refresh(pipeline, ["stages"])

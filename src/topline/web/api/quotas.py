@@ -10,17 +10,17 @@ from sqlalchemy import select
 from topline import access
 from topline.auth.enums import Role
 from topline.auth.models import Team, User
-from topline.auth.schemas import IsoDate
 from topline.auth.service import referenced_team
 from topline.errors import PermissionDenied
 from topline.quotas import service as quota_service
 from topline.quotas.models import Quota
-from topline.quotas.schemas import QuotaRead, QuotaSet
-from topline.types import MAX_ID
+from topline.quotas.schemas import QuotaRead, QuotaSet, UserQuotaSet
+from topline.types import MAX_ID, IsoDate
 from topline.web.api.common import ApiUser, Cursor, Limit, Page, WithTotal, audit, errors, paginate
 from topline.web.deps import DbSession
+from topline.web.routing import TransactionRoute
 
-router = APIRouter(prefix="/quotas", tags=["quotas"])
+router = APIRouter(prefix="/quotas", tags=["quotas"], route_class=TransactionRoute)
 
 QuotaSort = Literal["period_start", "-period_start", "amount_cents", "-amount_cents", "id", "-id"]
 SORT_COLUMNS = {
@@ -80,23 +80,23 @@ def list_quotas(
     response_model=QuotaRead,
     responses={
         201: {"model": QuotaRead, "description": "Set for the first time"},
-        **errors(403),
+        **errors(403, 404, 409),
     },
 )
 def set_quota(session: DbSession, user: ApiUser, body: QuotaSet, response: Response) -> QuotaRead:
-    """Set the quota of a rep or a team for a period: 201 when new, 200 when replaced.
+    """Set the quota of a rep or a team for whole months: 201 when new, 200 when replaced.
 
-    A quota with the same owner and start is replaced in place. Admins set any quota;
+    A quota with the same owner and first month is replaced in place. Admins set any quota;
     managers those of the people strictly below them and of the teams led by them or by
-    someone below them; reps none.
+    someone below them; reps none. An owner the caller cannot see is 404.
     """
     if user.role == Role.REP:
         raise PermissionDenied("reps cannot set quotas; ask your manager")
     owner: User | None = None
     team: Team | None = None
-    if body.user_id is not None:
+    if isinstance(body, UserQuotaSet):
         owner = access.resolve_user(session, user, body.user_id, field="user_id")
-    if body.team_id is not None:
+    else:
         team = referenced_team(session, body.team_id, field="team_id")
     quota_service.require_quota_setter(session, user, user=owner, team=team)
     existing = quota_service.find_quota(

@@ -10,14 +10,15 @@ from sqlalchemy import select
 from topline import access
 from topline.auth import service as auth_service
 from topline.auth.enums import Role
+from topline.auth.errors import TeamNotFound
 from topline.auth.models import Team
 from topline.auth.schemas import TeamCreate, TeamRead, TeamUpdate
-from topline.errors import NotFound
 from topline.types import MAX_ID
 from topline.web.api.common import ApiUser, Cursor, Limit, Page, WithTotal, audit, errors, paginate
 from topline.web.deps import DbSession
+from topline.web.routing import TransactionRoute
 
-router = APIRouter(prefix="/teams", tags=["teams"])
+router = APIRouter(prefix="/teams", tags=["teams"], route_class=TransactionRoute)
 
 TeamId = Annotated[int, Path(ge=1, le=MAX_ID, description="Team id.")]
 TeamSort = Literal["name", "-name", "id", "-id"]
@@ -68,10 +69,17 @@ def get_team(session: DbSession, user: ApiUser, team_id: TeamId) -> TeamRead:
 
 
 @router.post(
-    "", response_model=TeamRead, status_code=status.HTTP_201_CREATED, responses=errors(403, 409)
+    "",
+    response_model=TeamRead,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(403, 404, 409),
 )
 def create_team(session: DbSession, user: ApiUser, body: TeamCreate) -> TeamRead:
-    """Add a team (admins only); team names are unique."""
+    """Add a team (admins only); team names are unique.
+
+    An unknown `manager_id` or `parent_id` is 404; a taken name, or a leader who is not an
+    active manager or admin, is 409.
+    """
     access.require_role(user, Role.ADMIN)
     manager = (
         auth_service.referenced_user(session, body.manager_id, field="manager_id")
@@ -91,7 +99,11 @@ def create_team(session: DbSession, user: ApiUser, body: TeamCreate) -> TeamRead
 
 @router.patch("/{team_id}", response_model=TeamRead, responses=errors(403, 404, 409))
 def update_team(session: DbSession, user: ApiUser, team_id: TeamId, body: TeamUpdate) -> TeamRead:
-    """Rename a team, change its leader or move it under another team (admins only)."""
+    """Rename a team, change its leader or move it under another team (admins only).
+
+    An unknown `manager_id` or `parent_id` is 404; a taken name, a leader who is not an active
+    manager or admin, or a team that would sit under itself is 409.
+    """
     access.require_role(user, Role.ADMIN)
     team = _team(session, team_id)
     before = TeamRead.model_validate(team)
@@ -107,5 +119,5 @@ def update_team(session: DbSession, user: ApiUser, team_id: TeamId, body: TeamUp
 def _team(session: DbSession, team_id: int) -> Team:
     team = session.get(Team, team_id)
     if team is None:
-        raise NotFound(f"team {team_id} not found")
+        raise TeamNotFound(f"team {team_id} not found")
     return team

@@ -16,8 +16,9 @@ from topline.clock import utcnow
 from topline.types import MAX_ID
 from topline.web.api.common import ApiUser, Cursor, Limit, Page, WithTotal, audit, errors, paginate
 from topline.web.deps import DbSession
+from topline.web.routing import TransactionRoute
 
-router = APIRouter(prefix="/tokens", tags=["tokens"])
+router = APIRouter(prefix="/tokens", tags=["tokens"], route_class=TransactionRoute)
 
 TokenId = Annotated[int, Path(ge=1, le=MAX_ID, description="Token id.")]
 TokenSort = Literal["created_at", "-created_at", "id", "-id"]

@@ -15,8 +15,9 @@ from topline.auth.schemas import UserCreate, UserRead, UserUpdate
 from topline.types import MAX_ID
 from topline.web.api.common import ApiUser, Cursor, Limit, Page, WithTotal, audit, errors, paginate
 from topline.web.deps import DbSession
+from topline.web.routing import TransactionRoute
 
-router = APIRouter(prefix="/users", tags=["users"])
+router = APIRouter(prefix="/users", tags=["users"], route_class=TransactionRoute)
 
 UserId = Annotated[int, Path(ge=1, le=MAX_ID, description="User id.")]
 UserSort = Literal["name", "-name", "id", "-id"]
@@ -87,10 +88,17 @@ def get_user(session: DbSession, user: ApiUser, user_id: UserId) -> UserRead:
 
 
 @router.post(
-    "", response_model=UserRead, status_code=status.HTTP_201_CREATED, responses=errors(403, 409)
+    "",
+    response_model=UserRead,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(403, 404, 409),
 )
 def create_user(session: DbSession, user: ApiUser, body: UserCreate) -> UserRead:
-    """Add a person (admins only). Without a password they own records but cannot sign in."""
+    """Add a person (admins only). Without a password they own records but cannot sign in.
+
+    An unknown `manager_id` or `team_id` is 404; a taken email, or a manager who is not an
+    active manager or admin, is 409.
+    """
     access.require_role(user, Role.ADMIN)
     manager = (
         auth_service.referenced_user(session, body.manager_id, field="manager_id")
@@ -119,7 +127,12 @@ def create_user(session: DbSession, user: ApiUser, body: UserCreate) -> UserRead
 
 @router.patch("/{user_id:int}", response_model=UserRead, responses=errors(403, 404, 409))
 def update_user(session: DbSession, user: ApiUser, user_id: UserId, body: UserUpdate) -> UserRead:
-    """Edit a person (admins only): name, role, manager, team, or deactivate when they leave."""
+    """Edit a person (admins only): name, role, manager, team, or deactivate when they leave.
+
+    An unknown `manager_id` or `team_id` is 404. A change the org chart as it stands refuses is
+    409: a reporting line that would go round in a circle, a manager who is not an active
+    manager or admin, or the last active admin stepping down.
+    """
     access.require_role(user, Role.ADMIN)
     target = access.get_visible(session, User, user_id, user)
     before = UserRead.model_validate(target)

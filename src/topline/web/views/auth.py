@@ -12,10 +12,11 @@ from topline.auth.errors import InvalidCredentials, TooManyLoginAttempts
 from topline.auth.service import authenticate, normalize_email
 from topline.web.deps import DbSession, SettingsDep
 from topline.web.ratelimit import Lockout, login_throttle
+from topline.web.routing import TransactionRoute
 from topline.web.sessions import HOME_PATH, safe_next_path, sign_in, sign_out, signed_in_user_id
 from topline.web.templating import templates
 
-router = APIRouter()
+router = APIRouter(route_class=TransactionRoute)
 
 WRONG_CREDENTIALS = "Wrong email or password."
 

@@ -13,9 +13,10 @@ from topline.crm.errors import PipelineNotFound
 from topline.crm.pipelines import default_pipeline
 from topline.crm.queries import largest_open_deals, open_pipeline_by_stage, pipeline_totals
 from topline.web.deps import CurrentUser, DbSession
+from topline.web.routing import TransactionRoute
 from topline.web.templating import templates
 
-router = APIRouter()
+router = APIRouter(route_class=TransactionRoute)
 
 LARGEST_DEALS = 10
 
