@@ -19,6 +19,8 @@ LAYERS = {
     "forecasting": 3,
     "access": 4,
     "demo": 4,
+    "importers": 4,
+    "exporters": 4,
     "web": 5,
     "cli": 5,
 }

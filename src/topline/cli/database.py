@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import Engine, func, inspect, select, text
+from sqlalchemy.orm import Session
 
 from topline.auth import service as auth_service
 from topline.auth.enums import Role
@@ -13,7 +16,12 @@ from topline.auth.errors import UserNotFound
 from topline.auth.models import Team, User
 from topline.errors import Conflict
 from topline.storage.all_models import Base
-from topline.storage.db import make_engine, make_session_factory, session_scope
+from topline.storage.db import (
+    make_engine,
+    make_session_factory,
+    session_scope,
+    write_transaction,
+)
 from topline.storage.migrate import MIGRATIONS_DIR, current_revision, upgrade_database
 
 DEMO_EMAIL_DOMAIN = "@topline-demo.example"
@@ -53,6 +61,20 @@ def require_schema(engine: Engine) -> None:
         raise Conflict(
             f"{describe(engine)} {state}; run `topline db upgrade --db {describe(engine)}` first"
         )
+
+
+def prepare_for_import(engine: Engine) -> None:
+    """Create the schema in an empty database; refuse one whose schema is out of date."""
+    if not inspect(engine).get_table_names():
+        upgrade_database(engine)
+    require_schema(engine)
+
+
+@contextmanager
+def write_session(engine: Engine) -> Iterator[Session]:
+    """A session whose transaction begins as a writer (SQLite waits for its write lock)."""
+    with Session(engine, expire_on_commit=False) as session, write_transaction(session):
+        yield session
 
 
 def demo_state(engine: Engine) -> Literal["empty", "demo", "foreign"]:

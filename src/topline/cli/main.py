@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -140,6 +141,99 @@ def token_create(
     else:
         err.print(f"Token {created['name']!r} for {created['email']} (shown once; keep it safe):")
         out.print(created["token"], highlight=False, soft_wrap=True)
+
+
+@app.command("import")
+def import_files(
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="CSV or XLSX files; several at once may refer to each other."),
+    ],
+    mapping: Annotated[
+        str | None,
+        typer.Option(
+            "--mapping",
+            help="A preset (salesforce, hubspot, pipedrive) or a YAML mapping file; without "
+            "one, each file's kind comes from its name and columns from their headers.",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check everything, write nothing.")
+    ] = False,
+    keep_valid: Annotated[
+        bool,
+        typer.Option("--keep-valid", help="Import the valid rows even when others have problems."),
+    ] = False,
+    errors: Annotated[
+        Path | None,
+        typer.Option("--errors", help="With --keep-valid: write the rejected rows here (CSV)."),
+    ] = None,
+    db: DbOption = None,
+    output: FormatOption = OutputFormat.TEXT,
+) -> None:
+    """Import accounts, contacts, deals, users and teams: all rows or none, unless told."""
+    from topline.importers.engine import run_import
+    from topline.importers.mapping import load_mapping
+
+    if errors is not None and not keep_valid:
+        fail("--errors goes with --keep-valid (without it, nothing is imported when a row fails)")
+    with user_errors():
+        engine = database.engine_for(settings_for(db).database_url)
+        database.prepare_for_import(engine)
+        spec = load_mapping(mapping) if mapping else None
+        show = output == OutputFormat.TEXT and err.is_terminal
+        with Progress(
+            TextColumn("{task.description}"), TextColumn("{task.completed:,} rows"),
+            TimeElapsedColumn(), console=err, disable=not show, transient=True,
+        ) as progress:  # fmt: skip
+            tasks: dict[str, Any] = {}
+
+            def report(file: str, rows: int) -> None:
+                if file not in tasks:
+                    tasks[file] = progress.add_task(file, total=None)
+                progress.update(tasks[file], completed=rows)
+
+            with database.write_session(engine) as session:
+                result = run_import(
+                    session, files, spec, dry_run=dry_run, keep_valid=keep_valid,
+                    errors_path=errors, progress=report,
+                )  # fmt: skip
+    if output == OutputFormat.JSON:
+        out.print_json(json.dumps(result.to_json()))
+    else:
+        _print_import(result)
+    if result.problem_count and not result.committed:
+        raise typer.Exit(1)
+
+
+def _print_import(result: Any) -> None:
+    table = Table(title="Import" + (" (dry run: nothing written)" if result.dry_run else ""))
+    for column in ("file", "records", "rows", "created", "updated", "unchanged", "merged",
+                   "rejected"):  # fmt: skip
+        table.add_column(column, justify="left" if column in {"file", "records"} else "right")
+    for summary in result.files:
+        table.add_row(
+            summary.file, summary.entity, *(f"{getattr(summary, name):,}" for name in
+            ("rows", "created", "updated", "unchanged", "merged", "rejected")),
+        )  # fmt: skip
+    out.print(table)
+    if result.history_rows:
+        out.print(f"Deal history rows written: {result.history_rows:,}")
+    for problem in result.problems[:50]:
+        out.print(f"  • {problem}", highlight=False, soft_wrap=True)
+    if result.problem_count > 50:
+        out.print(f"  … and {result.problem_count - 50:,} more (--format json lists them all)")
+    if result.committed:
+        note = f"; rejected rows are in {result.errors_file}" if result.errors_file else ""
+        out.print(f"[green]Imported[/] in {result.seconds:.1f} s{note}.")
+    elif result.dry_run:
+        verdict = "would import cleanly" if not result.problem_count else "has problems"
+        out.print(f"Dry run: the import {verdict}. Nothing was written.")
+    else:
+        out.print(
+            f"[red]Nothing imported:[/] {result.problem_count:,} problem(s). Fix them, or use "
+            "--keep-valid to import the valid rows."
+        )
 
 
 @app.command()
@@ -300,3 +394,8 @@ def main() -> None:  # pragma: no cover - console entry point
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+# `export`, `backup` and `restore` are defined in topline/cli/exports.py and register on `app`
+# when it is imported.
+from topline.cli import exports as _exports  # noqa: E402, F401

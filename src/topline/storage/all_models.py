@@ -18,6 +18,7 @@ from topline.crm.models import (
     Stage,
 )
 from topline.forecasting.models import ForecastSubmission
+from topline.importers.models import ExternalId
 from topline.quotas.models import Quota
 from topline.storage.base import Base
 
@@ -30,6 +31,7 @@ __all__ = [
     "Contact",
     "Deal",
     "DealHistory",
+    "ExternalId",
     "ForecastSubmission",
     "Lead",
     "Organization",
