@@ -26,7 +26,7 @@ from topline.auth.enums import Role
 from topline.auth.models import Team, User
 from topline.auth.service import visible_user_ids_query
 from topline.crm.models import Account, Activity, Contact, Deal, Lead
-from topline.errors import Conflict, NotFound, PermissionDenied
+from topline.errors import Conflict, MissingReference, NotFound, PermissionDenied
 from topline.forecasting.models import ForecastSubmission
 from topline.quotas.models import Quota
 
@@ -208,15 +208,16 @@ def get_referenced(
 ) -> Row | None:
     """The record a request's `field` points at (None when not given), if the viewer may see it.
 
-    A record that does not exist or lies outside the viewer's scope is 404 naming the field:
-    the request is well formed, but the data it points at is not there for this viewer.
+    A record that does not exist or lies outside the viewer's scope is `MissingReference`
+    (409) naming the field: the request is well formed, but the data it points at is not there
+    for this viewer.
     """
     if record_id is None:
         return None
     try:
         return get_visible(session, model, record_id, viewer)
     except NotFound:
-        raise NotFound(
+        raise MissingReference(
             f"{field}: {_noun(model)} {record_id} not found", details={"field": field}
         ) from None
 

@@ -38,6 +38,16 @@ class Conflict(ToplineError):
     code = "conflict"
 
 
+class MissingReference(Conflict):
+    """A record the request's body names does not exist or is not visible to the caller.
+
+    409, not 404: the request itself (its URL) was found and is well-formed; the data it
+    points at is not there. A 404 would read as "the record at this URL is gone".
+    """
+
+    code = "reference_not_found"
+
+
 class PermissionDenied(ToplineError):
     """The viewer may not do this."""
 

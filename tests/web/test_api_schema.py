@@ -15,11 +15,14 @@ say every rule about a request's shape, including the rules that span several fi
   be written `3.0`, which JSON Schema calls an integer.
 
 What the schema cannot know is the state of the data, so a schema-valid request may still be
-refused with 403 (not allowed), 404 (a record it names does not exist or is not visible) or
-409 (it clashes with records as they stand: a taken name, a reporting line that would go
-round in a circle, a contact of another account). `schemathesis.toml` next to this file
-allows exactly those, plus 401 (the fuzzer may deactivate the user whose token it sends), and
-never 400 or 422: a request refused for its shape means the schema is wrong.
+refused with 403 (not allowed), 404 (the record its URL names does not exist or is not
+visible) or 409 (it clashes with records as they stand: a record its body names is missing,
+a taken name, a reporting line that would go round in a circle, a contact of another
+account). A missing record named in a body is 409 `reference_not_found`, not 404: the
+stateful phase reads a 404 on `PATCH /accounts/{id}` as "the account just created is gone".
+`schemathesis.toml` next to this file allows exactly those, plus 401 (the fuzzer may
+deactivate the user whose token it sends), and never 400 or 422: a request refused for its
+shape means the schema is wrong.
 
 Revoking a token is not fuzzed: the fuzzer would revoke its own token and test nothing after
 it (tests/web/api/test_tokens.py covers revocation).

@@ -14,14 +14,13 @@ from topline.auth.errors import (
     InvalidCredentials,
     InvalidReportingLine,
     InvalidUser,
-    TeamNotFound,
     UserNotFound,
 )
 from topline.auth.models import Team, User
 from topline.auth.passwords import burn_verification, hash_password, verify_password
 from topline.auth.schemas import TeamUpdate, UserUpdate
 from topline.clock import ensure_utc, utcnow
-from topline.errors import Conflict
+from topline.errors import Conflict, MissingReference
 from topline.storage.db import refuse_duplicates
 from topline.storage.types import BigId
 
@@ -186,7 +185,7 @@ def referenced_user(session: Session, user_id: int, *, field: str) -> User:
     """The user a request field names, or `UserNotFound` naming the field."""
     user = session.get(User, user_id)
     if user is None:
-        raise UserNotFound(f"{field}: user {user_id} not found", details={"field": field})
+        raise MissingReference(f"{field}: user {user_id} not found", details={"field": field})
     return user
 
 
@@ -194,7 +193,7 @@ def referenced_team(session: Session, team_id: int, *, field: str) -> Team:
     """The team a request field names, or `TeamNotFound` naming the field."""
     team = session.get(Team, team_id)
     if team is None:
-        raise TeamNotFound(f"{field}: team {team_id} not found", details={"field": field})
+        raise MissingReference(f"{field}: team {team_id} not found", details={"field": field})
     return team
 
 

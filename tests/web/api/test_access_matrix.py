@@ -2,7 +2,8 @@
 
 Team Maria: reps Rita and Ray. Team Otto: rep Olga. Each rep owns one deal, account, contact,
 lead and activity. Reading or changing a record outside the viewer's scope answers as if it did
-not exist (404); creating something linked to it is 404 too, naming the field that points outside.
+not exist (404); creating something linked to it is refused as a missing reference (409), naming
+the field that points outside.
 """
 
 from __future__ import annotations
@@ -141,10 +142,13 @@ def test_writes_follow_the_rule(
                     "activity on deal": 201}  # fmt: skip
         assert codes == expected
         return
-    # Out of scope: not found, and a new record pointing at it is not found either, naming
-    # the field; neither writes anything.
-    assert codes == dict.fromkeys(codes, 404)
-    assert responses["activity on deal"].json()["error"]["details"] == {"field": "deal_id"}
+    # Out of scope: not found; a new record pointing at it is refused as a missing reference
+    # (409, naming the field); neither writes anything.
+    link = responses.pop("activity on deal")
+    assert {write: r.status_code for write, r in responses.items()} == dict.fromkeys(responses, 404)
+    assert link.status_code == 409
+    assert link.json()["error"]["code"] == "reference_not_found"
+    assert link.json()["error"]["details"] == {"field": "deal_id"}
     assert session.scalar(select(func.count()).where(Activity.subject == "Matrix")) == 0
 
 

@@ -230,9 +230,9 @@ class TestWrites:
         assert api_as(org.rita).post(URL, json=body).status_code == 403
         created = api_as(org.maria).post(URL, json=body)
         assert created.status_code == 201 and created.json()["owner_id"] == org.ray.id
-        # Ray is outside Otto's team: to him Ray does not exist.
+        # Ray is outside Otto's team: to him Ray does not exist (a missing reference).
         outside = api_as(org.otto).post(URL, json=body)
-        assert outside.status_code == 404, outside.text
+        assert outside.status_code == 409, outside.text
         assert outside.json()["error"]["details"] == {"field": "owner_id"}
         assert session.scalar(select(func.count()).where(Account.name == "Routed")) == 1
 
@@ -291,7 +291,7 @@ class TestWrites:
         moved = maria.patch(target, json={"version": 1, "owner_id": org.ray.id})
         assert moved.status_code == 200 and moved.json()["owner_id"] == org.ray.id
         outside = maria.patch(target, json={"version": 2, "owner_id": org.olga.id})
-        assert outside.status_code == 404, outside.text
+        assert outside.status_code == 409, outside.text
         assert outside.json()["error"]["details"] == {"field": "owner_id"}
         assert maria.get(target).json()["owner_id"] == org.ray.id
         rita = api_as(org.rita)

@@ -170,7 +170,7 @@ class TestLogging:
             ({"contact_id": 2**52}, "contact_id"),
         ],
     )
-    def test_links_must_be_visible_else_404_naming_the_field(
+    def test_links_must_be_visible_else_409_naming_the_field(
         self,
         api_as: ApiAs,
         org: SalesOrg,
@@ -182,7 +182,8 @@ class TestLogging:
         links = {k: getattr(book, v).id if isinstance(v, str) else v for k, v in links.items()}
         body = {"type": "call", "subject": "Hi", "occurred_at": "2025-02-01T10:00:00Z", **links}
         response = api_as(org.rita).post(URL, json=body)
-        assert response.status_code == 404, response.text
+        assert response.status_code == 409, response.text
+        assert response.json()["error"]["code"] == "reference_not_found"
         assert response.json()["error"]["details"] == {"field": field}
         assert session.scalar(select(func.count()).select_from(Activity)) == 4
 

@@ -185,7 +185,7 @@ class TestWrites:
         assert session.scalar(select(func.count()).select_from(Contact)) == 0
 
     @pytest.mark.parametrize("account", ["olga", "unknown"])
-    def test_create_at_an_account_out_of_sight_is_404_naming_the_field_and_writes_nothing(
+    def test_create_at_an_account_out_of_sight_is_409_naming_the_field_and_writes_nothing(
         self,
         api_as: ApiAs,
         org: SalesOrg,
@@ -196,7 +196,8 @@ class TestWrites:
         # Olga's account exists, but is not Rita's to see: the same answer as no account at all.
         account_id = accounts["olga"].id if account == "olga" else 999_999
         response = api_as(org.rita).post(URL, json={"account_id": account_id, "last_name": "Fine"})
-        assert response.status_code == 404, response.text
+        assert response.status_code == 409, response.text
+        assert response.json()["error"]["code"] == "reference_not_found"
         error = response.json()["error"]
         assert error["details"] == {"field": "account_id"}
         assert error["message"] == f"account_id: account {account_id} not found"

@@ -161,9 +161,9 @@ class TestWrites:
         body = {"name": "X", "amount_cents": 1, "close_date": "2099-06-30", "owner_id": org.ray.id}
         assert api_as(org.rita).post("/api/v1/deals", json=body).status_code == 403
         assert api_as(org.maria).post("/api/v1/deals", json=body).status_code == 201
-        # Ray is outside Otto's team: to him Ray does not exist.
+        # Ray is outside Otto's team: to him Ray does not exist (a missing reference).
         outside = api_as(org.otto).post("/api/v1/deals", json=body)
-        assert outside.status_code == 404, outside.text
+        assert outside.status_code == 409, outside.text
         assert outside.json()["error"]["details"] == {"field": "owner_id"}
         assert session.scalar(select(func.count()).where(Deal.name == "X")) == 1
 
@@ -330,7 +330,7 @@ class TestWrites:
         assert moved.json()["owner_id"] == org.rita.id
         to_outsider = {"version": 2, "owner_id": org.olga.id}
         outside = api_as(org.maria).post(f"/api/v1/deals/{target}/owner", json=to_outsider)
-        assert outside.status_code == 404, outside.text
+        assert outside.status_code == 409, outside.text
         assert outside.json()["error"]["details"] == {"field": "owner_id"}
         assert api_as(org.maria).get(f"/api/v1/deals/{target}").json()["owner_id"] == org.rita.id
 

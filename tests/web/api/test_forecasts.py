@@ -217,12 +217,12 @@ class TestSubmit:
             "2026-01-01",
         )
 
-    def test_an_unknown_user_is_404_naming_the_field(
+    def test_an_unknown_user_is_409_naming_the_field(
         self, api_as: ApiAs, org: SalesOrg, session: Session
     ) -> None:
         response = api_as(org.admin).post(CALLS, json={**BODY, "user_id": 999_999})
 
-        assert response.status_code == 404, response.text
+        assert response.status_code == 409, response.text
         assert response.json()["error"]["details"] == {"field": "user_id"}
         assert call_count(session) == 0
 
@@ -246,8 +246,8 @@ class TestSubmit:
             ("rita", "ray", 403),
             ("rita", "maria", 403),
             # Someone outside the caller's scope is not found, as on every read.
-            ("maria", "olga", 404),
-            ("otto", "rita", 404),
+            ("maria", "olga", 409),
+            ("otto", "rita", 409),
             ("admin", "olga", 201),
             ("maria", "maria", 201),
         ],
@@ -261,7 +261,7 @@ class TestSubmit:
 
         assert response.status_code == status, response.text
         assert call_count(session) == (1 if status == 201 else 0)
-        if status == 404:
+        if status == 409:
             assert response.json()["error"]["details"] == {"field": "user_id"}
 
     @pytest.mark.parametrize(

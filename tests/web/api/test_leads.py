@@ -158,9 +158,9 @@ class TestCreate:
         assert unassigned.status_code == 201 and unassigned.json()["owner_id"] is None
         routed = {**body, "owner_id": org.rita.id}
         assert api_as(org.ray).post(URL, json=routed).status_code == 403
-        # Rita is outside Otto's team: to him she does not exist.
+        # Rita is outside Otto's team: to him she does not exist (a missing reference).
         outside = api_as(org.otto).post(URL, json=routed)
-        assert outside.status_code == 404, outside.text
+        assert outside.status_code == 409, outside.text
         assert outside.json()["error"]["details"] == {"field": "owner_id"}
         assert session.scalar(select(func.count()).where(Lead.owner_id == org.rita.id)) == 0
 
@@ -192,7 +192,7 @@ class TestActions:
         target, maria = f"{URL}/{leads['echo'].id}/work", api_as(org.maria)
         assert api_as(org.rita).post(target, json={"version": 1}).status_code == 404
         outside = maria.post(target, json={"version": 1, "owner_id": org.olga.id})
-        assert outside.status_code == 404, outside.text
+        assert outside.status_code == 409, outside.text
         assert outside.json()["error"]["details"] == {"field": "owner_id"}
         assert stored(session, leads["echo"].id) == ("new", None, 1)
         response = maria.post(target, json={"version": 1, "owner_id": org.ray.id})
@@ -309,8 +309,8 @@ class TestActions:
     @pytest.mark.parametrize(
         ("body", "status", "field"),
         [
-            ({"account_id": "olga"}, 404, "account_id"),
-            ({"stage_id": 999_999}, 404, "stage_id"),
+            ({"account_id": "olga"}, 409, "account_id"),
+            ({"stage_id": 999_999}, 409, "stage_id"),
             ({"stage_id": "won"}, 409, "open stage"),
             ({"stage_id": 2**62}, 422, "stage_id"),
             ({"amount_cents": -100}, 422, "amount_cents"),

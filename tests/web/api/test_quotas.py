@@ -209,8 +209,8 @@ class TestSet:
             ("maria", "east", 201),
             ("maria", "maria", 403),
             ("maria", "west", 403),
-            # Someone outside the caller's scope is not found, as on every read.
-            ("maria", "olga", 404),
+            # Someone outside the caller's scope is a missing reference, as if they did not exist.
+            ("maria", "olga", 409),
             ("otto", "east", 403),
             ("rita", "rita", 403),
             ("rita", "ray", 403),
@@ -264,14 +264,14 @@ class TestSet:
         assert (response.json()["team_id"], response.json()["user_id"]) == (east.id, None)
 
     @pytest.mark.parametrize(("owner", "field"), [("user_id", "user_id"), ("team_id", "team_id")])
-    def test_an_unknown_owner_is_404_naming_the_field_and_writes_nothing(
+    def test_an_unknown_owner_is_409_naming_the_field_and_writes_nothing(
         self, api_as: ApiAs, org: SalesOrg, session: Session, owner: str, field: str
     ) -> None:
         body = {owner: 999_999, "start_month": "2025-01", "months": 3, "amount_cents": 1}
 
         response = api_as(org.admin).post(QUOTAS, json=body)
 
-        assert response.status_code == 404, response.text
+        assert response.status_code == 409, response.text
         assert response.json()["error"]["details"] == {"field": field}
         assert quota_count(session) == 0
 

@@ -84,7 +84,7 @@ def list_contacts(
 
 
 @router.post(
-    "", response_model=ContactRead, status_code=status.HTTP_201_CREATED, responses=errors(404)
+    "", response_model=ContactRead, status_code=status.HTTP_201_CREATED, responses=errors(404, 409)
 )
 def create_contact(session: DbSession, user: ApiUser, body: ContactCreate) -> ContactRead:
     """Add a person at an account the caller can see."""

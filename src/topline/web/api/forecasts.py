@@ -75,7 +75,7 @@ def list_forecast_submissions(
     "",
     response_model=ForecastSubmissionRead,
     status_code=status.HTTP_201_CREATED,
-    responses=errors(403, 404),
+    responses=errors(403, 404, 409),
 )
 def create_forecast_submission(
     session: DbSession, user: ApiUser, body: ForecastSubmit

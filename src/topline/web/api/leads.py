@@ -18,7 +18,7 @@ from topline.auth.enums import Role
 from topline.auth.models import User
 from topline.crm import leads as lead_service
 from topline.crm.enums import LeadStatus
-from topline.crm.errors import StageNotFound, StaleLead
+from topline.crm.errors import StaleLead
 from topline.crm.models import Account, Lead, Stage
 from topline.crm.schemas import (
     AccountRead,
@@ -32,7 +32,7 @@ from topline.crm.schemas import (
     LeadRead,
     LeadWork,
 )
-from topline.errors import PermissionDenied
+from topline.errors import MissingReference, PermissionDenied
 from topline.types import MAX_ID, IsoDateTime, Text
 from topline.web.api.common import (
     ApiUser,
@@ -274,5 +274,7 @@ def _stage(session: Session, stage_id: int | None) -> Stage | None:
         return None
     stage = session.get(Stage, stage_id)
     if stage is None:
-        raise StageNotFound(f"stage_id: stage {stage_id} not found", details={"field": "stage_id"})
+        raise MissingReference(
+            f"stage_id: stage {stage_id} not found", details={"field": "stage_id"}
+        )
     return stage
