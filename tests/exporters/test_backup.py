@@ -28,8 +28,8 @@ from topline.exporters.errors import (
     DatabaseNotEmpty,
     ExportTargetExists,
 )
-from topline.exporters.manifest import backup_tables, column_type, head_revision
-from topline.storage.migrate import upgrade_database
+from topline.exporters.manifest import backup_tables, column_type
+from topline.storage.migrate import head_revision, upgrade_database
 
 TABLES = [table.name for table in backup_tables()]
 

@@ -22,7 +22,7 @@ from topline.storage.db import (
     session_scope,
     write_transaction,
 )
-from topline.storage.migrate import MIGRATIONS_DIR, current_revision, upgrade_database
+from topline.storage.migrate import current_revision, head_revision, upgrade_database
 
 DEMO_EMAIL_DOMAIN = "@topline-demo.example"
 
@@ -40,17 +40,6 @@ def describe(engine: Engine) -> str:
 def upgrade(engine: Engine) -> None:
     """Migrate the schema to the latest revision."""
     upgrade_database(engine)
-
-
-def head_revision() -> str:
-    """The newest migration shipped with this version of Topline."""
-    from alembic.script import ScriptDirectory
-
-    from topline.storage.migrate import alembic_config
-
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert head is not None, f"no migrations found in {MIGRATIONS_DIR}"
-    return head
 
 
 def require_schema(engine: Engine) -> None:

@@ -51,10 +51,9 @@ from topline.exporters.manifest import (
     backup_tables,
     check_compatible,
     column_type,
-    head_revision,
 )
 from topline.exporters.tables import ColumnType, ExportColumn, ParquetTableWriter, arrow_type
-from topline.storage.migrate import current_revision, upgrade_database
+from topline.storage.migrate import current_revision, head_revision, upgrade_database
 
 CHUNK_ROWS = 50_000
 _CSV_OPTIONS = pa_csv.WriteOptions(include_header=False, quoting_style="needed")

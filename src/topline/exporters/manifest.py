@@ -20,7 +20,7 @@ from topline import __version__
 from topline.exporters.errors import BackupDamaged, BackupIncompatible
 from topline.exporters.tables import ColumnType
 from topline.storage.all_models import Base
-from topline.storage.migrate import alembic_config
+from topline.storage.migrate import head_revision
 
 FORMAT = "topline-backup"
 FORMAT_VERSION = 1
@@ -160,15 +160,6 @@ def column_type(column: Column[Any]) -> ColumnType:
     if isinstance(kind, Float):
         return ColumnType.FLOAT
     raise TypeError(f"{column.table.name}.{column.name}: no export rule for {kind!r}")
-
-
-def head_revision() -> str:
-    """The schema revision of this version of Topline (its newest migration)."""
-    from alembic.script import ScriptDirectory
-
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert head is not None, "no migrations are packaged"
-    return head
 
 
 def check_compatible(manifest: Manifest, origin: str) -> None:
