@@ -804,6 +804,19 @@ class _Importer:
             self.directory.domains[row["domain"].lower()] = record_id
         self._key_row("accounts", key, record_id)
 
+    def _check_email_taken(
+        self,
+        entity: str,
+        email: str | None,
+        column: str,
+        problems: list[tuple[str | None, str]],
+    ) -> None:
+        """A new contact or lead whose email another one has is a likely duplicate."""
+        other = self.directory.emails[entity].get(email) if email else None
+        if other is not None:
+            noun = ENTITIES[entity].noun
+            problems.append((column, f"likely duplicate of {noun} {other} (same email {email!r})"))
+
     def _likely_duplicate_account(self, name: str, domain: str | None) -> str | None:
         ids = self.directory.names["accounts"].get(name.casefold())
         if ids:
@@ -836,12 +849,8 @@ class _Importer:
             problems.append((self._column(compiled, "name"), "the contact has no name"))
         email = row.get("email")
         record_id = self._existing("contacts", key)
-        if record_id is None and email and email in self.directory.emails["contacts"]:
-            other = self.directory.emails["contacts"][email]
-            problems.append(
-                (self._column(compiled, "email"),
-                 f"likely duplicate of contact {other} (same email {email!r})")
-            )  # fmt: skip
+        if record_id is None:
+            self._check_email_taken("contacts", email, self._column(compiled, "email"), problems)
         if problems:
             return
         values = {
@@ -886,12 +895,8 @@ class _Importer:
         first, last = _person_name(row)
         email = row.get("email")
         record_id = self._existing("leads", key)
-        if record_id is None and email and email in self.directory.emails["leads"]:
-            other = self.directory.emails["leads"][email]
-            problems.append(
-                (self._column(compiled, "email"),
-                 f"likely duplicate of lead {other} (same email {email!r})")
-            )  # fmt: skip
+        if record_id is None:
+            self._check_email_taken("leads", email, self._column(compiled, "email"), problems)
         if problems:
             return
         created_at = row.get("created_at", self.now)
