@@ -367,3 +367,19 @@ def test_engagement_on_a_call_is_refused(db: Engine, do_import: Import, write: W
     assert [p.message for p in result.problems] == [
         "opened, clicked and replied apply to emails only"
     ]
+
+
+def test_a_contact_or_lead_with_a_known_email_is_a_likely_duplicate(
+    db: Engine, do_import: Import, write: Write
+) -> None:
+    accounts = write("accounts.csv", "account id,name\nA1,Acme\n")
+    contacts = write("contacts.csv", "account,name,email\nA1,Ann Able,ann@acme.example\n")
+    leads = write("leads.csv", "name,email,company\nLou Lead,lou@initech.example,Initech\n")
+    assert do_import(accounts, contacts, leads).committed
+
+    again = do_import(accounts, contacts, leads)
+
+    assert not again.committed
+    messages = sorted(p.message.split(" (")[0] for p in again.problems)
+    assert messages == ["likely duplicate of contact 1", "likely duplicate of lead 1"]
+    assert {p.column for p in again.problems} == {"email"}
