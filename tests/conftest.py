@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
@@ -18,6 +19,16 @@ from topline.crm.deals import close_deal_won
 from topline.storage.migrate import upgrade_database
 
 PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every app built by a test keeps its files (import uploads) here, never in the user's
+    own data directory."""
+    path = tmp_path_factory.mktemp("data")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TOPLINE_DATA_DIR", str(path))
+        yield path
 
 
 @pytest.fixture(scope="session", params=backends())

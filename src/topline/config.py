@@ -10,10 +10,14 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+def default_data_dir() -> Path:
+    """The user's data directory for Topline (e.g. ~/.local/share/topline)."""
+    return Path(user_data_dir("topline", appauthor=False))
+
+
 def default_database_url() -> str:
     """The embedded SQLite file under the user's data directory."""
-    path = Path(user_data_dir("topline", appauthor=False)) / "topline.sqlite"
-    return f"sqlite:///{path}"
+    return f"sqlite:///{default_data_dir() / 'topline.sqlite'}"
 
 
 class Settings(BaseSettings):
@@ -26,6 +30,11 @@ class Settings(BaseSettings):
         default="",
         description="Signs session cookies. Empty means a random key per process "
         "(sessions end when the server restarts).",
+    )
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="Files the server keeps: uploaded imports, their progress and rejected rows. "
+        "Every server process must see the same folder (shared storage across hosts).",
     )
     host: str = "127.0.0.1"
     port: int = 8000

@@ -20,7 +20,7 @@ from topline.auth.models import ApiToken, User
 from topline.crm.models import Account, Stage
 from topline.demo import build_demo
 from topline.exporters.manifest import backup_tables
-from topline.importers.models import ExternalId
+from topline.importers.models import ExternalId, ImportJob, JobStatus
 
 HOSTILE_TEXT = '=HYPERLINK("http://x","y") Zoë 北京 😀\nline two\r\n\ttabbed \\N back\\slash'
 AT = datetime(2025, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
@@ -83,6 +83,11 @@ def add_edge_cases(engine: Engine) -> None:
                          revoked_at=None),
                 ExternalId(source="salesforce", entity="account", key='=cmd|" /C calc"!A0, ü',
                            record_id=account.id, imported_at=AT),
+                ImportJob(created_by_id=owner.id, status=JobStatus.DONE, dry_run=False,
+                          keep_valid=True, preset=None, mapping_yaml="source: x\nfiles: []\n",
+                          files=[{"name": "Zoë.csv", "bytes": 12}], result={"committed": True},
+                          error=None, worker="host:1", created_at=AT, started_at=AT,
+                          finished_at=None),
             ]
         )  # fmt: skip
 

@@ -18,7 +18,7 @@ from topline.crm.models import (
     Stage,
 )
 from topline.forecasting.models import ForecastSubmission
-from topline.importers.models import ExternalId
+from topline.importers.models import ExternalId, ImportJob
 from topline.quotas.models import Quota
 from topline.storage.base import Base
 
@@ -33,6 +33,7 @@ __all__ = [
     "DealHistory",
     "ExternalId",
     "ForecastSubmission",
+    "ImportJob",
     "Lead",
     "Organization",
     "Pipeline",

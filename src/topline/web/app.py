@@ -15,7 +15,8 @@ from pathlib import Path
 from anyio import to_thread
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect, select
+from sqlalchemy.orm import Session
 from starlette.datastructures import MutableHeaders
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -23,7 +24,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import topline.storage.all_models  # noqa: F401  (every mapper must be known before the first query)
 from topline import __version__
 from topline.config import Settings, get_settings
-from topline.storage.db import make_engine, make_session_factory
+from topline.importers.jobs import UNFINISHED, ImportRunner, fail_interrupted
+from topline.importers.models import ImportJob
+from topline.storage.db import make_engine, make_session_factory, write_transaction
 from topline.web import api, docs, health, views
 from topline.web.docs import OPENAPI_URL
 from topline.web.errors import install_error_handlers
@@ -81,6 +84,18 @@ def _session_secret(settings: Settings) -> str:
     return secrets.token_urlsafe(32)
 
 
+def _fail_interrupted_imports(engine: Engine) -> None:
+    """Mark failed the imports whose server process died; writes only when there are some."""
+    if not inspect(engine).has_table(ImportJob.__tablename__):
+        return  # a database without Topline's schema yet: its pages say so
+    with Session(engine) as session:
+        if not session.scalar(select(ImportJob.id).where(ImportJob.status.in_(UNFINISHED))):
+            return
+    with Session(engine) as session, write_transaction(session):
+        if fail_interrupted(session):
+            session.commit()
+
+
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
     """The Topline web app for `settings` (the environment's when not given).
 
@@ -95,7 +110,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # Every route does its blocking work in one thread of this pool (see `routing`).
         to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
+        await to_thread.run_sync(_fail_interrupted_imports, db_engine)
         yield
+        await to_thread.run_sync(import_runner.close)
         if owns_engine:
             db_engine.dispose()
 
@@ -114,6 +131,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.engine = db_engine
     app.state.session_factory = make_session_factory(db_engine)
     app.state.login_throttle = LoginThrottle.from_settings(settings)
+    import_runner = ImportRunner(db_engine, settings.data_dir)
+    app.state.import_runner = import_runner
 
     app.add_middleware(
         SessionMiddleware,

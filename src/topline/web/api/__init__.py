@@ -11,6 +11,7 @@ from topline.web.api import (
     contacts,
     deals,
     forecasts,
+    imports,
     leads,
     pipelines,
     quotas,
@@ -26,6 +27,6 @@ router = APIRouter(prefix=API_PREFIX)
 # asked for most come first.
 for resource in (
     deals, accounts, contacts, leads, activities, users, teams, pipelines, quotas, forecasts,
-    tokens, audit,
+    tokens, audit, imports,
 ):  # fmt: skip
     router.include_router(resource.router)
