@@ -22,7 +22,7 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,7 +146,7 @@ def create_job(
     session: Session,
     root: Path,
     actor: User,
-    uploads: list[tuple[str | None, IO[bytes]]],
+    uploads: Sequence[tuple[str | None, IO[bytes]]],
     *,
     preset: str | None = None,
     mapping_yaml: str | None = None,
@@ -196,7 +196,13 @@ def create_job(
 
 
 def rerun_job(
-    session: Session, root: Path, job: ImportJob, actor: User, *, dry_run: bool
+    session: Session,
+    root: Path,
+    job: ImportJob,
+    actor: User,
+    *,
+    dry_run: bool,
+    keep_valid: bool | None = None,
 ) -> ImportJob:
     """A new queued job with `job`'s files and mapping: a draft's preview, or the real import
     after a preview."""
@@ -204,7 +210,7 @@ def rerun_job(
         created_by_id=actor.id,
         status=JobStatus.QUEUED,
         dry_run=dry_run,
-        keep_valid=job.keep_valid,
+        keep_valid=job.keep_valid if keep_valid is None else keep_valid,
         preset=job.preset,
         mapping_yaml=job.mapping_yaml,
         files=list(job.files),

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Generic, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
+from topline.auth.enums import Role
 from topline.auth.models import User
 from topline.config import Settings
 from topline.web.errors import LoginRequired
@@ -76,6 +78,15 @@ async def get_app_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
+@dataclass(frozen=True)
+class PageUser:
+    """The signed-in user as the page layout shows them."""
+
+    id: int
+    name: str
+    role: Role
+
+
 async def current_user(request: Request, session: DbSession) -> InThread[User]:
     """The signed-in, active user, or `LoginRequired` (pages redirect to the sign-in form).
 
@@ -93,7 +104,9 @@ def _signed_in_user(request: Request, session: Session, user_id: int) -> User:
     if user is None or not user.active:
         sign_out(request)
         raise LoginRequired("Sign in to continue.")
-    request.state.user = user
+    # What pages show of the user, copied: an error page renders after the request's
+    # transaction rolled back, when the User's attributes can no longer be loaded.
+    request.state.user = PageUser(id=user.id, name=user.name, role=user.role)
     return user
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from topline.web.csrf import verify_csrf
-from topline.web.views import auth, pipeline
+from topline.web.views import auth, imports, pipeline
 
 router = APIRouter(dependencies=[Depends(verify_csrf)])
 router.include_router(auth.router)
 router.include_router(pipeline.router)
+router.include_router(imports.router)
