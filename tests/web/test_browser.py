@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from tests.databases import fresh_engine
@@ -16,6 +16,7 @@ from tests.helpers import serving
 from topline.auth.enums import Role
 from topline.auth.passwords import hash_password
 from topline.config import Settings
+from topline.crm.models import Account
 from topline.storage.migrate import upgrade_database
 from topline.web.app import create_app
 
@@ -136,3 +137,70 @@ def test_missing_chromium_fails_in_ci_and_skips_elsewhere(
 
     with pytest.raises(outcome, match="no-chromium is missing"):
         require_chromium()
+
+
+@pytest.mark.browser
+def test_admin_imports_a_spreadsheet_with_mapped_columns(tmp_path: Path) -> None:
+    require_chromium()
+    from playwright.sync_api import expect, sync_playwright
+
+    engine = fresh_engine("sqlite", tmp_path, "browser_import")
+    upgrade_database(engine)
+    with Session(engine) as session:
+        make_user(
+            session,
+            role=Role.ADMIN,
+            name="Ada Admin",
+            email="ada@topline.example",
+            password_hash=hash_password(PASSWORD),
+        )
+        session.commit()
+    firms = tmp_path / "firms.csv"
+    firms.write_text("Ref,Firm,Web\nF1,Initech,initech.example\nF2,Umbrella,umbrella.example\n")
+    settings = Settings(
+        database_url=str(engine.url), secret_key="browser-test-secret", data_dir=tmp_path / "data"
+    )
+
+    try:
+        with (
+            serving(create_app(settings, engine=engine)) as base_url,
+            sync_playwright() as playwright,
+        ):
+            browser = playwright.chromium.launch(
+                executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+            )
+            try:
+                page = browser.new_page(viewport={"width": 1280, "height": 900})
+                page.goto(f"{base_url}/login")
+                page.get_by_label("Email").fill("ada@topline.example")
+                page.get_by_label("Password").fill(PASSWORD)
+                page.get_by_role("button", name="Sign in").click()
+                page.get_by_role("link", name="Imports").click()
+                expect(page.get_by_role("heading", level=1)).to_have_text("Imports")
+
+                page.get_by_label("CSV or Excel files").set_input_files(str(firms))
+                page.get_by_role("button", name="Upload and map columns").click()
+                expect(page.get_by_role("heading", level=1)).to_contain_text("Map the columns")
+
+                # Picking the kind of record swaps in its fields (htmx), then each column.
+                page.get_by_label("Records in this file").select_option("accounts")
+                expect(page.get_by_label("Firm", exact=True)).to_be_enabled()
+                page.get_by_label("Ref", exact=True).select_option("key")
+                page.get_by_label("Firm", exact=True).select_option("name")
+                page.get_by_label("Web", exact=True).select_option("domain")
+                page.get_by_role("button", name="Preview the import").click()
+
+                expect(page.get_by_role("heading", level=1)).to_contain_text("Preview")
+                expect(page.get_by_test_id("job-status")).to_have_text("done", timeout=30_000)
+                expect(page.locator("#import-summary")).to_contain_text("firms.csv")
+                page.get_by_role("button", name="Import now").click()
+                expect(page.get_by_test_id("job-status")).to_have_text("done", timeout=30_000)
+                expect(page.get_by_role("status")).to_have_text("Imported.")
+                page.screenshot(path=str(tmp_path / "import.png"), full_page=True)
+            finally:
+                browser.close()
+        with Session(engine) as session:
+            names = session.scalars(select(Account.name).order_by(Account.name)).all()
+        assert names == ["Initech", "Umbrella"]
+    finally:
+        engine.dispose()

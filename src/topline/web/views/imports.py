@@ -226,7 +226,8 @@ def file_columns(
     if not 0 <= index < len(paths):
         raise NotFound(f"import job {job_id} has no file {index}")
     preview = preview_file(paths[index], index, job)
-    preview.entity = ENTITIES.get(entity)
+    # The form's select sends itself as `entity-<index>`.
+    preview.entity = ENTITIES.get(entity or request.query_params.get(f"entity-{index}", ""))
     preview.matches = (
         _by_column(match_columns(preview.entity, preview.header)) if preview.entity else {}
     )
