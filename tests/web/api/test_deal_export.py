@@ -79,5 +79,23 @@ def test_xlsx_and_parquet_hold_the_same_deals_with_types(api_as: ApiAs, org: Sal
     assert parquet.headers["content-disposition"] == 'attachment; filename="deals.parquet"'
 
 
+def test_every_deal_column_keeps_its_type(api_as: ApiAs, org: SalesOrg) -> None:
+    parquet = api_as(org.rita).get(EXPORT, params={"format": "parquet"})
+
+    schema = pq.read_table(io.BytesIO(parquet.content)).schema
+    integers = {
+        "id", "account_id", "contact_id", "owner_id", "pipeline_id", "stage_id", "amount_cents",
+        "recurring_amount_cents", "version",
+    }  # fmt: skip
+    moments = {"created_at", "closed_at", "updated_at"}
+    assert {f.name: str(f.type) for f in schema} == {
+        name: "int64" if name in integers
+        else "date32[day]" if name == "close_date"
+        else "timestamp[us, tz=UTC]" if name in moments
+        else "string"
+        for name in DealRead.model_fields
+    }  # fmt: skip
+
+
 def test_exports_need_a_token(make_client: Callable[..., TestClient]) -> None:
     assert make_client().get(EXPORT).status_code == 401

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, status
-from sqlalchemy import select
+from fastapi import APIRouter, Path, Query, Response, status
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
 
 from topline import access
 from topline.auth.models import User
@@ -16,6 +18,7 @@ from topline.crm.errors import StaleAccount
 from topline.crm.models import Account
 from topline.crm.schemas import AccountCreate, AccountPatch, AccountRead, AccountUpdate
 from topline.errors import InvalidInput
+from topline.exporters.tables import ExportFormat
 from topline.types import MAX_ID, IsoDateTime, Text
 from topline.web.api.common import (
     ApiUser,
@@ -28,6 +31,7 @@ from topline.web.api.common import (
     errors,
     paginate,
 )
+from topline.web.api.exports import export_columns, export_response, export_responses
 from topline.web.deps import DbSession
 from topline.web.routing import TransactionRoute
 
@@ -64,7 +68,43 @@ def list_accounts(
     with_total: WithTotal = True,
 ) -> Page[AccountRead]:
     """Accounts the caller may see, filtered, in a stable order, one page at a time."""
-    stmt = access.scoped(select(Account), Account, user)
+    stmt = _accounts_query(
+        session, user, owner_id=owner_id, team_of=team_of, segment=segment, region=region,
+        territory=territory, industry=industry, created_from=created_from,
+        created_to=created_to, q=q,
+    )  # fmt: skip
+    rows, next_cursor, total = paginate(
+        session,
+        stmt,
+        sort_column=SORT_COLUMNS[sort.lstrip("-")],
+        id_column=Account.id,
+        descending=sort.startswith("-"),
+        cursor=cursor,
+        limit=limit,
+        with_total=with_total,
+        mappings=True,
+    )
+    return Page[AccountRead](
+        items=[AccountRead.model_validate(a) for a in rows], next_cursor=next_cursor, total=total
+    )
+
+
+def _accounts_query(
+    session: Session,
+    user: User,
+    *,
+    owner_id: list[int] | None,
+    team_of: int | None,
+    segment: list[Segment] | None,
+    region: str | None,
+    territory: str | None,
+    industry: str | None,
+    created_from: datetime | None,
+    created_to: datetime | None,
+    q: str | None,
+) -> Select[Any]:
+    """The columns of the accounts the caller may see, filtered (for the list and the export)."""
+    stmt = access.scoped(select(Account.__table__), Account, user)
     if owner_id:
         stmt = stmt.where(Account.owner_id.in_(owner_id))
     if team_of is not None:
@@ -87,19 +127,42 @@ def list_accounts(
         stmt = stmt.where(Account.created_at < created_to)
     if q is not None:
         stmt = stmt.where(Account.name.icontains(q, autoescape=True))
-    rows, next_cursor, total = paginate(
-        session,
-        stmt,
-        sort_column=SORT_COLUMNS[sort.lstrip("-")],
-        id_column=Account.id,
-        descending=sort.startswith("-"),
-        cursor=cursor,
-        limit=limit,
-        with_total=with_total,
-    )
-    return Page[AccountRead](
-        items=[AccountRead.model_validate(a) for a in rows], next_cursor=next_cursor, total=total
-    )
+    return stmt
+
+
+EXPORT_COLUMNS = export_columns(AccountRead)
+
+
+@router.get("/export", response_class=Response, responses=export_responses("accounts"))
+def export_accounts(
+    session: DbSession,
+    user: ApiUser,
+    format: ExportFormat = ExportFormat.CSV,
+    owner_id: IdList = None,
+    team_of: Annotated[
+        int | None,
+        Query(ge=1, le=MAX_ID, description="Accounts owned in this manager's whole subtree."),
+    ] = None,
+    segment: Annotated[list[Segment] | None, Query()] = None,
+    region: Exact = None,
+    territory: Exact = None,
+    industry: Exact = None,
+    created_from: IsoDateTime | None = None,
+    created_to: Annotated[IsoDateTime | None, Query(description="Exclusive.")] = None,
+    q: Annotated[
+        Text | None, Query(min_length=1, max_length=100, description="Name contains.")
+    ] = None,
+) -> Response:
+    """Every account the caller may see (with the list's filters) as CSV, XLSX or Parquet.
+
+    Revenue stays in cents; text a spreadsheet would run as a formula is neutralized.
+    """
+    stmt = _accounts_query(
+        session, user, owner_id=owner_id, team_of=team_of, segment=segment, region=region,
+        territory=territory, industry=industry, created_from=created_from,
+        created_to=created_to, q=q,
+    )  # fmt: skip
+    return export_response(session, stmt, EXPORT_COLUMNS, format, "accounts")
 
 
 @router.post(

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, TypeVar
+from datetime import datetime
+from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Path, Query, status
-from sqlalchemy import select
+from fastapi import APIRouter, Path, Query, Response, status
+from sqlalchemy import Select, select
 
 from topline import access
+from topline.auth.models import User
 from topline.crm.activities import log_activity
 from topline.crm.enums import ActivityType
 from topline.crm.models import Account, Activity, Contact, Deal, Lead
 from topline.crm.schemas import ActivityCreate, ActivityRead, EmailActivityCreate
+from topline.exporters.tables import ExportFormat
 from topline.types import MAX_ID, IsoDateTime
 from topline.web.api.common import ApiUser, Cursor, Limit, Page, WithTotal, audit, errors, paginate
+from topline.web.api.exports import export_columns, export_response, export_responses
 from topline.web.deps import DbSession
 from topline.web.routing import TransactionRoute
 
@@ -45,7 +49,40 @@ def list_activities(
     with_total: WithTotal = True,
 ) -> Page[ActivityRead]:
     """Activities logged by people the caller may see, most recent first, page by page."""
-    stmt = access.scoped(select(Activity), Activity, user)
+    stmt = _activities_query(
+        user, user_id=user_id, deal_id=deal_id, account_id=account_id, contact_id=contact_id,
+        lead_id=lead_id, type_=type_, occurred_from=occurred_from, occurred_to=occurred_to,
+    )  # fmt: skip
+    rows, next_cursor, total = paginate(
+        session,
+        stmt,
+        sort_column=SORT_COLUMNS[sort.lstrip("-")],
+        id_column=Activity.id,
+        descending=sort.startswith("-"),
+        cursor=cursor,
+        limit=limit,
+        with_total=with_total,
+        mappings=True,
+    )
+    return Page[ActivityRead](
+        items=[ActivityRead.model_validate(a) for a in rows], next_cursor=next_cursor, total=total
+    )
+
+
+def _activities_query(
+    user: User,
+    *,
+    user_id: list[int] | None,
+    deal_id: int | None,
+    account_id: int | None,
+    contact_id: int | None,
+    lead_id: int | None,
+    type_: list[ActivityType] | None,
+    occurred_from: datetime | None,
+    occurred_to: datetime | None,
+) -> Select[Any]:
+    """The columns of the activities the caller may see, filtered (for the list and export)."""
+    stmt = access.scoped(select(Activity.__table__), Activity, user)
     if user_id:
         stmt = stmt.where(Activity.user_id.in_(user_id))
     for column, value in (
@@ -62,19 +99,36 @@ def list_activities(
         stmt = stmt.where(Activity.occurred_at >= occurred_from)
     if occurred_to is not None:
         stmt = stmt.where(Activity.occurred_at < occurred_to)
-    rows, next_cursor, total = paginate(
-        session,
-        stmt,
-        sort_column=SORT_COLUMNS[sort.lstrip("-")],
-        id_column=Activity.id,
-        descending=sort.startswith("-"),
-        cursor=cursor,
-        limit=limit,
-        with_total=with_total,
-    )
-    return Page[ActivityRead](
-        items=[ActivityRead.model_validate(a) for a in rows], next_cursor=next_cursor, total=total
-    )
+    return stmt
+
+
+# Email engagement as booleans (empty for other types), durations in minutes.
+EXPORT_COLUMNS = export_columns(ActivityRead)
+
+
+@router.get("/export", response_class=Response, responses=export_responses("activities"))
+def export_activities(
+    session: DbSession,
+    user: ApiUser,
+    format: ExportFormat = ExportFormat.CSV,
+    user_id: Annotated[IdList, Query(description="Logged by these people.")] = None,
+    deal_id: OneId = None,
+    account_id: OneId = None,
+    contact_id: OneId = None,
+    lead_id: OneId = None,
+    type_: Annotated[list[ActivityType] | None, Query(alias="type")] = None,
+    occurred_from: IsoDateTime | None = None,
+    occurred_to: Annotated[IsoDateTime | None, Query(description="Exclusive.")] = None,
+) -> Response:
+    """Every activity the caller may see (with the list's filters) as CSV, XLSX or Parquet.
+
+    Text a spreadsheet would run as a formula is neutralized.
+    """
+    stmt = _activities_query(
+        user, user_id=user_id, deal_id=deal_id, account_id=account_id, contact_id=contact_id,
+        lead_id=lead_id, type_=type_, occurred_from=occurred_from, occurred_to=occurred_to,
+    )  # fmt: skip
+    return export_response(session, stmt, EXPORT_COLUMNS, format, "activities")
 
 
 @router.post(

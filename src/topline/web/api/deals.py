@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date, datetime
-from typing import IO, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response, status
-from fastapi.responses import StreamingResponse
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, joinedload
 
@@ -33,7 +31,7 @@ from topline.crm.schemas import (
     DealWin,
 )
 from topline.errors import InvalidInput, MissingReference
-from topline.exporters.tables import ColumnType, ExportColumn, ExportFormat, write_table
+from topline.exporters.tables import ExportFormat
 from topline.types import MAX_ID, IsoDate, IsoDateTime, Text
 from topline.web.api.common import (
     ApiUser,
@@ -46,17 +44,9 @@ from topline.web.api.common import (
     errors,
     paginate,
 )
+from topline.web.api.exports import export_columns, export_response, export_responses
 from topline.web.deps import DbSession
 from topline.web.routing import TransactionRoute
-
-_EXPORT_TYPES = {
-    "id": ColumnType.INTEGER, "account_id": ColumnType.INTEGER, "contact_id": ColumnType.INTEGER,
-    "owner_id": ColumnType.INTEGER, "pipeline_id": ColumnType.INTEGER,
-    "stage_id": ColumnType.INTEGER, "amount_cents": ColumnType.INTEGER,
-    "recurring_amount_cents": ColumnType.INTEGER, "version": ColumnType.INTEGER,
-    "close_date": ColumnType.DATE, "created_at": ColumnType.DATETIME,
-    "closed_at": ColumnType.DATETIME, "updated_at": ColumnType.DATETIME,
-}  # fmt: skip
 
 router = APIRouter(prefix="/deals", tags=["deals"], route_class=TransactionRoute)
 
@@ -124,14 +114,6 @@ def list_deals(
     )
 
 
-def _chunks(spool: IO[bytes]) -> Iterator[bytes]:
-    try:
-        while chunk := spool.read(1 << 16):
-            yield chunk
-    finally:
-        spool.close()
-
-
 def _deals_query(
     session: Session,
     user: User,
@@ -179,21 +161,14 @@ def _deals_query(
     return stmt
 
 
-EXPORT_COLUMNS = [
-    ExportColumn(name, _EXPORT_TYPES.get(name, ColumnType.TEXT)) for name in DealRead.model_fields
-]
+# Money in cents and ids as integers, close_date a date, the timestamps datetimes.
+EXPORT_COLUMNS = export_columns(DealRead)
 
 
 @router.get(
     "/export",
     response_class=Response,
-    responses={
-        200: {
-            "description": "The deals as a file in the requested format.",
-            "content": {fmt.media_type.split(";")[0]: {} for fmt in ExportFormat},
-        },
-        **errors(404),
-    },
+    responses=export_responses("deals"),
 )
 def export_deals(
     session: DbSession,
@@ -225,21 +200,8 @@ def export_deals(
         account_id=account_id, status_=status_, close_date_from=close_date_from,
         close_date_to=close_date_to, amount_min=amount_min, amount_max=amount_max,
         updated_since=updated_since, q=q,
-    ).order_by(Deal.id)  # fmt: skip
-    names = [column.name for column in EXPORT_COLUMNS]
-    rows = (
-        [row[name] for name in names]
-        for row in session.execute(stmt.execution_options(yield_per=5_000)).mappings()
-    )
-    # Memory up to 16 MB, a temporary file beyond: a big export never sits in memory whole.
-    spool = tempfile.SpooledTemporaryFile(max_size=16 << 20)  # noqa: SIM115  (closed by _chunks)
-    write_table(spool, EXPORT_COLUMNS, rows, format=format, sheet_title="Deals")  # type: ignore[arg-type]
-    spool.seek(0)
-    return StreamingResponse(
-        _chunks(spool),
-        media_type=format.media_type,
-        headers={"Content-Disposition": f'attachment; filename="deals.{format.value}"'},
-    )
+    )  # fmt: skip
+    return export_response(session, stmt, EXPORT_COLUMNS, format, "deals")
 
 
 @router.post(

@@ -7,10 +7,11 @@ which they route.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, status
-from sqlalchemy import or_, select
+from fastapi import APIRouter, Path, Query, Response, status
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from topline import access
@@ -33,6 +34,7 @@ from topline.crm.schemas import (
     LeadWork,
 )
 from topline.errors import MissingReference, PermissionDenied
+from topline.exporters.tables import ExportFormat
 from topline.types import MAX_ID, IsoDateTime, Text
 from topline.web.api.common import (
     ApiUser,
@@ -45,6 +47,7 @@ from topline.web.api.common import (
     errors,
     paginate,
 )
+from topline.web.api.exports import export_columns, export_response, export_responses
 from topline.web.deps import DbSession
 from topline.web.routing import TransactionRoute
 
@@ -78,7 +81,39 @@ def list_leads(
     with_total: WithTotal = True,
 ) -> Page[LeadRead]:
     """Leads the caller may see, newest first unless sorted otherwise, one page at a time."""
-    stmt = access.scoped(select(Lead), Lead, user)
+    stmt = _leads_query(
+        user, owner_id=owner_id, unassigned=unassigned, status_=status_, source=source,
+        created_from=created_from, created_to=created_to, q=q,
+    )  # fmt: skip
+    rows, next_cursor, total = paginate(
+        session,
+        stmt,
+        sort_column=SORT_COLUMNS[sort.lstrip("-")],
+        id_column=Lead.id,
+        descending=sort.startswith("-"),
+        cursor=cursor,
+        limit=limit,
+        with_total=with_total,
+        mappings=True,
+    )
+    return Page[LeadRead](
+        items=[LeadRead.model_validate(lead) for lead in rows], next_cursor=next_cursor, total=total
+    )
+
+
+def _leads_query(
+    user: User,
+    *,
+    owner_id: list[int] | None,
+    unassigned: bool | None,
+    status_: list[LeadStatus] | None,
+    source: str | None,
+    created_from: datetime | None,
+    created_to: datetime | None,
+    q: str | None,
+) -> Select[Any]:
+    """The columns of the leads the caller may see, filtered (for the list and the export)."""
+    stmt = access.scoped(select(Lead.__table__), Lead, user)
     if owner_id:
         stmt = stmt.where(Lead.owner_id.in_(owner_id))
     if unassigned is not None:
@@ -101,19 +136,40 @@ def list_leads(
                 )
             )
         )
-    rows, next_cursor, total = paginate(
-        session,
-        stmt,
-        sort_column=SORT_COLUMNS[sort.lstrip("-")],
-        id_column=Lead.id,
-        descending=sort.startswith("-"),
-        cursor=cursor,
-        limit=limit,
-        with_total=with_total,
-    )
-    return Page[LeadRead](
-        items=[LeadRead.model_validate(lead) for lead in rows], next_cursor=next_cursor, total=total
-    )
+    return stmt
+
+
+# BANT answers as booleans, the score a float, the milestones datetimes.
+EXPORT_COLUMNS = export_columns(LeadRead)
+
+
+@router.get("/export", response_class=Response, responses=export_responses("leads"))
+def export_leads(
+    session: DbSession,
+    user: ApiUser,
+    format: ExportFormat = ExportFormat.CSV,
+    owner_id: IdList = None,
+    unassigned: Annotated[
+        bool | None, Query(description="Only leads nobody owns yet (true) or only owned ones.")
+    ] = None,
+    status_: Annotated[list[LeadStatus] | None, Query(alias="status")] = None,
+    source: Annotated[Text | None, Query(min_length=1, max_length=50)] = None,
+    created_from: IsoDateTime | None = None,
+    created_to: Annotated[IsoDateTime | None, Query(description="Exclusive.")] = None,
+    q: Annotated[
+        Text | None,
+        Query(min_length=1, max_length=100, description="Name, company or email contains."),
+    ] = None,
+) -> Response:
+    """Every lead the caller may see (with the list's filters) as CSV, XLSX or Parquet.
+
+    Text a spreadsheet would run as a formula is neutralized.
+    """
+    stmt = _leads_query(
+        user, owner_id=owner_id, unassigned=unassigned, status_=status_, source=source,
+        created_from=created_from, created_to=created_to, q=q,
+    )  # fmt: skip
+    return export_response(session, stmt, EXPORT_COLUMNS, format, "leads")
 
 
 @router.post(
