@@ -326,11 +326,19 @@ class TestWrites:
         assert field in response.text
         assert admin.get(f"{URL}/{accounts['acme'].id}").json()["name"] == "Acme Corp"
 
-    @pytest.mark.parametrize("path", ["0", str(2**63), "abc"])
+    @pytest.mark.parametrize("path", ["0", str(2**63)])
     def test_bad_ids_in_the_path_are_422(self, api_as: ApiAs, org: SalesOrg, path: str) -> None:
         admin = api_as(org.admin)
         assert admin.get(f"{URL}/{path}").status_code == 422
         assert admin.patch(f"{URL}/{path}", json={}).status_code == 422
+
+    def test_a_path_that_is_not_an_id_is_no_address(self, api_as: ApiAs, org: SalesOrg) -> None:
+        admin = api_as(org.admin)
+        assert admin.get(f"{URL}/abc").status_code == 404
+        # `export` is a list's export, never an id: writing to it is the wrong method.
+        response = admin.patch(f"{URL}/export", json={})
+        assert response.status_code == 405
+        assert response.headers["allow"] == "GET, HEAD"
 
 
 def stored(session: Session, account_id: int) -> tuple[Any, ...]:

@@ -193,13 +193,13 @@ def create_account(session: DbSession, user: ApiUser, body: AccountCreate) -> Ac
     return created
 
 
-@router.get("/{account_id}", response_model=AccountRead, responses=errors(404))
+@router.get("/{account_id:int}", response_model=AccountRead, responses=errors(404))
 def get_account(session: DbSession, user: ApiUser, account_id: AccountId) -> AccountRead:
     """One account."""
     return AccountRead.model_validate(access.get_visible(session, Account, account_id, user))
 
 
-@router.patch("/{account_id}", response_model=AccountRead, responses=errors(403, 404, 409))
+@router.patch("/{account_id:int}", response_model=AccountRead, responses=errors(403, 404, 409))
 def update_account(
     session: DbSession, user: ApiUser, account_id: AccountId, body: AccountPatch
 ) -> AccountRead:

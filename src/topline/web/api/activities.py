@@ -166,7 +166,7 @@ def create_activity(session: DbSession, user: ApiUser, body: ActivityCreate) -> 
     return created
 
 
-@router.get("/{activity_id}", response_model=ActivityRead, responses=errors(404))
+@router.get("/{activity_id:int}", response_model=ActivityRead, responses=errors(404))
 def get_activity(session: DbSession, user: ApiUser, activity_id: ActivityId) -> ActivityRead:
     """One activity."""
     return ActivityRead.model_validate(access.get_visible(session, Activity, activity_id, user))

@@ -140,13 +140,13 @@ def create_contact(session: DbSession, user: ApiUser, body: ContactCreate) -> Co
     return created
 
 
-@router.get("/{contact_id}", response_model=ContactRead, responses=errors(404))
+@router.get("/{contact_id:int}", response_model=ContactRead, responses=errors(404))
 def get_contact(session: DbSession, user: ApiUser, contact_id: ContactId) -> ContactRead:
     """One contact."""
     return ContactRead.model_validate(access.get_visible(session, Contact, contact_id, user))
 
 
-@router.patch("/{contact_id}", response_model=ContactRead, responses=errors(404, 409))
+@router.patch("/{contact_id:int}", response_model=ContactRead, responses=errors(404, 409))
 def update_contact(
     session: DbSession, user: ApiUser, contact_id: ContactId, body: ContactPatch
 ) -> ContactRead:

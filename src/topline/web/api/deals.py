@@ -237,20 +237,20 @@ def create_deal(session: DbSession, user: ApiUser, body: DealCreate) -> DealRead
     return created
 
 
-@router.get("/{deal_id}", response_model=DealRead, responses=errors(404))
+@router.get("/{deal_id:int}", response_model=DealRead, responses=errors(404))
 def get_deal(session: DbSession, user: ApiUser, deal_id: DealId) -> DealRead:
     """One deal."""
     return DealRead.model_validate(access.get_visible_row(session, Deal, deal_id, user))
 
 
-@router.get("/{deal_id}/history", response_model=list[DealHistoryRead], responses=errors(404))
+@router.get("/{deal_id:int}/history", response_model=list[DealHistoryRead], responses=errors(404))
 def get_deal_history(session: DbSession, user: ApiUser, deal_id: DealId) -> list[DealHistoryRead]:
     """Every recorded state of the deal, oldest first, each with its validity interval."""
     access.get_visible(session, Deal, deal_id, user)
     return [DealHistoryRead.model_validate(row) for row in deal_history(session, deal_id)]
 
 
-@router.patch("/{deal_id}", response_model=DealRead, responses=errors(403, 404, 409))
+@router.patch("/{deal_id:int}", response_model=DealRead, responses=errors(403, 404, 409))
 def update_deal(session: DbSession, user: ApiUser, deal_id: DealId, body: DealPatch) -> DealRead:
     """Edit fields of a deal. A stale `version` is refused with the current deal in `details`."""
     changes = DealUpdate.model_validate(body.model_dump(exclude={"version"}, exclude_unset=True))
@@ -262,7 +262,7 @@ def update_deal(session: DbSession, user: ApiUser, deal_id: DealId, body: DealPa
     )  # fmt: skip
 
 
-@router.post("/{deal_id}/move", response_model=DealRead, responses=errors(403, 404, 409))
+@router.post("/{deal_id:int}/move", response_model=DealRead, responses=errors(403, 404, 409))
 def move_deal(session: DbSession, user: ApiUser, deal_id: DealId, body: DealMove) -> DealRead:
     """Move an open deal to another open stage of its pipeline."""
     stage = _stage(session, body.stage_id)
@@ -274,7 +274,7 @@ def move_deal(session: DbSession, user: ApiUser, deal_id: DealId, body: DealMove
     )  # fmt: skip
 
 
-@router.post("/{deal_id}/win", response_model=DealRead, responses=errors(403, 404, 409))
+@router.post("/{deal_id:int}/win", response_model=DealRead, responses=errors(403, 404, 409))
 def win_deal(session: DbSession, user: ApiUser, deal_id: DealId, body: DealWin) -> DealRead:
     """Mark an open deal won."""
     return _act(
@@ -286,7 +286,7 @@ def win_deal(session: DbSession, user: ApiUser, deal_id: DealId, body: DealWin) 
     )  # fmt: skip
 
 
-@router.post("/{deal_id}/lose", response_model=DealRead, responses=errors(403, 404, 409))
+@router.post("/{deal_id:int}/lose", response_model=DealRead, responses=errors(403, 404, 409))
 def lose_deal(session: DbSession, user: ApiUser, deal_id: DealId, body: DealLose) -> DealRead:
     """Mark an open deal lost, with the reason."""
     stage = _stage(session, body.stage_id) if body.stage_id is not None else None
@@ -299,7 +299,7 @@ def lose_deal(session: DbSession, user: ApiUser, deal_id: DealId, body: DealLose
     )  # fmt: skip
 
 
-@router.post("/{deal_id}/reopen", response_model=DealRead, responses=errors(403, 404, 409))
+@router.post("/{deal_id:int}/reopen", response_model=DealRead, responses=errors(403, 404, 409))
 def reopen_deal(session: DbSession, user: ApiUser, deal_id: DealId, body: DealReopen) -> DealRead:
     """Put a won or lost deal back into an open stage."""
     stage = _stage(session, body.stage_id)
@@ -312,7 +312,7 @@ def reopen_deal(session: DbSession, user: ApiUser, deal_id: DealId, body: DealRe
     )  # fmt: skip
 
 
-@router.post("/{deal_id}/owner", response_model=DealRead, responses=errors(403, 404, 409))
+@router.post("/{deal_id:int}/owner", response_model=DealRead, responses=errors(403, 404, 409))
 def reassign_deal(
     session: DbSession, user: ApiUser, deal_id: DealId, body: DealReassign
 ) -> DealRead:

@@ -244,14 +244,14 @@ def list_imports(
     )
 
 
-@router.get("/{job_id}", response_model=ImportJobRead, responses=errors(403, 404))
+@router.get("/{job_id:int}", response_model=ImportJobRead, responses=errors(403, 404))
 def get_import(request: Request, session: DbSession, user: ApiUser, job_id: JobId) -> ImportJobRead:
     """One import job: rows read so far while it runs, its outcome once finished."""
     return job_read(request, _job(session, user, job_id))
 
 
 @router.get(
-    "/{job_id}/errors",
+    "/{job_id:int}/errors",
     response_class=Response,
     responses={
         200: {
@@ -275,7 +275,7 @@ def get_import_errors(
 
 
 @router.post(
-    "/{job_id}/cancel",
+    "/{job_id:int}/cancel",
     response_model=ImportJobRead,
     status_code=status.HTTP_202_ACCEPTED,
     responses=errors(403, 404, 409),

@@ -209,13 +209,13 @@ def create_lead(session: DbSession, user: ApiUser, body: LeadCreate) -> LeadRead
     return created
 
 
-@router.get("/{lead_id}", response_model=LeadRead, responses=errors(404))
+@router.get("/{lead_id:int}", response_model=LeadRead, responses=errors(404))
 def get_lead(session: DbSession, user: ApiUser, lead_id: LeadId) -> LeadRead:
     """One lead."""
     return LeadRead.model_validate(access.get_visible(session, Lead, lead_id, user))
 
 
-@router.post("/{lead_id}/work", response_model=LeadRead, responses=errors(403, 404, 409))
+@router.post("/{lead_id:int}/work", response_model=LeadRead, responses=errors(403, 404, 409))
 def work_lead(session: DbSession, user: ApiUser, lead_id: LeadId, body: LeadWork) -> LeadRead:
     """Start working a new lead: the caller takes it, or a manager routes it to a rep."""
     return _act(
@@ -228,7 +228,7 @@ def work_lead(session: DbSession, user: ApiUser, lead_id: LeadId, body: LeadWork
     )  # fmt: skip
 
 
-@router.post("/{lead_id}/qualify", response_model=LeadRead, responses=errors(403, 404, 409))
+@router.post("/{lead_id:int}/qualify", response_model=LeadRead, responses=errors(403, 404, 409))
 def qualify_lead(session: DbSession, user: ApiUser, lead_id: LeadId, body: LeadQualify) -> LeadRead:
     """Qualify a lead as MQL or SQL; an SQL needs three of the four BANT criteria confirmed."""
     return _act(
@@ -241,7 +241,7 @@ def qualify_lead(session: DbSession, user: ApiUser, lead_id: LeadId, body: LeadQ
     )  # fmt: skip
 
 
-@router.post("/{lead_id}/disqualify", response_model=LeadRead, responses=errors(403, 404, 409))
+@router.post("/{lead_id:int}/disqualify", response_model=LeadRead, responses=errors(403, 404, 409))
 def disqualify_lead(
     session: DbSession, user: ApiUser, lead_id: LeadId, body: LeadDisqualify
 ) -> LeadRead:
@@ -255,7 +255,7 @@ def disqualify_lead(
 
 
 @router.post(
-    "/{lead_id}/convert", response_model=LeadConversionRead, responses=errors(403, 404, 409)
+    "/{lead_id:int}/convert", response_model=LeadConversionRead, responses=errors(403, 404, 409)
 )
 def convert_lead(
     session: DbSession, user: ApiUser, lead_id: LeadId, body: LeadConvert

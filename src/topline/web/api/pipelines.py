@@ -35,7 +35,7 @@ def list_pipelines(session: DbSession, user: ApiUser) -> list[PipelineRead]:
     return [PipelineRead.model_validate(p) for p in pipelines]
 
 
-@router.get("/{pipeline_id}", response_model=PipelineRead, responses=errors(404))
+@router.get("/{pipeline_id:int}", response_model=PipelineRead, responses=errors(404))
 def get_pipeline(session: DbSession, user: ApiUser, pipeline_id: PipelineId) -> PipelineRead:
     """One pipeline with its stages in order."""
     pipeline = session.scalar(

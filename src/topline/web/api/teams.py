@@ -62,7 +62,7 @@ def list_teams(
     )
 
 
-@router.get("/{team_id}", response_model=TeamRead, responses=errors(404))
+@router.get("/{team_id:int}", response_model=TeamRead, responses=errors(404))
 def get_team(session: DbSession, user: ApiUser, team_id: TeamId) -> TeamRead:
     """One team."""
     return TeamRead.model_validate(_team(session, team_id))
@@ -97,7 +97,7 @@ def create_team(session: DbSession, user: ApiUser, body: TeamCreate) -> TeamRead
     return after
 
 
-@router.patch("/{team_id}", response_model=TeamRead, responses=errors(403, 404, 409))
+@router.patch("/{team_id:int}", response_model=TeamRead, responses=errors(403, 404, 409))
 def update_team(session: DbSession, user: ApiUser, team_id: TeamId, body: TeamUpdate) -> TeamRead:
     """Rename a team, change its leader or move it under another team (admins only).
 

@@ -82,7 +82,7 @@ def list_tokens(
 
 
 @router.delete(
-    "/{token_id}",
+    "/{token_id:int}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     responses=errors(404),
