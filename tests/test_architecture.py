@@ -21,6 +21,7 @@ LAYERS = {
     "demo": 4,
     "importers": 4,
     "exporters": 4,
+    "analytics": 4,
     "web": 5,
     "cli": 5,
 }

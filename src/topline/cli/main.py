@@ -396,6 +396,8 @@ if __name__ == "__main__":  # pragma: no cover
     main()
 
 
-# `export`, `backup` and `restore` are defined in topline/cli/exports.py and register on `app`
+# `export`, `backup`, `restore` (topline/cli/exports.py) and `report` (topline/cli/reports.py)
+# register on `app`
 # when it is imported.
 from topline.cli import exports as _exports  # noqa: E402, F401
+from topline.cli import reports as _reports  # noqa: E402, F401

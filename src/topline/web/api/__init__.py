@@ -15,6 +15,7 @@ from topline.web.api import (
     leads,
     pipelines,
     quotas,
+    reports,
     teams,
     tokens,
     users,
@@ -27,6 +28,6 @@ router = APIRouter(prefix=API_PREFIX)
 # asked for most come first.
 for resource in (
     deals, accounts, contacts, leads, activities, users, teams, pipelines, quotas, forecasts,
-    tokens, audit, imports,
+    tokens, audit, imports, reports,
 ):  # fmt: skip
     router.include_router(resource.router)

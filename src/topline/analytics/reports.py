@@ -1,0 +1,407 @@
+"""Report functions: SQL aggregates over the deals in a scope, a period and as of a moment,
+handed to the pure metric functions of `topline.analytics.metrics`.
+
+Every report returns the same envelope (`Report`): which report, for whom, for which period,
+as of when, its headline figures (`summary`) and its breakdown (`rows`). The JSON of the API
+and of `topline report --format json` is this envelope.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, Field
+from sqlalchemy import Select, case, func, select
+from sqlalchemy.orm import Session
+
+from topline.analytics import metrics
+from topline.analytics.history import between, closes_until, first_rows, state_as_of
+from topline.analytics.periods import (
+    Period,
+    PeriodKind,
+    custom_period,
+    parse_period,
+    period_containing,
+)
+from topline.analytics.scope import Scope
+from topline.auth.models import Organization, User
+from topline.crm.enums import StageType
+from topline.crm.models import Account, Deal, Pipeline, Stage
+from topline.errors import InvalidInput
+
+S = TypeVar("S", bound=BaseModel)
+R = TypeVar("R", bound=BaseModel)
+
+
+class ScopeOut(BaseModel):
+    kind: str = Field(description="org, team or rep")
+    id: int | None = Field(description="The manager (team) or rep; none for the org.")
+    name: str
+
+
+class PeriodOut(BaseModel):
+    label: str
+    start: date
+    end: date = Field(description="The first day after the period.")
+
+
+class Report(BaseModel, Generic[S, R]):
+    """A report for a scope and a period, as the data stood at `as_of`."""
+
+    report: str
+    scope: ScopeOut
+    period: PeriodOut
+    as_of: datetime
+    summary: S
+    rows: list[R]
+
+
+def _envelope(name: str, scope: Scope, period: Period, as_of: datetime) -> dict[str, Any]:
+    return {
+        "report": name,
+        "scope": ScopeOut(kind=scope.kind.value, id=scope.user_id, name=scope.name),
+        "period": PeriodOut(label=period.label, start=period.start, end=period.end),
+        "as_of": as_of,
+    }
+
+
+def _scoped(stmt: Select[Any], scope: Scope, owner_column: Any) -> Select[Any]:
+    condition = scope.owned(owner_column)
+    return stmt if condition is None else stmt.where(condition)
+
+
+# --- pipeline ------------------------------------------------------------------------------
+
+
+class PipelineSummary(BaseModel):
+    deals: int = Field(description="Open deals closing in the period.")
+    amount_cents: int
+    weighted_amount_cents: int = Field(description="Amounts times their stage's probability.")
+    created_deals: int = Field(description="Deals created in the period.")
+    created_amount_cents: int = Field(description="Their amounts when created.")
+    previous_created_amount_cents: int = Field(description="The same for the previous period.")
+    growth: float | None = Field(
+        description="Pipeline created in the period against the previous period, as a "
+        "fraction (0.25 = 25% more); none when the previous period created nothing."
+    )
+
+
+class PipelineRow(BaseModel):
+    pipeline: str
+    stage: str
+    position: int
+    probability: float
+    deals: int
+    amount_cents: int
+    weighted_amount_cents: int
+
+
+def pipeline_report(
+    session: Session, scope: Scope, period: Period, as_of: datetime
+) -> Report[PipelineSummary, PipelineRow]:
+    """Open deals closing in the period by stage, as of `as_of`, and pipeline growth."""
+    state = state_as_of(as_of)
+    totals = _scoped(
+        select(
+            state.c.stage_id,
+            func.count().label("deals"),
+            func.coalesce(func.sum(state.c.amount_cents), 0).label("amount"),
+        )
+        .where(
+            state.c.stage_type == StageType.OPEN.value,
+            state.c.close_date >= period.start,
+            state.c.close_date < period.end,
+        )
+        .group_by(state.c.stage_id),
+        scope,
+        state.c.owner_id,
+    )
+    by_stage = {row.stage_id: row for row in session.execute(totals)}
+    stages = session.execute(
+        select(Stage.id, Stage.name, Stage.position, Stage.probability, Pipeline.name.label("p"))
+        .join(Pipeline, Pipeline.id == Stage.pipeline_id)
+        .where(Stage.type == StageType.OPEN)
+        .order_by(Pipeline.id, Stage.position)
+    ).all()
+    rows = []
+    for stage in stages:
+        found = by_stage.get(stage.id)
+        deals, amount = (found.deals, int(found.amount)) if found else (0, 0)
+        rows.append(
+            PipelineRow(
+                pipeline=stage.p,
+                stage=stage.name,
+                position=stage.position,
+                probability=stage.probability,
+                deals=deals,
+                amount_cents=amount,
+                weighted_amount_cents=round(amount * stage.probability),
+            )
+        )
+    created_deals, created = _created(session, scope, period, as_of)
+    _, previous = _created(session, scope, period.previous(), as_of)
+    summary = PipelineSummary(
+        deals=sum(row.deals for row in rows),
+        amount_cents=sum(row.amount_cents for row in rows),
+        weighted_amount_cents=sum(row.weighted_amount_cents for row in rows),
+        created_deals=created_deals,
+        created_amount_cents=created,
+        previous_created_amount_cents=previous,
+        growth=metrics.growth(created, previous),
+    )
+    return Report(**_envelope("pipeline", scope, period, as_of), summary=summary, rows=rows)
+
+
+def _created(session: Session, scope: Scope, period: Period, as_of: datetime) -> tuple[int, int]:
+    """Deals created in the period (and by `as_of`), and their amounts when created."""
+    created = first_rows()
+    stmt = _scoped(
+        select(func.count(), func.coalesce(func.sum(created.c.amount_cents), 0)).where(
+            between(created.c.created_at, period.start_at, period.end_at),
+            created.c.created_at <= as_of,
+        ),
+        scope,
+        created.c.owner_id,
+    )
+    count, amount = session.execute(stmt).one()
+    return int(count), int(amount)
+
+
+# --- closed deals ----------------------------------------------------------------------------
+
+
+def _closed_in(scope: Scope, period: Period, as_of: datetime) -> Any:
+    """Deals closed (won or lost) in the period and still closed at `as_of`: their state then,
+    their close moment and creation."""
+    state = state_as_of(as_of)
+    closes = closes_until(as_of)
+    deal = Deal.__table__
+    stmt = (
+        select(
+            state.c.deal_id,
+            state.c.stage_type,
+            state.c.amount_cents,
+            state.c.owner_id,
+            closes.c.closed_at,
+            deal.c.created_at,
+            deal.c.source,
+            deal.c.type.label("deal_type"),
+            deal.c.loss_reason,
+            deal.c.account_id,
+        )
+        .join(closes, closes.c.deal_id == state.c.deal_id)
+        .join(deal, deal.c.id == state.c.deal_id)
+        .where(
+            state.c.stage_type != StageType.OPEN.value,
+            between(closes.c.closed_at, period.start_at, period.end_at),
+        )
+    )
+    return _scoped(stmt, scope, state.c.owner_id).subquery("closed")
+
+
+class Breakdown(StrEnum):
+    REP = "rep"
+    SEGMENT = "segment"
+    SOURCE = "source"
+    TYPE = "type"
+    LOSS_REASON = "loss_reason"
+
+
+class WinRateSummary(BaseModel):
+    won: int
+    lost: int
+    won_amount_cents: int
+    lost_amount_cents: int
+    win_rate: float | None = Field(description="won / (won + lost); none with nothing closed.")
+    win_rate_by_value: float | None = Field(description="The same over amounts.")
+
+
+class WinRateRow(BaseModel):
+    key: str | None = Field(description="The rep's name, the segment, source, type or reason.")
+    id: int | None = Field(description="The rep's id when broken down by rep.")
+    won: int
+    lost: int
+    won_amount_cents: int
+    lost_amount_cents: int
+    win_rate: float | None
+    win_rate_by_value: float | None
+
+
+def win_rate_report(
+    session: Session,
+    scope: Scope,
+    period: Period,
+    as_of: datetime,
+    by: Breakdown = Breakdown.REP,
+) -> Report[WinRateSummary, WinRateRow]:
+    """Won against lost among the deals closed in the period, by count and by value, broken
+    down by rep, account segment, source, deal type or loss reason."""
+    closed = _closed_in(scope, period, as_of)
+    won = closed.c.stage_type == StageType.WON.value
+    key: Any
+    joins: list[tuple[Any, Any]] = []
+    if by == Breakdown.REP:
+        key = closed.c.owner_id
+    elif by == Breakdown.SEGMENT:
+        key = Account.__table__.c.segment
+        joins.append((Account.__table__, Account.__table__.c.id == closed.c.account_id))
+    elif by == Breakdown.SOURCE:
+        key = closed.c.source
+    elif by == Breakdown.TYPE:
+        key = closed.c.deal_type
+    else:
+        key = closed.c.loss_reason
+    stmt = select(
+        key.label("key"),
+        func.sum(case((won, 1), else_=0)).label("won"),
+        func.sum(case((won, 0), else_=1)).label("lost"),
+        func.coalesce(func.sum(case((won, closed.c.amount_cents), else_=0)), 0).label("won_amount"),
+        func.coalesce(func.sum(case((won, 0), else_=closed.c.amount_cents)), 0).label(
+            "lost_amount"
+        ),
+    ).select_from(closed)
+    for table, on in joins:
+        stmt = stmt.outerjoin(table, on)
+    groups = session.execute(stmt.group_by(key)).all()
+    names: dict[int, str] = {}
+    if by == Breakdown.REP:
+        ids = [group.key for group in groups if group.key is not None]
+        names = dict(session.execute(select(User.id, User.name).where(User.id.in_(ids))).all())
+    rows = [
+        _win_rate_row(
+            names.get(group.key, str(group.key)) if by == Breakdown.REP else _text(group.key),
+            group.key if by == Breakdown.REP else None,
+            int(group.won),
+            int(group.lost),
+            int(group.won_amount),
+            int(group.lost_amount),
+        )
+        for group in groups
+    ]
+    rows.sort(key=lambda row: (-(row.won + row.lost), row.key or ""))
+    totals = _win_rate_row(
+        None,
+        None,
+        sum(r.won for r in rows),
+        sum(r.lost for r in rows),
+        sum(r.won_amount_cents for r in rows),
+        sum(r.lost_amount_cents for r in rows),
+    )
+    summary = WinRateSummary(**totals.model_dump(exclude={"key", "id"}))
+    return Report(**_envelope("win-rate", scope, period, as_of), summary=summary, rows=rows)
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return str(value.value if isinstance(value, StrEnum) else value)
+
+
+def _win_rate_row(
+    key: str | None, row_id: int | None, won: int, lost: int, won_amount: int, lost_amount: int
+) -> WinRateRow:
+    return WinRateRow(
+        key=key,
+        id=row_id,
+        won=won,
+        lost=lost,
+        won_amount_cents=won_amount,
+        lost_amount_cents=lost_amount,
+        win_rate=metrics.win_rate(won, lost),
+        win_rate_by_value=metrics.win_rate(won_amount, lost_amount),
+    )
+
+
+class CycleSummary(BaseModel):
+    won: int = Field(description="Won deals closed in the period.")
+    median_days: float | None = Field(description="Median days from creation to close, won.")
+    mean_days: float | None
+    closed: int = Field(description="Won and lost deals closed in the period.")
+    median_days_all_closed: float | None
+    mean_days_all_closed: float | None
+
+
+class CycleRow(BaseModel):
+    bucket: str = Field(description="Days from creation to close, e.g. 8-30.")
+    won: int
+    closed: int
+
+
+def cycle_report(
+    session: Session, scope: Scope, period: Period, as_of: datetime
+) -> Report[CycleSummary, CycleRow]:
+    """Sales-cycle length of the deals closed in the period: days from creation to close,
+    counted on UTC calendar days (created and closed the same day is 0)."""
+    closed = _closed_in(scope, period, as_of)
+    won_days: list[int] = []
+    all_days: list[int] = []
+    for stage_type, created_at, closed_at in session.execute(
+        select(closed.c.stage_type, closed.c.created_at, closed.c.closed_at)
+    ):
+        # A close recorded before the creation (imported data) counts as the same day.
+        days = max(0, (_day(closed_at) - _day(created_at)).days)
+        all_days.append(days)
+        if _type(stage_type) == StageType.WON:
+            won_days.append(days)
+    won_buckets = metrics.distribution(won_days)
+    all_buckets = metrics.distribution(all_days)
+    rows = [
+        CycleRow(bucket=label, won=won_buckets[label], closed=all_buckets[label])
+        for label, _, _ in metrics.CYCLE_BUCKETS
+    ]
+    summary = CycleSummary(
+        won=len(won_days),
+        median_days=metrics.median(won_days),
+        mean_days=metrics.mean(won_days),
+        closed=len(all_days),
+        median_days_all_closed=metrics.median(all_days),
+        mean_days_all_closed=metrics.mean(all_days),
+    )
+    return Report(**_envelope("cycle", scope, period, as_of), summary=summary, rows=rows)
+
+
+def _day(moment: datetime | str) -> date:
+    if isinstance(moment, str):  # SQLite hands back text from a subquery's aggregate
+        moment = datetime.fromisoformat(moment)
+    return moment.date()
+
+
+def _type(value: Any) -> StageType:
+    return value if isinstance(value, StageType) else StageType(value)
+
+
+REPORTS = {
+    "pipeline": pipeline_report,
+    "win-rate": win_rate_report,
+    "cycle": cycle_report,
+}
+
+
+def fiscal_start_month(session: Session) -> int:
+    """The org's fiscal year start month (January when no org is set up)."""
+    month = session.scalar(select(Organization.fiscal_year_start_month).limit(1))
+    return month or 1
+
+
+def choose_period(
+    session: Session,
+    *,
+    period: str | None,
+    start: date | None,
+    end: date | None,
+    as_of: datetime,
+) -> Period:
+    """The period asked for: a named one, a custom `[start, end)`, or by default the fiscal
+    quarter `as_of` falls in."""
+    month = fiscal_start_month(session)
+    if period is not None and (start is not None or end is not None):
+        raise InvalidInput("give a period or start and end dates, not both")
+    if period is not None:
+        return parse_period(period, month)
+    if start is not None or end is not None:
+        if start is None or end is None:
+            raise InvalidInput("a custom period needs both start and end")
+        return custom_period(start, end)
+    return period_containing(as_of.date(), PeriodKind.QUARTER, month)

@@ -1,0 +1,187 @@
+"""`topline report NAME`: pipeline analytics in the terminal, as CSV or as JSON.
+
+The command registers itself on `topline.cli.main.app` when this module is imported, which the
+end of `topline/cli/main.py` does.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+from pydantic import BaseModel
+from rich.table import Table
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from topline.cli import database
+from topline.cli.main import DbOption, app, fail, out, settings_for, user_errors
+
+
+class ReportName(StrEnum):
+    PIPELINE = "pipeline"
+    WIN_RATE = "win-rate"
+    CYCLE = "cycle"
+
+
+class ReportFormat(StrEnum):
+    TABLE = "table"
+    CSV = "csv"
+    JSON = "json"
+
+
+def _moment(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        fail(f"--as-of {text!r}: give an ISO date or date and time, e.g. 2025-06-30T18:00Z")
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _day(text: str | None, option: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        fail(f"{option} {text!r}: give an ISO date such as 2025-07-01")
+
+
+@app.command("report")
+def report(
+    name: Annotated[ReportName, typer.Argument(help="Which report.")],
+    period: Annotated[
+        str | None,
+        typer.Option(help="2025Q3 (fiscal quarter), 2025 or FY2025 (fiscal year), 2025-07."),
+    ] = None,
+    start: Annotated[str | None, typer.Option(help="First day of a custom period.")] = None,
+    end: Annotated[str | None, typer.Option(help="First day after a custom period.")] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Take the data as it stood then (UTC if no zone).")
+    ] = None,
+    team: Annotated[
+        str | None, typer.Option(help="A team's name or id: its manager's reporting subtree.")
+    ] = None,
+    rep: Annotated[str | None, typer.Option(help="One rep, by email.")] = None,
+    by: Annotated[
+        str, typer.Option(help="win-rate rows: rep, segment, source, type or loss_reason.")
+    ] = "rep",
+    output: Annotated[ReportFormat, typer.Option("--format", help="table, csv or json.")] = (
+        ReportFormat.TABLE
+    ),
+    db: DbOption = None,
+) -> None:
+    """A pipeline report for the org, a team or a rep; by default this fiscal quarter, now."""
+    from topline.analytics.reports import (
+        Breakdown,
+        choose_period,
+        cycle_report,
+        pipeline_report,
+        win_rate_report,
+    )
+    from topline.analytics.scope import org_scope, rep_scope, team_scope
+    from topline.auth.models import Team, User
+
+    if team is not None and rep is not None:
+        fail("give --team or --rep, not both")
+    try:
+        breakdown = Breakdown(by)
+    except ValueError:
+        fail(f"--by {by!r}: use one of {', '.join(b.value for b in Breakdown)}")
+    moment = _moment(as_of) if as_of else datetime.now(UTC)
+    with user_errors():
+        engine = database.engine_for(settings_for(db).database_url)
+        database.require_schema(engine)
+        with Session(engine) as session:
+            scope = org_scope()
+            if rep is not None:
+                person = session.scalar(select(User).where(User.email == rep.strip().lower()))
+                if person is None:
+                    fail(f"--rep: no user with email {rep}")
+                scope = rep_scope(person)
+            elif team is not None:
+                condition = Team.id == int(team) if team.isdigit() else Team.name == team
+                found = session.scalar(select(Team).where(condition))
+                if found is None:
+                    fail(f"--team: no team {team!r}")
+                if found.manager_id is None:
+                    fail(f"--team: team {found.name!r} has no manager to report on")
+                manager = session.get(User, found.manager_id)
+                assert manager is not None
+                scope = team_scope(manager)
+            chosen = choose_period(
+                session,
+                period=period,
+                start=_day(start, "--start"),
+                end=_day(end, "--end"),
+                as_of=moment,
+            )
+            result: Any
+            if name == ReportName.PIPELINE:
+                result = pipeline_report(session, scope, chosen, moment)
+            elif name == ReportName.WIN_RATE:
+                result = win_rate_report(session, scope, chosen, moment, by=breakdown)
+            else:
+                result = cycle_report(session, scope, chosen, moment)
+    if output == ReportFormat.JSON:
+        out.print_json(result.model_dump_json())
+    elif output == ReportFormat.CSV:
+        _write_csv(result.rows)
+    else:
+        _print_table(result)
+
+
+def _write_csv(rows: list[BaseModel]) -> None:
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    if not rows:
+        return
+    fields = list(type(rows[0]).model_fields)
+    writer.writerow(fields)
+    for row in rows:
+        writer.writerow(["" if value is None else value for value in row.model_dump().values()])
+
+
+def _cell(name: str, value: Any) -> str:
+    if value is None:
+        return "—"
+    if name.endswith("amount_cents"):
+        return f"{value / 100:,.2f}"
+    if isinstance(value, float) and ("rate" in name or name == "growth"):
+        return f"{value:.1%}"
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _label(name: str) -> str:
+    """A field as a heading; amounts print in currency units, so `_cents` goes."""
+    return name.replace("amount_cents", "amount").replace("_", " ")
+
+
+def _print_table(result: Any) -> None:
+    period = result.period
+    out.print(
+        f"[bold]{result.report}[/] · {result.scope.name} · {period.label} "
+        f"({period.start} to {period.end}, end excluded) · as of {result.as_of:%Y-%m-%d %H:%M} UTC",
+        highlight=False,
+    )
+    for key, value in result.summary.model_dump().items():
+        out.print(f"  {_label(key)}: {_cell(key, value)}", highlight=False)
+    if not result.rows:
+        out.print("  (no rows)")
+        return
+    fields = list(type(result.rows[0]).model_fields)
+    table = Table()
+    for field in fields:
+        table.add_column(
+            field.replace("_", " "),
+            justify="left" if field in {"key", "pipeline", "stage", "bucket"} else "right",
+        )
+    for row in result.rows:
+        values = row.model_dump()
+        table.add_row(*(_cell(field, values[field]) for field in fields))
+    out.print(table)

@@ -1,0 +1,138 @@
+"""Reports over HTTP: the pipeline analytics of `topline.analytics`, in the caller's scope.
+
+Every report takes a scope (`team_of` a manager, or `rep_id`; by default all the caller may
+see), a period (`period` such as 2025Q3, FY2026, 2025-07, or `start` and `end`; by default the
+fiscal quarter of `as_of`) and `as_of` (default now; any past moment is rebuilt from the deals'
+history).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlalchemy.orm import Session
+
+from topline.analytics.periods import Period
+from topline.analytics.reports import (
+    Breakdown,
+    CycleRow,
+    CycleSummary,
+    PipelineRow,
+    PipelineSummary,
+    Report,
+    WinRateRow,
+    WinRateSummary,
+    choose_period,
+    cycle_report,
+    pipeline_report,
+    win_rate_report,
+)
+from topline.analytics.scope import Scope, resolve_scope
+from topline.auth.models import User
+from topline.clock import utcnow
+from topline.types import MAX_ID, IsoDate, IsoDateTime
+from topline.web.api.common import ApiUser, errors
+from topline.web.deps import DbSession
+from topline.web.routing import TransactionRoute
+
+router = APIRouter(prefix="/reports", tags=["reports"], route_class=TransactionRoute)
+
+PERIOD_PATTERN = r"^((FY)?\d{4}(-?Q[1-4])?|\d{4}-(0[1-9]|1[0-2]))$"
+PeriodText = Annotated[
+    str | None,
+    Query(
+        pattern=PERIOD_PATTERN,
+        description="A fiscal quarter (2025Q3), fiscal year (2025 or FY2025) or month "
+        "(2025-07). Instead, give `start` and `end`.",
+    ),
+]
+Start = Annotated[IsoDate | None, Query(description="First day of a custom period.")]
+End = Annotated[IsoDate | None, Query(description="First day after a custom period.")]
+AsOf = Annotated[
+    IsoDateTime | None,
+    Query(description="The moment the data is taken at (with a timezone); default now."),
+]
+TeamOf = Annotated[
+    int | None, Query(ge=1, le=MAX_ID, description="A manager: their whole reporting subtree.")
+]
+RepId = Annotated[int | None, Query(ge=1, le=MAX_ID, description="One rep.")]
+
+
+def _inputs(
+    session: Session,
+    user: User,
+    *,
+    period: str | None,
+    start: IsoDate | None,
+    end: IsoDate | None,
+    as_of: datetime | None,
+    team_of: int | None,
+    rep_id: int | None,
+) -> tuple[Scope, Period, datetime]:
+    moment = as_of or utcnow()
+    scope = resolve_scope(session, user, team_of=team_of, rep_id=rep_id)
+    chosen = choose_period(session, period=period, start=start, end=end, as_of=moment)
+    return scope, chosen, moment
+
+
+@router.get("/pipeline", response_model=Report[PipelineSummary, PipelineRow], responses=errors(404))
+def get_pipeline_report(
+    session: DbSession,
+    user: ApiUser,
+    period: PeriodText = None,
+    start: Start = None,
+    end: End = None,
+    as_of: AsOf = None,
+    team_of: TeamOf = None,
+    rep_id: RepId = None,
+) -> Report[PipelineSummary, PipelineRow]:
+    """Open pipeline closing in the period by stage (count, amount, weighted), and pipeline
+    created in the period against the previous one."""
+    scope, chosen, moment = _inputs(
+        session, user, period=period, start=start, end=end, as_of=as_of, team_of=team_of,
+        rep_id=rep_id,
+    )  # fmt: skip
+    return pipeline_report(session, scope, chosen, moment)
+
+
+@router.get("/win-rate", response_model=Report[WinRateSummary, WinRateRow], responses=errors(404))
+def get_win_rate_report(
+    session: DbSession,
+    user: ApiUser,
+    period: PeriodText = None,
+    start: Start = None,
+    end: End = None,
+    as_of: AsOf = None,
+    team_of: TeamOf = None,
+    rep_id: RepId = None,
+    by: Annotated[Breakdown, Query(description="How the rows break the total down.")] = (
+        Breakdown.REP
+    ),
+) -> Report[WinRateSummary, WinRateRow]:
+    """Won against lost among deals closed in the period, by count and by value."""
+    scope, chosen, moment = _inputs(
+        session, user, period=period, start=start, end=end, as_of=as_of, team_of=team_of,
+        rep_id=rep_id,
+    )  # fmt: skip
+    return win_rate_report(session, scope, chosen, moment, by=by)
+
+
+@router.get("/cycle", response_model=Report[CycleSummary, CycleRow], responses=errors(404))
+def get_cycle_report(
+    session: DbSession,
+    user: ApiUser,
+    period: PeriodText = None,
+    start: Start = None,
+    end: End = None,
+    as_of: AsOf = None,
+    team_of: TeamOf = None,
+    rep_id: RepId = None,
+) -> Report[CycleSummary, CycleRow]:
+    """Sales-cycle length (days from creation to close) of deals closed in the period."""
+    scope, chosen, moment = _inputs(
+        session, user, period=period, start=start, end=end, as_of=as_of, team_of=team_of,
+        rep_id=rep_id,
+    )  # fmt: skip
+    return cycle_report(session, scope, chosen, moment)

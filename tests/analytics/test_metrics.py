@@ -1,0 +1,41 @@
+"""The pure metric functions, by hand and by property."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from topline.analytics import metrics
+
+
+def test_win_rate_and_growth_by_hand() -> None:
+    assert metrics.win_rate(3, 1) == 0.75
+    assert metrics.win_rate(0, 0) is None
+    assert metrics.growth(4300, 1250) == 2.44
+    assert metrics.growth(5, 0) is None
+    assert metrics.growth(0, 10) == -1.0
+
+
+def test_median_mean_and_distribution_by_hand() -> None:
+    assert metrics.median([0, 59, 62, 85]) == 60.5
+    assert metrics.mean([0, 59, 62]) == 121 / 3
+    assert metrics.median([]) is None and metrics.mean([]) is None
+    assert metrics.distribution([0, 7, 8, 30, 31, 365, 366, 1000]) == {
+        "0-7": 2,
+        "8-30": 2,
+        "31-90": 1,
+        "91-180": 0,
+        "181-365": 1,
+        "366+": 2,
+    }
+
+
+@given(st.integers(0, 10**9), st.integers(0, 10**9))
+def test_win_rates_stay_between_zero_and_one(won: int, lost: int) -> None:
+    rate = metrics.win_rate(won, lost)
+    assert rate is None if won + lost == 0 else 0.0 <= rate <= 1.0
+
+
+@given(st.lists(st.integers(0, 5000)))
+def test_every_cycle_lands_in_one_bucket(days: list[int]) -> None:
+    assert sum(metrics.distribution(days).values()) == len(days)
