@@ -89,6 +89,13 @@ def test_the_table_reads_in_a_terminal(db: str) -> None:
     assert "amount: 2,200.00" in result.output  # all three open on 02-01, in dollars
 
 
+def test_the_reports_are_listed(db: str) -> None:
+    listed = run("list").output
+    assert "win-rate" in listed and "pipeline" in listed and "cycle" in listed
+    unknown = run("forecast-magic", "--db", db)
+    assert unknown.exit_code == 1 and "no report 'forecast-magic'" in unknown.output
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -96,7 +103,8 @@ def test_the_table_reads_in_a_terminal(db: str) -> None:
         (["--team", "West"], "no team 'West'"),
         (["--period", "2025Q9"], "period '2025Q9'"),
         (["--as-of", "yesterday"], "--as-of 'yesterday'"),
-        (["--by", "colour"], "--by 'colour'"),
+        (["--by", "colour"], "by 'colour'"),
+        (["--window", "30"], "--window does not apply to the win-rate report"),
     ],
 )
 def test_bad_options_are_one_clear_line(db: str, args: list[str], message: str) -> None:

@@ -8,6 +8,7 @@ and of `topline report --format json` is this envelope.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
@@ -25,6 +26,7 @@ from topline.analytics.periods import (
     parse_period,
     period_containing,
 )
+from topline.analytics.registry import ReportSpec, option, register
 from topline.analytics.scope import Scope
 from topline.auth.models import Organization, User
 from topline.crm.enums import StageType
@@ -372,11 +374,41 @@ def _type(value: Any) -> StageType:
     return value if isinstance(value, StageType) else StageType(value)
 
 
-REPORTS = {
-    "pipeline": pipeline_report,
-    "win-rate": win_rate_report,
-    "cycle": cycle_report,
-}
+def _breakdown(options: Mapping[str, str]) -> Breakdown:
+    value = option(options, "by", Breakdown.REP.value)
+    try:
+        return Breakdown(value)
+    except ValueError:
+        known = ", ".join(b.value for b in Breakdown)
+        raise InvalidInput(f"by {value!r}: use one of {known}") from None
+
+
+register(
+    ReportSpec(
+        "pipeline",
+        "Open pipeline by stage and pipeline growth",
+        lambda session, scope, period, as_of, _options: pipeline_report(
+            session, scope, period, as_of
+        ),
+    )
+)
+register(
+    ReportSpec(
+        "win-rate",
+        "Won against lost, by count and value",
+        lambda session, scope, period, as_of, options: win_rate_report(
+            session, scope, period, as_of, by=_breakdown(options)
+        ),
+        {"by": "rows by rep, segment, source, type or loss_reason"},
+    )
+)
+register(
+    ReportSpec(
+        "cycle",
+        "Sales-cycle length of closed deals",
+        lambda session, scope, period, as_of, _options: cycle_report(session, scope, period, as_of),
+    )
+)
 
 
 def fiscal_start_month(session: Session) -> int:

@@ -22,12 +22,6 @@ from topline.cli import database
 from topline.cli.main import DbOption, app, fail, out, settings_for, user_errors
 
 
-class ReportName(StrEnum):
-    PIPELINE = "pipeline"
-    WIN_RATE = "win-rate"
-    CYCLE = "cycle"
-
-
 class ReportFormat(StrEnum):
     TABLE = "table"
     CSV = "csv"
@@ -53,7 +47,7 @@ def _day(text: str | None, option: str) -> date | None:
 
 @app.command("report")
 def report(
-    name: Annotated[ReportName, typer.Argument(help="Which report.")],
+    name: Annotated[str, typer.Argument(help="Which report; `topline report list` names them.")],
     period: Annotated[
         str | None,
         typer.Option(help="2025Q3 (fiscal quarter), 2025 or FY2025 (fiscal year), 2025-07."),
@@ -67,32 +61,40 @@ def report(
         str | None, typer.Option(help="A team's name or id: its manager's reporting subtree.")
     ] = None,
     rep: Annotated[str | None, typer.Option(help="One rep, by email.")] = None,
-    by: Annotated[
-        str, typer.Option(help="win-rate rows: rep, segment, source, type or loss_reason.")
-    ] = "rep",
+    by: Annotated[str | None, typer.Option(help="How rows break down (win-rate: rep, …).")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="An earlier moment, for reports between two moments.")
+    ] = None,
+    window: Annotated[
+        str | None, typer.Option(help="Trailing days, for reports over a trailing window.")
+    ] = None,
     output: Annotated[ReportFormat, typer.Option("--format", help="table, csv or json.")] = (
         ReportFormat.TABLE
     ),
     db: DbOption = None,
 ) -> None:
     """A pipeline report for the org, a team or a rep; by default this fiscal quarter, now."""
-    from topline.analytics.reports import (
-        Breakdown,
-        choose_period,
-        cycle_report,
-        pipeline_report,
-        win_rate_report,
-    )
+    from topline.analytics.catalog import REPORTS
+    from topline.analytics.reports import choose_period
     from topline.analytics.scope import org_scope, rep_scope, team_scope
     from topline.auth.models import Team, User
 
+    if name == "list":
+        for listed in REPORTS.values():
+            extras = "".join(f"  --{key}: {text}" for key, text in listed.options.items())
+            out.print(f"{listed.name:<14} {listed.title}{extras}", highlight=False)
+        return
+    spec = REPORTS.get(name)
+    if spec is None:
+        fail(f"no report {name!r}; reports: {', '.join(REPORTS)}")
     if team is not None and rep is not None:
         fail("give --team or --rep, not both")
-    try:
-        breakdown = Breakdown(by)
-    except ValueError:
-        fail(f"--by {by!r}: use one of {', '.join(b.value for b in Breakdown)}")
     moment = _moment(as_of) if as_of else datetime.now(UTC)
+    options = {key: value for key, value in {"by": by, "since": since, "window": window}.items()
+               if value is not None}  # fmt: skip
+    for key in options:
+        if key not in spec.options:
+            fail(f"--{key} does not apply to the {name} report")
     with user_errors():
         engine = database.engine_for(settings_for(db).database_url)
         database.require_schema(engine)
@@ -120,13 +122,7 @@ def report(
                 end=_day(end, "--end"),
                 as_of=moment,
             )
-            result: Any
-            if name == ReportName.PIPELINE:
-                result = pipeline_report(session, scope, chosen, moment)
-            elif name == ReportName.WIN_RATE:
-                result = win_rate_report(session, scope, chosen, moment, by=breakdown)
-            else:
-                result = cycle_report(session, scope, chosen, moment)
+            result: Any = spec.run(session, scope, chosen, moment, options)
     if output == ReportFormat.JSON:
         out.print_json(result.model_dump_json())
     elif output == ReportFormat.CSV:

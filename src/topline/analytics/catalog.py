@@ -1,0 +1,8 @@
+"""Every report module, imported so that `REPORTS` holds every report."""
+
+from __future__ import annotations
+
+from topline.analytics import reports  # noqa: F401  (registers pipeline, win-rate, cycle)
+from topline.analytics.registry import REPORTS
+
+__all__ = ["REPORTS"]
