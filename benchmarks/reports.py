@@ -1,0 +1,271 @@
+"""How fast the reports answer, against a naive pandas baseline, on SQLite and PostgreSQL.
+
+Builds the demo org once per database (the large one, ~1M deals, by default; `--reuse` keeps
+and reuses it), then times every registered report for the whole org and for one team (the
+manager with the largest reporting subtree), for the last full fiscal quarter as of the build.
+In the same run it times a naive baseline: load every deal, stage and history row into pandas
+and compute the same headline figures there (pipeline, win rate and cycle; the reports it has
+no baseline for show `null`). The baseline also checks the figures: `matches` says whether
+Topline's summary equals the baseline's. Prints one JSON document; progress goes to stderr.
+
+    .venv/bin/python benchmarks/reports.py --size medium --backends sqlite
+    .venv/bin/python benchmarks/reports.py --reuse            # large, both databases
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, create_engine, func, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from topline.analytics.catalog import REPORTS
+from topline.analytics.periods import PeriodKind, period_containing
+from topline.analytics.reports import fiscal_start_month
+from topline.analytics.scope import Scope, org_scope, team_scope
+from topline.auth.enums import Role
+from topline.auth.models import User
+from topline.crm.models import DealHistory
+from topline.demo import build_demo
+from topline.storage.db import make_engine, normalize_database_url
+
+BENCH_DATABASE = "topline_bench_reports"
+CACHE = Path.home() / ".cache" / "topline-bench"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="large", help="demo org size")
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--runs", type=int, default=5, help="timed runs per measurement")
+    parser.add_argument("--reuse", action="store_true", help="keep and reuse the built orgs")
+    args = parser.parse_args()
+    results = {}
+    for backend in (name.strip() for name in args.backends.split(",")):
+        engine = _database(backend, args)
+        try:
+            results[backend] = _measure(engine, args.runs)
+        finally:
+            engine.dispose()
+            if backend == "postgresql" and not args.reuse:
+                _drop(args.pg_url)
+    json.dump({"size": args.size, "seed": args.seed, "results": results}, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _database(backend: str, args: argparse.Namespace) -> Engine:
+    """The demo org on `backend`, built now or (with --reuse) found from an earlier run."""
+    if backend == "sqlite":
+        CACHE.mkdir(parents=True, exist_ok=True)
+        path = CACHE / f"reports-{args.size}-{args.seed}.sqlite"
+        if not (args.reuse and path.exists()):
+            for stale in path.parent.glob(path.name + "*"):
+                stale.unlink()
+            _build(make_engine(f"sqlite:///{path}"), args)
+        return make_engine(f"sqlite:///{path}")
+    admin = create_engine(normalize_database_url(args.pg_url), isolation_level="AUTOCOMMIT")
+    url = make_url(normalize_database_url(args.pg_url)).set(database=BENCH_DATABASE)
+    with admin.connect() as connection:
+        exists = connection.scalar(
+            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": BENCH_DATABASE}
+        )
+        if not (args.reuse and exists):
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)'))
+            connection.execute(text(f'CREATE DATABASE "{BENCH_DATABASE}"'))
+            exists = False
+    admin.dispose()
+    engine = make_engine(url.render_as_string(hide_password=False))
+    if not exists:
+        _build(engine, args)
+    return engine
+
+
+def _build(engine: Engine, args: argparse.Namespace) -> None:
+    started = time.perf_counter()
+
+    def progress(phase: str, done: int, total: int) -> None:
+        _log(f"build: {phase} {done}/{total}")
+
+    build_demo(engine, size=args.size, seed=args.seed, progress=progress)
+    _log(f"built {args.size} in {time.perf_counter() - started:.0f} s")
+
+
+def _drop(pg_url: str) -> None:
+    admin = create_engine(normalize_database_url(pg_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _timed(work: Callable[[], Any], runs: int) -> tuple[float, Any]:
+    seconds = []
+    result = None
+    for _ in range(runs):
+        started = time.perf_counter()
+        result = work()
+        seconds.append(time.perf_counter() - started)
+    return statistics.median(seconds), result
+
+
+def _measure(engine: Engine, runs: int) -> dict[str, Any]:
+    with Session(engine) as session:
+        latest = session.scalar(select(func.max(DealHistory.valid_from)))
+        as_of = _aware(latest) + timedelta(seconds=1)
+        month = fiscal_start_month(session)
+        quarter = period_containing(as_of.date(), PeriodKind.QUARTER, month).previous()
+        managers = session.execute(
+            select(User.manager_id, func.count()).where(User.manager_id.is_not(None))
+            .group_by(User.manager_id).order_by(func.count().desc()).limit(1)
+        ).first()  # fmt: skip
+        manager = session.get(User, managers[0]) if managers else None
+        scopes: dict[str, Scope] = {"org": org_scope()}
+        if manager is not None and manager.role == Role.MANAGER:
+            scopes["team"] = team_scope(manager)
+        out: dict[str, Any] = {"as_of": as_of.isoformat(), "period": quarter.label, "reports": {}}
+        for scope_name, scope in scopes.items():
+            baseline_seconds, frames = _timed(lambda: _load(engine), 1)
+            for name, spec in REPORTS.items():
+                _log(f"{engine.dialect.name}: {name} for {scope_name}")
+                seconds, report = _timed(
+                    lambda spec=spec, scope=scope: spec.run(session, scope, quarter, as_of, {}),
+                    runs,
+                )
+                entry: dict[str, Any] = {"median_seconds": round(seconds, 4)}
+                naive = BASELINES.get(name)
+                if naive is not None:
+                    owners = _owners(session, scope)
+                    compute_seconds, expected = _timed(
+                        lambda naive=naive, owners=owners, frames=frames: naive(
+                            frames, owners, quarter, as_of
+                        ),
+                        runs,
+                    )
+                    total = baseline_seconds + compute_seconds
+                    entry.update(
+                        baseline_seconds=round(total, 4),
+                        ratio=round(seconds / total, 4),
+                        matches=_matches(report.summary.model_dump(), expected),
+                    )
+                else:
+                    entry.update(baseline_seconds=None, ratio=None, matches=None)
+                out["reports"].setdefault(name, {})[scope_name] = entry
+        out["baseline_load_seconds"] = round(baseline_seconds, 3)
+    return out
+
+
+def _aware(value: Any) -> datetime:
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def _owners(session: Session, scope: Scope) -> set[int] | None:
+    return None if scope.owners is None else set(session.scalars(scope.owners))
+
+
+# --- The naive baseline: everything in pandas ------------------------------------------------
+
+
+def _load(engine: Engine) -> dict[str, pd.DataFrame]:
+    with engine.connect() as connection:
+        history = pd.read_sql(
+            text("SELECT id, deal_id, valid_from, valid_to, stage_id, amount_cents, close_date, "
+                 "owner_id FROM deal_history"), connection)  # fmt: skip
+        stages = pd.read_sql(text("SELECT id, type, probability FROM stages"), connection)
+        deals = pd.read_sql(text("SELECT id, created_at FROM deals"), connection)
+    for column in ("valid_from", "valid_to"):
+        history[column] = pd.to_datetime(history[column], utc=True, format="ISO8601")
+    deals["created_at"] = pd.to_datetime(deals["created_at"], utc=True, format="ISO8601")
+    history["close_date"] = pd.to_datetime(history["close_date"]).dt.date
+    history = history.merge(stages.rename(columns={"id": "stage_id"}), on="stage_id")
+    return {"history": history, "deals": deals}
+
+
+def _state(frames: dict[str, pd.DataFrame], owners: set[int] | None, at: datetime) -> pd.DataFrame:
+    h = frames["history"]
+    moment = pd.Timestamp(at)
+    state = h[(h["valid_from"] <= moment) & (h["valid_to"].isna() | (h["valid_to"] > moment))]
+    return state if owners is None else state[state["owner_id"].isin(owners)]
+
+
+def _closes(frames: dict[str, pd.DataFrame], at: datetime) -> pd.Series:
+    h = frames["history"]
+    h = h[h["valid_from"] <= pd.Timestamp(at)].sort_values(["deal_id", "valid_from", "id"])
+    previous = h.groupby("deal_id")["type"].shift()
+    closing = h[(h["type"] != "open") & (previous.isna() | (previous == "open"))]
+    return closing.groupby("deal_id")["valid_from"].max()
+
+
+def _closed(frames: dict[str, pd.DataFrame], owners: set[int] | None, period: Any,
+            at: datetime) -> pd.DataFrame:  # fmt: skip
+    state = _state(frames, owners, at)
+    state = state[state["type"] != "open"].set_index("deal_id")
+    closes = _closes(frames, at)
+    state = state.join(closes.rename("closed_at"), how="inner")
+    start, end = pd.Timestamp(period.start_at), pd.Timestamp(period.end_at)
+    return state[(state["closed_at"] >= start) & (state["closed_at"] < end)]
+
+
+def _pipeline(frames: dict[str, pd.DataFrame], owners: set[int] | None, period: Any,
+              at: datetime) -> dict[str, Any]:  # fmt: skip
+    state = _state(frames, owners, at)
+    open_ = state[(state["type"] == "open") & (state["close_date"] >= period.start)
+                  & (state["close_date"] < period.end)]  # fmt: skip
+    return {"deals": len(open_), "amount_cents": int(open_["amount_cents"].sum())}
+
+
+def _win_rate(frames: dict[str, pd.DataFrame], owners: set[int] | None, period: Any,
+              at: datetime) -> dict[str, Any]:  # fmt: skip
+    closed = _closed(frames, owners, period, at)
+    won = closed[closed["type"] == "won"]
+    return {"won": len(won), "lost": len(closed) - len(won),
+            "won_amount_cents": int(won["amount_cents"].sum())}  # fmt: skip
+
+
+def _cycle(frames: dict[str, pd.DataFrame], owners: set[int] | None, period: Any,
+           at: datetime) -> dict[str, Any]:  # fmt: skip
+    closed = _closed(frames, owners, period, at)
+    created = frames["deals"].set_index("id")["created_at"]
+    closed = closed.join(created.rename("created_at"), how="left")
+    days = (closed["closed_at"].dt.normalize() - closed["created_at"].dt.normalize()).dt.days
+    won_days = days[closed["type"] == "won"].clip(lower=0)
+    return {"won": len(won_days),
+            "median_days": float(won_days.median()) if len(won_days) else None}  # fmt: skip
+
+
+BASELINES: dict[str, Callable[..., dict[str, Any]]] = {
+    "pipeline": _pipeline,
+    "win-rate": _win_rate,
+    "cycle": _cycle,
+}
+
+
+def _matches(summary: dict[str, Any], expected: dict[str, Any]) -> bool:
+    return all(
+        summary.get(key) == value
+        or (
+            isinstance(value, float)
+            and summary.get(key) is not None
+            and abs(summary[key] - value) < 1e-9
+        )
+        for key, value in expected.items()
+    )
+
+
+if __name__ == "__main__":
+    main()
