@@ -36,7 +36,9 @@ def test_named_periods(text: str, start_month: int, start: date, end: date, labe
     assert (period.start, period.end, period.label) == (start, end, label)
 
 
-@pytest.mark.parametrize("text", ["2025Q5", "2025-13", "Q3", "25Q1", "2025-1", "last quarter"])
+@pytest.mark.parametrize(
+    "text", ["2025Q5", "2025-13", "Q3", "25Q1", "2025-1", "last quarter", "0000"]
+)
 def test_unknown_period_names_are_refused(text: str) -> None:
     with pytest.raises(InvalidInput, match="period"):
         parse_period(text)
@@ -62,6 +64,13 @@ def test_the_period_a_day_falls_in() -> None:
     assert period_containing(date(2025, 1, 31), PeriodKind.QUARTER, 2).label == "FY2025Q4"
     assert period_containing(date(2025, 2, 1), PeriodKind.YEAR, 2).label == "FY2026"
     assert period_containing(date(2024, 2, 29), PeriodKind.MONTH).end == date(2024, 3, 1)
+
+
+def test_the_first_period_of_the_calendar_has_none_before_it() -> None:
+    with pytest.raises(InvalidInput, match="no period before it"):
+        custom_period(date(1, 1, 1), date(1, 2, 1)).previous()
+    with pytest.raises(InvalidInput, match="no period before it"):
+        parse_period("0001Q1").previous()
 
 
 def test_a_period_must_end_after_it_starts() -> None:

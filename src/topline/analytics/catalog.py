@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from topline.analytics import reports  # noqa: F401  (registers pipeline, win-rate, cycle)
+from topline.analytics import (
+    changes,  # noqa: F401  (registers slippage, waterfall)
+    funnel,  # noqa: F401  (registers funnel, velocity)
+    quota,  # noqa: F401  (registers coverage, attainment, leaderboard)
+    reports,  # noqa: F401  (registers pipeline, win-rate, cycle)
+)
 from topline.analytics.registry import REPORTS
 
 __all__ = ["REPORTS"]

@@ -55,6 +55,8 @@ class Period:
     def previous(self) -> Period:
         """The period just before: the previous month, fiscal quarter or fiscal year; for a
         custom range, the same number of days before it."""
+        if self.start.toordinal() <= (self.days if self.kind == PeriodKind.CUSTOM else 1):
+            raise InvalidInput(f"period {self.label}: there is no period before it")
         if self.kind == PeriodKind.CUSTOM:
             return custom_period(date.fromordinal(self.start.toordinal() - self.days), self.start)
         day_before = date.fromordinal(self.start.toordinal() - 1)
@@ -110,6 +112,13 @@ _MONTH = re.compile(r"(\d{4})-(\d{2})")
 def parse_period(text: str, start_month: int = 1) -> Period:
     """`2025Q3` or `FY2025Q3` (fiscal quarter), `2025` or `FY2025` (fiscal year), `2025-07`
     (calendar month)."""
+    try:
+        return _parse_period(text, start_month)
+    except (ValueError, OverflowError):  # a year the calendar cannot hold (0000, 9999Q4, …)
+        raise InvalidInput(f"period {text!r}: the year is out of range") from None
+
+
+def _parse_period(text: str, start_month: int) -> Period:
     value = text.strip()
     if match := _QUARTER.fullmatch(value):
         return quarter_period(int(match[1]), int(match[2]), start_month)

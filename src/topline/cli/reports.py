@@ -144,9 +144,17 @@ def _write_csv(rows: list[BaseModel]) -> None:
 def _cell(name: str, value: Any) -> str:
     if value is None:
         return "—"
-    if name.endswith("amount_cents"):
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if name.endswith("_cents"):
         return f"{value / 100:,.2f}"
-    if isinstance(value, float) and ("rate" in name or name == "growth"):
+    if isinstance(value, float) and name in {"coverage", "velocity_ratio"}:
+        return f"{value:.2f}×"
+    if isinstance(value, float) and (
+        "rate" in name
+        or name in {"growth", "attainment", "conversion", "share"}
+        or name.endswith(("_share", "_conversion"))
+    ):
         return f"{value:.1%}"
     if isinstance(value, float):
         return f"{value:,.1f}"
@@ -155,7 +163,7 @@ def _cell(name: str, value: Any) -> str:
 
 def _label(name: str) -> str:
     """A field as a heading; amounts print in currency units, so `_cents` goes."""
-    return name.replace("amount_cents", "amount").replace("_", " ")
+    return name.removesuffix("_cents").replace("_", " ")
 
 
 def _print_table(result: Any) -> None:

@@ -16,6 +16,9 @@ from topline.web.api import (
     pipelines,
     quotas,
     reports,
+    reports_changes,
+    reports_funnel,
+    reports_quota,
     teams,
     tokens,
     users,
@@ -24,10 +27,10 @@ from topline.web.api import (
 API_PREFIX = "/api/v1"
 
 router = APIRouter(prefix=API_PREFIX)
-# Routes are matched one by one in this order (the prefixes do not overlap), so the resources
-# asked for most come first.
+# Routes are matched one by one in this order, so the resources asked for most come first
+# (only the report modules share a prefix, with distinct paths).
 for resource in (
     deals, accounts, contacts, leads, activities, users, teams, pipelines, quotas, forecasts,
-    tokens, audit, imports, reports,
+    tokens, audit, imports, reports, reports_quota, reports_funnel, reports_changes,
 ):  # fmt: skip
     router.include_router(resource.router)

@@ -39,7 +39,7 @@ from topline.web.routing import TransactionRoute
 
 router = APIRouter(prefix="/reports", tags=["reports"], route_class=TransactionRoute)
 
-PERIOD_PATTERN = r"^((FY)?\d{4}(-?Q[1-4])?|\d{4}-(0[1-9]|1[0-2]))$"
+PERIOD_PATTERN = r"^((FY)?[1-9]\d{3}(-?Q[1-4])?|[1-9]\d{3}-(0[1-9]|1[0-2]))$"
 PeriodText = Annotated[
     str | None,
     Query(

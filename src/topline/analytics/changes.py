@@ -1,0 +1,563 @@
+"""Change reports: how a period's open pipeline moved between an earlier moment and `as_of`.
+
+Both reports compare two moments, `since` (by default the period's start) and `as_of`, and
+read every change from `deal_history`: a change happens in the window when its row starts
+after `since` and no later than `as_of` (`since < valid_from <= as_of`), which is exactly what
+separates the state at `since` from the state at `as_of`.
+
+- `slippage` lists the deals pushed out of the period while open.
+- `waterfall` explains the open pipeline at `as_of` from the open pipeline at `since`, flow by
+  flow, and the parts reconcile exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import ColumnElement, Subquery, and_, case, func, select, true
+from sqlalchemy.orm import Session
+
+from topline.analytics import metrics
+from topline.analytics.history import closes_until, state_as_of
+from topline.analytics.periods import Period
+from topline.analytics.registry import ReportSpec, option, register
+from topline.analytics.reports import Report, _envelope, _scoped
+from topline.analytics.scope import Scope
+from topline.auth.models import User
+from topline.clock import ensure_utc
+from topline.crm.enums import StageType
+from topline.crm.models import Deal, DealHistory, Stage
+from topline.errors import InvalidInput
+
+OPEN = StageType.OPEN.value
+
+
+def resolve_since(period: Period, as_of: datetime, since: datetime | None) -> datetime:
+    """The window's first moment: `since` (UTC when naive), by default the period's start, or
+    `as_of` itself when the period starts later (an empty window).
+
+    Raises `InvalidInput` when `since` is after `as_of`.
+    """
+    if since is None:
+        return min(period.start_at, as_of)
+    since = ensure_utc(since)
+    if since > as_of:
+        raise InvalidInput(
+            f"since {since.isoformat()} is after as_of {as_of.isoformat()}: give an earlier moment"
+        )
+    return since
+
+
+def _in_period(column: Any, period: Period) -> ColumnElement[bool]:
+    return and_(column >= period.start, column < period.end)
+
+
+def _owned(scope: Scope, column: Any) -> ColumnElement[bool]:
+    condition = scope.owned(column)
+    return true() if condition is None else condition
+
+
+def _flag(condition: ColumnElement[bool]) -> Any:
+    """1 or 0, never null: conditions on an outer-joined side are null when it is missing."""
+    return case((condition, 1), else_=0)
+
+
+def open_pipeline(
+    session: Session, scope: Scope, period: Period, moment: datetime
+) -> tuple[int, int]:
+    """Open deals closing in the period at `moment`, owned in the scope then: count, amount."""
+    state = state_as_of(moment)
+    stmt = _scoped(
+        select(func.count(), func.coalesce(func.sum(state.c.amount_cents), 0)).where(
+            state.c.stage_type == OPEN, _in_period(state.c.close_date, period)
+        ),
+        scope,
+        state.c.owner_id,
+    )
+    deals, amount = session.execute(stmt).one()
+    return int(deals), int(amount)
+
+
+# --- slippage --------------------------------------------------------------------------------
+
+
+class SlippageSummary(BaseModel):
+    since: datetime = Field(description="The window's first moment (left out).")
+    deals_pushed: int = Field(description="Deals pushed out of the period in the window.")
+    pushes: int = Field(description="Their pushes, out of the period or further out.")
+    amount_pushed_cents: int = Field(description="Their amounts just before they left.")
+    pipeline_at_since_cents: int = Field(
+        description="Open pipeline closing in the period at `since`."
+    )
+    slipped_at_since_cents: int = Field(
+        description="The part of it (amounts at `since`) pushed out of the period by `as_of`."
+    )
+    slipped_share: float | None = Field(
+        description="slipped_at_since / pipeline_at_since; none with no pipeline at `since`."
+    )
+
+
+class SlippageRow(BaseModel):
+    deal_id: int
+    name: str
+    owner_id: int = Field(description="Who owned the deal when it first left the period.")
+    owner: str
+    from_close_date: date = Field(description="The close date before its first push out.")
+    to_close_date: date = Field(description="The close date after its latest push.")
+    pushes: int = Field(description="Pushes in the window, out of the period or further out.")
+    amount_cents: int = Field(description="Its amount just before its first push out.")
+    back_in_period: bool = Field(
+        description="Open again with a close date in the period at `as_of`."
+    )
+
+
+def _pushes(period: Period, since: datetime, as_of: datetime) -> Subquery:
+    """Every push in the window: a change of an open deal that stays open and moves its close
+    date later, to a date after the period, from a date in the period (`is_out` 1) or already
+    after it (`is_out` 0)."""
+    history = DealHistory.__table__
+    stage = Stage.__table__
+    order = (history.c.valid_from, history.c.id)
+    # A row's predecessor ends where it starts, after `since`: rows that ended by `since` are
+    # never needed, which keeps the window function off most of the history.
+    lagged = (
+        select(
+            history.c.id,
+            history.c.deal_id,
+            history.c.valid_from,
+            history.c.close_date,
+            stage.c.type,
+            func.lag(history.c.close_date, type_=history.c.close_date.type)
+            .over(partition_by=history.c.deal_id, order_by=order)
+            .label("previous_close_date"),
+            func.lag(stage.c.type)
+            .over(partition_by=history.c.deal_id, order_by=order)
+            .label("previous_type"),
+            func.lag(history.c.amount_cents, type_=history.c.amount_cents.type)
+            .over(partition_by=history.c.deal_id, order_by=order)
+            .label("previous_amount_cents"),
+            func.lag(history.c.owner_id, type_=history.c.owner_id.type)
+            .over(partition_by=history.c.deal_id, order_by=order)
+            .label("previous_owner_id"),
+        )
+        .join(stage, stage.c.id == history.c.stage_id)
+        .where(
+            history.c.valid_from <= as_of,
+            (history.c.valid_to > since) | history.c.valid_to.is_(None),
+        )
+        .subquery("lagged")
+    )
+    return (
+        select(
+            lagged.c.id,
+            lagged.c.deal_id,
+            lagged.c.valid_from,
+            lagged.c.close_date,
+            lagged.c.previous_close_date,
+            lagged.c.previous_amount_cents,
+            lagged.c.previous_owner_id,
+            _flag(lagged.c.previous_close_date < period.end).label("is_out"),
+        )
+        .where(
+            lagged.c.valid_from > since,
+            lagged.c.valid_from <= as_of,
+            lagged.c.type == OPEN,
+            lagged.c.previous_type == OPEN,
+            lagged.c.previous_close_date >= period.start,
+            lagged.c.close_date >= period.end,
+            lagged.c.close_date > lagged.c.previous_close_date,
+        )
+        .subquery("pushes")
+    )
+
+
+def slippage_report(
+    session: Session,
+    scope: Scope,
+    period: Period,
+    as_of: datetime,
+    *,
+    since: datetime | None = None,
+) -> Report[SlippageSummary, SlippageRow]:
+    """Deals whose close date moved out of the period while they were open, between `since`
+    and `as_of`: one row per deal, with how often and how far it was pushed.
+
+    A push is a change of an open deal, leaving it open, that moves its close date later to a
+    date after the period; it pushes the deal out when the date it leaves is in the period, and
+    further out when the deal was already past the period. A deal is listed when it was pushed
+    out at least once in the window; its `pushes` count every push of it in the window, and a
+    deal pushed out, pulled back and pushed out again counts twice. Closing a deal (which sets
+    its close date to the day it closed) and reopening it are not pushes. The deal belongs to
+    the scope of its owner when it first left the period; the summary's share is of the
+    scope's open pipeline at `since` (owners then), at the amounts it had then.
+    """
+    since = resolve_since(period, as_of, since)
+    pushes = _pushes(period, since, as_of)
+    first_out = (
+        select(
+            pushes.c.deal_id,
+            pushes.c.previous_close_date,
+            pushes.c.previous_amount_cents,
+            pushes.c.previous_owner_id,
+            func.row_number()
+            .over(partition_by=pushes.c.deal_id, order_by=(pushes.c.valid_from, pushes.c.id))
+            .label("n"),
+        )
+        .where(pushes.c.is_out == 1)
+        .subquery("first_out")
+    )
+    latest = select(
+        pushes.c.deal_id,
+        pushes.c.close_date,
+        func.row_number()
+        .over(
+            partition_by=pushes.c.deal_id,
+            order_by=(pushes.c.valid_from.desc(), pushes.c.id.desc()),
+        )
+        .label("n"),
+    ).subquery("latest")
+    counts = (
+        select(pushes.c.deal_id, func.count().label("pushes"))
+        .group_by(pushes.c.deal_id)
+        .subquery("counts")
+    )
+    now = state_as_of(as_of)
+    deal = Deal.__table__
+    user = User.__table__
+    back = and_(now.c.stage_type == OPEN, _in_period(now.c.close_date, period))
+    stmt = _scoped(
+        select(
+            first_out.c.deal_id,
+            deal.c.name,
+            first_out.c.previous_owner_id.label("owner_id"),
+            user.c.name.label("owner"),
+            first_out.c.previous_close_date.label("from_close_date"),
+            latest.c.close_date.label("to_close_date"),
+            counts.c.pushes,
+            first_out.c.previous_amount_cents.label("amount_cents"),
+            _flag(back).label("back_in_period"),
+        )
+        .join(latest, and_(latest.c.deal_id == first_out.c.deal_id, latest.c.n == 1))
+        .join(counts, counts.c.deal_id == first_out.c.deal_id)
+        .join(deal, deal.c.id == first_out.c.deal_id)
+        .join(user, user.c.id == first_out.c.previous_owner_id)
+        .join(now, now.c.deal_id == first_out.c.deal_id)
+        .where(first_out.c.n == 1)
+        .order_by(first_out.c.previous_amount_cents.desc(), first_out.c.deal_id),
+        scope,
+        first_out.c.previous_owner_id,
+    )
+    rows = [
+        SlippageRow(
+            deal_id=row.deal_id,
+            name=row.name,
+            owner_id=row.owner_id,
+            owner=row.owner,
+            from_close_date=row.from_close_date,
+            to_close_date=row.to_close_date,
+            pushes=int(row.pushes),
+            amount_cents=int(row.amount_cents),
+            back_in_period=bool(row.back_in_period),
+        )
+        for row in session.execute(stmt)
+    ]
+    _, pipeline_at_since = open_pipeline(session, scope, period, since)
+    slipped = _slipped_at_since(session, scope, period, since, pushes)
+    summary = SlippageSummary(
+        since=since,
+        deals_pushed=len(rows),
+        pushes=sum(row.pushes for row in rows),
+        amount_pushed_cents=sum(row.amount_cents for row in rows),
+        pipeline_at_since_cents=pipeline_at_since,
+        slipped_at_since_cents=slipped,
+        slipped_share=metrics.ratio(slipped, pipeline_at_since),
+    )
+    return Report(**_envelope("slippage", scope, period, as_of), summary=summary, rows=rows)
+
+
+def _slipped_at_since(
+    session: Session, scope: Scope, period: Period, since: datetime, pushes: Subquery
+) -> int:
+    """The amounts at `since` of the scope's open pipeline then that was pushed out later."""
+    state = state_as_of(since)
+    pushed_out = select(pushes.c.deal_id).where(pushes.c.is_out == 1)
+    stmt = _scoped(
+        select(func.coalesce(func.sum(state.c.amount_cents), 0)).where(
+            state.c.stage_type == OPEN,
+            _in_period(state.c.close_date, period),
+            state.c.deal_id.in_(pushed_out),
+        ),
+        scope,
+        state.c.owner_id,
+    )
+    return int(session.execute(stmt).scalar_one())
+
+
+# --- waterfall -------------------------------------------------------------------------------
+
+
+class Flow(StrEnum):
+    """The parts of the waterfall, in the order of its equation."""
+
+    CREATED = "created"
+    PULLED_IN = "pulled_in"
+    INCREASED = "increased"
+    DECREASED = "decreased"
+    PUSHED_OUT = "pushed_out"
+    WON = "won"
+    LOST = "lost"
+    OTHER = "other"
+
+
+ADDED = (Flow.CREATED, Flow.PULLED_IN, Flow.INCREASED)
+
+# Finer reasons folded into `other`: the ones that bring a deal in count against it.
+_OTHER_OUT = ("transferred_out", "moved_earlier")
+_OTHER_IN = "transferred_in"
+
+
+class WaterfallSummary(BaseModel):
+    since: datetime = Field(description="Moment A; `as_of` is moment B.")
+    open_at_since_deals: int
+    open_at_since_cents: int = Field(description="Open pipeline closing in the period at A.")
+    created_cents: int
+    pulled_in_cents: int
+    increased_cents: int
+    decreased_cents: int
+    pushed_out_cents: int
+    won_cents: int
+    lost_cents: int
+    other_cents: int = Field(description="A net figure: negative when more came in than left.")
+    open_at_as_of_deals: int
+    open_at_as_of_cents: int = Field(description="Open pipeline closing in the period at B.")
+    reconciles: bool = Field(description="Whether the equation holds (it always should).")
+    equation: str = Field(description="The identity with this report's figures.")
+
+
+class WaterfallRow(BaseModel):
+    category: Flow
+    sign: int = Field(description="+1 when the part adds to the pipeline, -1 when it takes.")
+    deals: int
+    amount_cents: int
+
+
+def _deal_flows(scope: Scope, period: Period, since: datetime, as_of: datetime) -> Subquery:
+    """One row per deal that moves the waterfall: how it came in (`entry`), how it left
+    (`exit`), its amounts at A and B and whether it was in the pipeline at each."""
+    a = state_as_of(since).alias("at_since")
+    b = state_as_of(as_of).alias("at_as_of")
+    closes = closes_until(as_of).alias("closes")
+    owned_a = _owned(scope, a.c.owner_id)
+    owned_b = _owned(scope, b.c.owner_id)
+    in_a = and_(
+        a.c.deal_id.is_not(None),
+        a.c.stage_type == OPEN,
+        _in_period(a.c.close_date, period),
+        owned_a,
+    )
+    in_b = and_(b.c.stage_type == OPEN, _in_period(b.c.close_date, period), owned_b)
+    closed_in_window = and_(
+        b.c.stage_type != OPEN,
+        _in_period(b.c.close_date, period),
+        closes.c.closed_at > since,
+        owned_b,
+    )
+    flags = (
+        select(
+            b.c.deal_id,
+            a.c.deal_id.label("existed"),
+            _flag(owned_a).label("owned_a"),
+            _flag(owned_b).label("owned_b"),
+            _flag(in_a).label("in_a"),
+            _flag(in_b).label("in_b"),
+            _flag(closed_in_window).label("closed_in_window"),
+            b.c.stage_type,
+            b.c.close_date,
+            func.coalesce(a.c.amount_cents, 0).label("amount_a"),
+            b.c.amount_cents.label("amount_b"),
+        )
+        .join_from(b, a, a.c.deal_id == b.c.deal_id, isouter=True)
+        .join(closes, closes.c.deal_id == b.c.deal_id, isouter=True)
+        .subquery("flags")
+    )
+    f = flags.c
+    entry = case(
+        (f.in_a == 1, None),
+        (and_(f.in_b == 0, f.closed_in_window == 0), None),
+        (f.existed.is_(None), Flow.CREATED.value),
+        (f.owned_a == 0, _OTHER_IN),
+        else_=Flow.PULLED_IN.value,
+    )
+    exit_ = case(
+        (f.in_b == 1, None),
+        (and_(f.in_a == 0, f.closed_in_window == 0), None),
+        (f.owned_b == 0, "transferred_out"),
+        (f.stage_type == StageType.WON.value, Flow.WON.value),
+        (f.stage_type == StageType.LOST.value, Flow.LOST.value),
+        (f.close_date >= period.end, Flow.PUSHED_OUT.value),
+        else_="moved_earlier",
+    )
+    change = case(
+        (and_(f.in_a == 1, f.amount_b > f.amount_a), Flow.INCREASED.value),
+        (and_(f.in_a == 1, f.amount_b < f.amount_a), Flow.DECREASED.value),
+        else_=None,
+    )
+    return (
+        select(
+            f.deal_id,
+            entry.label("entry"),
+            exit_.label("exit"),
+            change.label("change"),
+            f.amount_a,
+            f.amount_b,
+        )
+        .where((f.in_a == 1) | (f.in_b == 1) | (f.closed_in_window == 1))
+        .subquery("flows")
+    )
+
+
+def waterfall_report(
+    session: Session,
+    scope: Scope,
+    period: Period,
+    as_of: datetime,
+    *,
+    since: datetime | None = None,
+) -> Report[WaterfallSummary, WaterfallRow]:
+    """How the period's open pipeline went from moment A (`since`) to moment B (`as_of`):
+    open at A + created + pulled in + increased − decreased − pushed out − won − lost − other
+    = open at B, exactly.
+
+    The pipeline at a moment is the open deals closing in the period, owned in the scope then.
+    Each deal is classified by comparing its state at A and at B:
+
+    - In the pipeline at both: the change of its amount is `increased` or `decreased`, even
+      when it was pushed out and pulled back, or closed and reopened, in between.
+    - In it at A, not at B: it left. Owned outside the scope at B: `other` (handed over);
+      won or lost at B: `won` or `lost`; open with a close date after the period:
+      `pushed_out`; open with a close date before the period: `other`. Its amount change from A
+      to B counts as `increased` or `decreased`, and it leaves at its amount at B (a deal won
+      at a new amount is won at that amount).
+    - In it at B, not at A: it came in at its amount at B. Created after A: `created`; owned
+      outside the scope at A: `other`, counted negative; otherwise (closing in another period,
+      or closed, at A) `pulled_in`, which includes a deal reopened into the period.
+    - In it at neither, but closed (won or lost) between A and B with a close date in the
+      period and owned in the scope at B: it came in as above and left as `won` or `lost`, at
+      its amount at B, so a deal created or pulled in and won within the window shows in both.
+
+    Every deal then adds exactly (amount at B if in the pipeline at B) − (amount at A if in it
+    at A), so the parts reconcile by construction; the two ends are also counted on their own
+    and `reconciles` checks the identity against them. `other` is a net figure (deals handed
+    out of the scope or moved before the period, less deals handed into it).
+    """
+    since = resolve_since(period, as_of, since)
+    flows = _deal_flows(scope, period, since, as_of)
+    parts = (
+        select(
+            flows.c.entry.label("flow"),
+            func.count().label("deals"),
+            func.sum(flows.c.amount_b).label("amount"),
+        )
+        .where(flows.c.entry.is_not(None))
+        .group_by(flows.c.entry)
+        .union_all(
+            select(flows.c.exit, func.count(), func.sum(flows.c.amount_b))
+            .where(flows.c.exit.is_not(None))
+            .group_by(flows.c.exit),
+            select(
+                flows.c.change,
+                func.count(),
+                func.sum(func.abs(flows.c.amount_b - flows.c.amount_a)),
+            )
+            .where(flows.c.change.is_not(None))
+            .group_by(flows.c.change),
+        )
+    )
+    deals = dict.fromkeys(Flow, 0)
+    amounts = dict.fromkeys(Flow, 0)
+    for name, count, amount in session.execute(parts):
+        if name in _OTHER_OUT or name == _OTHER_IN:
+            flow, sign = Flow.OTHER, -1 if name == _OTHER_IN else 1
+        else:
+            flow, sign = Flow(name), 1
+        deals[flow] += int(count)
+        amounts[flow] += sign * int(amount)
+    start_deals, start = open_pipeline(session, scope, period, since)
+    end_deals, end = open_pipeline(session, scope, period, as_of)
+    rows = [
+        WaterfallRow(
+            category=flow,
+            sign=1 if flow in ADDED else -1,
+            deals=deals[flow],
+            amount_cents=amounts[flow],
+        )
+        for flow in Flow
+    ]
+    balance = start + sum(row.sign * row.amount_cents for row in rows)
+    terms = " ".join(
+        f"{'+' if row.sign > 0 else '-'} {row.category.value} {row.amount_cents}" for row in rows
+    )
+    summary = WaterfallSummary(
+        since=since,
+        open_at_since_deals=start_deals,
+        open_at_since_cents=start,
+        created_cents=amounts[Flow.CREATED],
+        pulled_in_cents=amounts[Flow.PULLED_IN],
+        increased_cents=amounts[Flow.INCREASED],
+        decreased_cents=amounts[Flow.DECREASED],
+        pushed_out_cents=amounts[Flow.PUSHED_OUT],
+        won_cents=amounts[Flow.WON],
+        lost_cents=amounts[Flow.LOST],
+        other_cents=amounts[Flow.OTHER],
+        open_at_as_of_deals=end_deals,
+        open_at_as_of_cents=end,
+        reconciles=balance == end,
+        equation=f"open_at_since {start} {terms} = open_at_as_of {end}"
+        + ("" if balance == end else f" (the parts give {balance})"),
+    )
+    return Report(**_envelope("waterfall", scope, period, as_of), summary=summary, rows=rows)
+
+
+# --- registration ----------------------------------------------------------------------------
+
+
+def parse_since(options: Mapping[str, str]) -> datetime | None:
+    """The `since` option: an ISO date or moment, UTC when it has no timezone."""
+    value = option(options, "since")
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidInput(
+            f"since {value!r}: give an ISO date or moment, e.g. 2025-07-01T00:00Z"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+SINCE_OPTION = {"since": "the earlier moment (ISO; UTC when naive); default the period's start"}
+
+register(
+    ReportSpec(
+        "slippage",
+        "Deals pushed out of the period while open",
+        lambda session, scope, period, as_of, options: slippage_report(
+            session, scope, period, as_of, since=parse_since(options)
+        ),
+        SINCE_OPTION,
+    )
+)
+register(
+    ReportSpec(
+        "waterfall",
+        "How the period's open pipeline moved between two moments",
+        lambda session, scope, period, as_of, options: waterfall_report(
+            session, scope, period, as_of, since=parse_since(options)
+        ),
+        SINCE_OPTION,
+    )
+)

@@ -1,0 +1,411 @@
+"""Funnel reports: how deals move through the stages (`funnel`) and how fast the pipeline turns
+into won business (`velocity`), from `deal_history` as of a moment.
+
+A deal **enters** a stage at the history row where its stage differs from the row before (or at
+its first row: a deal created in a stage entered it at creation). Rows that change only the
+amount, close date, forecast category or owner are not entries. It **leaves** the stage at its
+next entry into another stage, won and lost included.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import Subquery, and_, case, distinct, exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from topline.analytics import metrics
+from topline.analytics.history import between, state_as_of
+from topline.analytics.periods import Period, custom_period
+from topline.analytics.registry import ReportSpec, option, register
+from topline.analytics.reports import Report, _closed_in, _envelope, _scoped
+from topline.analytics.scope import Scope
+from topline.analytics.sql import utc_days_between
+from topline.auth.models import User
+from topline.crm.enums import StageType
+from topline.crm.models import DealHistory, Pipeline, Stage
+from topline.errors import InvalidInput
+from topline.storage.types import UTCDateTime
+
+OPEN = StageType.OPEN.value
+WON = StageType.WON.value
+LOST = StageType.LOST.value
+
+# --- funnel ----------------------------------------------------------------------------------
+
+
+class FunnelSummary(BaseModel):
+    deals: int = Field(description="Deals that entered at least one open stage in the period.")
+    won: int = Field(description="Of those, the deals won at `as_of`.")
+    lost: int = Field(description="Of those, the deals lost at `as_of`.")
+    conversion_to_won: float | None = Field(
+        description="won / deals; none when no deal entered a stage in the period."
+    )
+
+
+class FunnelRow(BaseModel):
+    pipeline: str
+    stage: str
+    position: int
+    entered: int = Field(description="Deals that entered the stage in the period.")
+    advanced: int = Field(
+        description="Of those, the deals that later entered a later stage or won, by `as_of`."
+    )
+    lost: int = Field(description="Not advanced, and lost at `as_of`.")
+    still_in_stage: int = Field(description="Not advanced, and in this stage at `as_of`.")
+    moved_back: int = Field(description="Not advanced, and open in an earlier stage at `as_of`.")
+    conversion: float | None = Field(
+        description="advanced / entered; none when no deal entered the stage."
+    )
+    completed_stays: int = Field(description="Entries that left the stage by `as_of`.")
+    median_days_in_stage: float | None = Field(
+        description="Median UTC calendar days from entering to leaving, over completed stays."
+    )
+
+
+def funnel_report(
+    session: Session, scope: Scope, period: Period, as_of: datetime
+) -> Report[FunnelSummary, FunnelRow]:
+    """Stage-to-stage conversion and time in stage of the deals that entered each open stage in
+    the period, as of `as_of`.
+
+    The cohort of a stage is the deals whose entry into it falls in the period (and by
+    `as_of`). A deal counts once per stage, at its first entry in the period; a later return to
+    the stage in the period (after moving back, or after being reopened) is the same stay for
+    the counts and is not timed again. The deal **advanced** when, after that entry and by
+    `as_of`, it entered a stage of a higher position or won; a skipped stage is never entered,
+    so Prospecting → Proposal advances Prospecting and leaves Qualification untouched. Won and
+    then reopened still counts as advanced. Deals that did not advance are **lost**, **still in
+    the stage** or **moved back** to an earlier open stage, by their state at `as_of`, so the
+    four counts add up to `entered`.
+
+    Time in stage runs from that first entry to the next entry into another stage, in UTC
+    calendar days (left on the day it entered is 0); stays not yet left at `as_of` are left out
+    of the median. The scope is the deals' owners at `as_of`.
+    """
+    cohort = _cohort(scope, period, as_of)
+    advanced = cohort.c.advanced == 1
+    counts = session.execute(
+        select(
+            cohort.c.stage_id,
+            func.count().label("entered"),
+            func.sum(cohort.c.advanced).label("advanced"),
+            func.sum(case((and_(~advanced, cohort.c.now_type == LOST), 1), else_=0)).label("lost"),
+            func.sum(
+                case((and_(~advanced, cohort.c.now_stage_id == cohort.c.stage_id), 1), else_=0)
+            ).label("still"),
+        ).group_by(cohort.c.stage_id)
+    )
+    by_stage = {row.stage_id: row for row in counts}
+    stays: dict[int, list[int]] = defaultdict(list)
+    for stage_id, days in session.execute(
+        select(cohort.c.stage_id, utc_days_between(cohort.c.left_at, cohort.c.entered_at)).where(
+            cohort.c.left_at.is_not(None)
+        )
+    ):
+        stays[stage_id].append(int(days))
+    stages = session.execute(
+        select(Stage.id, Stage.name, Stage.position, Pipeline.name.label("p"))
+        .join(Pipeline, Pipeline.id == Stage.pipeline_id)
+        .where(Stage.type == StageType.OPEN)
+        .order_by(Pipeline.id, Stage.position)
+    ).all()
+    rows = []
+    for stage in stages:
+        found = by_stage.get(stage.id)
+        entered, moved_on, lost, still = (
+            (int(found.entered), int(found.advanced), int(found.lost), int(found.still))
+            if found
+            else (0, 0, 0, 0)
+        )
+        rows.append(
+            FunnelRow(
+                pipeline=stage.p,
+                stage=stage.name,
+                position=stage.position,
+                entered=entered,
+                advanced=moved_on,
+                lost=lost,
+                still_in_stage=still,
+                moved_back=entered - moved_on - lost - still,
+                conversion=metrics.stage_conversion(moved_on, entered),
+                completed_stays=len(stays[stage.id]),
+                median_days_in_stage=metrics.median(stays[stage.id]),
+            )
+        )
+    deals, won, lost = session.execute(
+        select(
+            func.count(distinct(cohort.c.deal_id)),
+            func.count(distinct(case((cohort.c.now_type == WON, cohort.c.deal_id)))),
+            func.count(distinct(case((cohort.c.now_type == LOST, cohort.c.deal_id)))),
+        )
+    ).one()
+    summary = FunnelSummary(
+        deals=deals, won=won, lost=lost, conversion_to_won=metrics.ratio(won, deals)
+    )
+    return Report(**_envelope("funnel", scope, period, as_of), summary=summary, rows=rows)
+
+
+def _stage_entries(as_of: datetime) -> Subquery:
+    """Every entry of a deal into a stage up to `as_of` (`entry_id`, `entered_at`), with the
+    moment of its next entry into another stage (`left_at`; null while it stays)."""
+    history = DealHistory.__table__
+    changes = (
+        select(
+            history.c.id,
+            history.c.deal_id,
+            history.c.stage_id,
+            history.c.valid_from,
+            func.lag(history.c.stage_id)
+            .over(partition_by=history.c.deal_id, order_by=(history.c.valid_from, history.c.id))
+            .label("previous_stage_id"),
+        )
+        .where(history.c.valid_from <= as_of)
+        .subquery("changes")
+    )
+    # The window runs after the WHERE, so LEAD sees only the entries: the next one is the
+    # moment the deal left the stage.
+    return (
+        select(
+            changes.c.id.label("entry_id"),
+            changes.c.deal_id,
+            changes.c.stage_id,
+            changes.c.valid_from.label("entered_at"),
+            func.lead(changes.c.valid_from, type_=UTCDateTime())
+            .over(partition_by=changes.c.deal_id, order_by=(changes.c.valid_from, changes.c.id))
+            .label("left_at"),
+        )
+        .where(
+            or_(
+                changes.c.previous_stage_id.is_(None),
+                changes.c.previous_stage_id != changes.c.stage_id,
+            )
+        )
+        .subquery("entries")
+    )
+
+
+def _cohort(scope: Scope, period: Period, as_of: datetime) -> Subquery:
+    """Per deal and open stage, the deal's first entry into the stage in the period: whether it
+    advanced afterwards (`advanced` 1 or 0), when it left, and its stage at `as_of`."""
+    entries = _stage_entries(as_of)
+    stage = Stage.__table__
+    first = (
+        select(
+            entries,
+            stage.c.position,
+            stage.c.pipeline_id,
+            func.row_number()
+            .over(
+                partition_by=(entries.c.deal_id, entries.c.stage_id),
+                order_by=(entries.c.entered_at, entries.c.entry_id),
+            )
+            .label("n"),
+        )
+        .join(stage, stage.c.id == entries.c.stage_id)
+        .where(
+            stage.c.type == OPEN,
+            between(entries.c.entered_at, period.start_at, period.end_at),
+        )
+        .subquery("first_entries")
+    )
+    later = DealHistory.__table__.alias("later")
+    later_stage = Stage.__table__.alias("later_stage")
+    moved_on = exists().where(
+        later.c.deal_id == first.c.deal_id,
+        later.c.valid_from <= as_of,
+        # After the entry: a later moment, or the same moment recorded after it.
+        or_(
+            later.c.valid_from > first.c.entered_at,
+            and_(later.c.valid_from == first.c.entered_at, later.c.id > first.c.entry_id),
+        ),
+        later_stage.c.id == later.c.stage_id,
+        later_stage.c.pipeline_id == first.c.pipeline_id,
+        or_(
+            later_stage.c.type == WON,
+            and_(later_stage.c.type == OPEN, later_stage.c.position > first.c.position),
+        ),
+    )
+    state = state_as_of(as_of)
+    stmt = (
+        select(
+            first.c.deal_id,
+            first.c.stage_id,
+            first.c.entered_at,
+            first.c.left_at,
+            case((moved_on, 1), else_=0).label("advanced"),
+            state.c.stage_id.label("now_stage_id"),
+            state.c.stage_type.label("now_type"),
+        )
+        .join(state, state.c.deal_id == first.c.deal_id)
+        .where(first.c.n == 1)
+    )
+    return _scoped(stmt, scope, state.c.owner_id).subquery("cohort")
+
+
+# --- velocity --------------------------------------------------------------------------------
+
+DEFAULT_WINDOW_DAYS = 90
+MAX_WINDOW_DAYS = 3650
+WINDOW_HELP = (
+    f"trailing days ending on the day of --as-of (default {DEFAULT_WINDOW_DAYS}); "
+    "the period options do not apply"
+)
+
+
+class VelocitySummary(BaseModel):
+    window_days: int = Field(description="The trailing window, in UTC calendar days.")
+    open_deals: int = Field(description="Deals open at `as_of`, whatever their close date.")
+    won: int = Field(description="Deals won in the window and still won at `as_of`.")
+    lost: int = Field(description="Deals lost in the window and still lost at `as_of`.")
+    won_amount_cents: int
+    average_won_amount_cents: int | None = Field(
+        description="won_amount_cents / won, rounded to the cent; none with nothing won."
+    )
+    win_rate: float | None = Field(description="won / (won + lost); none with nothing closed.")
+    average_cycle_days: float | None = Field(
+        description="Mean UTC calendar days from creation to close of the won deals."
+    )
+    velocity_cents_per_day: int | None = Field(
+        description="open_deals × average won amount × win_rate / average_cycle_days, rounded "
+        "to the cent; none when a factor is unknown or the average cycle is 0 days."
+    )
+
+
+class VelocityRow(BaseModel):
+    key: str = Field(description="The rep's name.")
+    id: int
+    open_deals: int
+    won: int
+    lost: int
+    won_amount_cents: int
+    average_won_amount_cents: int | None
+    win_rate: float | None
+    average_cycle_days: float | None
+    velocity_cents_per_day: int | None
+
+
+def velocity_window(as_of: datetime, days: int) -> Period:
+    """The `days` UTC calendar days ending with the day of `as_of` (that day up to `as_of`)."""
+    if not 1 <= days <= MAX_WINDOW_DAYS:
+        raise InvalidInput(f"window {days}: give 1 to {MAX_WINDOW_DAYS} days")
+    last = as_of.astimezone(UTC).date()
+    try:
+        return custom_period(last - timedelta(days=days - 1), last + timedelta(days=1))
+    except OverflowError:
+        raise InvalidInput(f"a {days}-day window up to {as_of} runs off the calendar") from None
+
+
+def velocity_report(
+    session: Session, scope: Scope, as_of: datetime, window: int = DEFAULT_WINDOW_DAYS
+) -> Report[VelocitySummary, VelocityRow]:
+    """Pipeline velocity: money per day the open pipeline is expected to bring in, from the
+    deals closed in a trailing window and the deals open at `as_of`, for the scope and each rep.
+
+    The window is the `window` UTC calendar days ending with the day of `as_of` and is the
+    report's period. Win rate, average won amount (each deal's amount at `as_of`, zero amounts
+    included) and average cycle (days from creation to close, as in the cycle report, over the
+    won deals) come from the deals closed in the window and still closed at `as_of`; open deals
+    are all deals open at `as_of`, whatever their amount or close date. A rep's row uses that
+    rep's own factors; the rows list the owners (at `as_of`) with an open or closed deal.
+    """
+    period = velocity_window(as_of, window)
+    closed = _closed_in(scope, period, as_of)
+    won = closed.c.stage_type == WON
+    span = utc_days_between(closed.c.closed_at, closed.c.created_at)
+    # A close recorded before the creation (imported data) counts as the same day.
+    cycle_days = case((span < 0, 0), else_=span)
+    closes = session.execute(
+        select(
+            closed.c.owner_id,
+            func.sum(case((won, 1), else_=0)).label("won"),
+            func.sum(case((won, 0), else_=1)).label("lost"),
+            func.coalesce(func.sum(case((won, closed.c.amount_cents), else_=0)), 0).label(
+                "won_amount"
+            ),
+            func.coalesce(func.sum(case((won, cycle_days), else_=0)), 0).label("cycle_days"),
+        ).group_by(closed.c.owner_id)
+    )
+    by_owner: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+    for owner_id, won_count, lost_count, won_amount, days in closes:
+        by_owner[owner_id][1:] = [int(won_count), int(lost_count), int(won_amount), int(days)]
+    state = state_as_of(as_of)
+    open_counts = session.execute(
+        _scoped(
+            select(state.c.owner_id, func.count())
+            .where(state.c.stage_type == OPEN)
+            .group_by(state.c.owner_id),
+            scope,
+            state.c.owner_id,
+        )
+    )
+    for owner_id, count in open_counts:
+        by_owner[owner_id][0] = int(count)
+    names = dict(session.execute(select(User.id, User.name).where(User.id.in_(by_owner))).all())
+    rows = [
+        VelocityRow(key=names.get(owner_id, str(owner_id)), id=owner_id, **_factors(*figures))
+        for owner_id, figures in by_owner.items()
+    ]
+    rows.sort(
+        key=lambda row: (
+            row.velocity_cents_per_day is None,
+            -(row.velocity_cents_per_day or 0),
+            row.key,
+        )
+    )
+    totals = [sum(figures[i] for figures in by_owner.values()) for i in range(5)]
+    summary = VelocitySummary(window_days=window, **_factors(*totals))
+    return Report(**_envelope("velocity", scope, period, as_of), summary=summary, rows=rows)
+
+
+def _factors(
+    open_deals: int, won: int, lost: int, won_amount: int, cycle_days: int
+) -> dict[str, Any]:
+    """The velocity figures from the counts and sums of one rep or the whole scope."""
+    average_won = metrics.ratio(won_amount, won)
+    average_cycle = metrics.ratio(cycle_days, won)
+    win_rate = metrics.win_rate(won, lost)
+    velocity = metrics.pipeline_velocity(open_deals, average_won, win_rate, average_cycle)
+    return {
+        "open_deals": open_deals,
+        "won": won,
+        "lost": lost,
+        "won_amount_cents": won_amount,
+        "average_won_amount_cents": None if average_won is None else round(average_won),
+        "win_rate": win_rate,
+        "average_cycle_days": average_cycle,
+        "velocity_cents_per_day": None if velocity is None else round(velocity),
+    }
+
+
+def _window(options: Mapping[str, str]) -> int:
+    value = option(options, "window", str(DEFAULT_WINDOW_DAYS))
+    try:
+        return int(value)
+    except ValueError:
+        raise InvalidInput(f"window {value!r}: give a number of days") from None
+
+
+register(
+    ReportSpec(
+        "funnel",
+        "Stage conversion and time in stage",
+        lambda session, scope, period, as_of, _options: funnel_report(
+            session, scope, period, as_of
+        ),
+    )
+)
+register(
+    ReportSpec(
+        "velocity",
+        "Pipeline velocity over a trailing window",
+        lambda session, scope, _period, as_of, options: velocity_report(
+            session, scope, as_of, window=_window(options)
+        ),
+        {"window": WINDOW_HELP},
+    )
+)
