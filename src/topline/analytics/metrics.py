@@ -68,6 +68,40 @@ def stage_conversion(advanced: int, entered: int) -> float | None:
     return ratio(advanced, entered)
 
 
+def top_count(contributors: int, percent: int = 20) -> int:
+    """How many contributors make the top `percent`%: ceil(percent% of them), in whole numbers
+    so that 20% of 15 is exactly 3."""
+    return -(-contributors * percent // 100)
+
+
+def top_share(
+    amounts: Sequence[int], *, total: int | None = None, percent: int = 20
+) -> float | None:
+    """The share of the total brought in by the top `percent`% of contributors (the 80/20
+    check): the largest `top_count` of the positive amounts over `total` (default their sum).
+
+    Contributors are the positive amounts; equal amounts at the cut give the same share
+    whichever is taken. None when the total is zero.
+    """
+    positive = sorted((amount for amount in amounts if amount > 0), reverse=True)
+    whole = sum(positive) if total is None else total
+    if whole <= 0:
+        return None
+    return sum(positive[: top_count(len(positive), percent)]) / whole
+
+
+def cumulative_shares(amounts: Sequence[int], *, total: int | None = None) -> list[float | None]:
+    """The running share of the total (default the amounts' sum), amount by amount in the
+    order given; None throughout when the total is zero."""
+    whole = sum(amounts) if total is None else total
+    running = 0
+    shares: list[float | None] = []
+    for amount in amounts:
+        running += amount
+        shares.append(ratio(running, whole))
+    return shares
+
+
 def pipeline_velocity(
     open_deals: int,
     average_won_cents: float | None,
@@ -83,3 +117,62 @@ def pipeline_velocity(
     if average_won_cents is None or win_rate is None or not average_cycle_days:
         return None
     return open_deals * average_won_cents * win_rate / average_cycle_days
+
+
+def first_day_reaching(
+    bookings: Sequence[tuple[int, int]], bar_cents: float, window_days: int = 90
+) -> int | None:
+    """The first day whose trailing bookings reach the bar: ramp-up, counted in days.
+
+    `bookings` are (day, amount_cents) pairs, days numbered from any origin. The trailing
+    bookings of day D are the amounts of days D − window_days + 1 … D. They only grow on a
+    day with bookings, so the first such day at or above the bar is the answer (a bar of zero
+    is reached at the first booking, however small). None when no day reaches the bar.
+    """
+    by_day: dict[int, int] = {}
+    for day, amount in bookings:
+        by_day[day] = by_day.get(day, 0) + amount
+    days = sorted(by_day)
+    trailing, oldest = 0, 0
+    for day in days:
+        trailing += by_day[day]
+        while days[oldest] <= day - window_days:
+            trailing -= by_day[days[oldest]]
+            oldest += 1
+        if trailing >= bar_cents:
+            return day
+    return None
+
+
+def account_mrr_after(current_cents: int, recurring_cents: int, *, renewal: bool, won: bool) -> int:
+    """An account's MRR after one of its subscription deals closes.
+
+    A won renewal replaces the account's MRR with its recurring amount (it carries the
+    subscription forward, not on top of it); a lost renewal ends it (churn). A won new-business
+    or expansion deal adds its recurring amount; losing one changes nothing.
+    """
+    if renewal:
+        return recurring_cents if won else 0
+    return current_cents + recurring_cents if won else current_cents
+
+
+def mrr_movement(before_cents: int, after_cents: int) -> str | None:
+    """How an account's MRR change counts: `new` (from nothing), `expansion` (up),
+    `contraction` (down, not to nothing) or `churn` (down to nothing); None when unchanged."""
+    if after_cents == before_cents:
+        return None
+    if before_cents == 0:
+        return "new"
+    if after_cents == 0:
+        return "churn"
+    return "expansion" if after_cents > before_cents else "contraction"
+
+
+def net_revenue_retention(
+    starting_cents: int, expansion_cents: int, contraction_cents: int, churn_cents: int
+) -> float | None:
+    """(starting MRR + expansion − contraction − churn) / starting MRR of a cohort of
+    accounts; None when the cohort had no MRR to start with."""
+    if starting_cents <= 0:
+        return None
+    return (starting_cents + expansion_cents - contraction_cents - churn_cents) / starting_cents

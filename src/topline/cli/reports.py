@@ -66,7 +66,7 @@ def report(
         str | None, typer.Option(help="An earlier moment, for reports between two moments.")
     ] = None,
     window: Annotated[
-        str | None, typer.Option(help="Trailing days, for reports over a trailing window.")
+        str | None, typer.Option(help="A trailing window: days (velocity) or months (ramp).")
     ] = None,
     output: Annotated[ReportFormat, typer.Option("--format", help="table, csv or json.")] = (
         ReportFormat.TABLE

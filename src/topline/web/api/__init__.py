@@ -18,7 +18,9 @@ from topline.web.api import (
     reports,
     reports_changes,
     reports_funnel,
+    reports_people,
     reports_quota,
+    reports_revenue,
     teams,
     tokens,
     users,
@@ -32,5 +34,6 @@ router = APIRouter(prefix=API_PREFIX)
 for resource in (
     deals, accounts, contacts, leads, activities, users, teams, pipelines, quotas, forecasts,
     tokens, audit, imports, reports, reports_quota, reports_funnel, reports_changes,
+    reports_revenue, reports_people,
 ):  # fmt: skip
     router.include_router(resource.router)

@@ -1,0 +1,546 @@
+"""People reports: each rep against the median rep of the scope (`reps`, the basis of coaching),
+and how concentrated won revenue is among accounts and reps (`concentration`, the 80/20 check).
+
+Both count deals as the other reports do (docs/reports.md): won and lost deals are those closed
+in the period and still closed at `as_of`, at their amount then and credited to their owner
+then, as in the win-rate report.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from topline.analytics import metrics
+from topline.analytics.funnel import _cohort
+from topline.analytics.history import between, first_rows, state_as_of
+from topline.analytics.periods import Period
+from topline.analytics.quota import _closed_by_owner, _Figures, _open_by_owner, _people
+from topline.analytics.registry import ReportSpec, option, register
+from topline.analytics.reports import Report, _closed_in, _envelope, _scoped
+from topline.analytics.scope import Scope
+from topline.analytics.sql import utc_days_between
+from topline.auth.models import User
+from topline.crm.enums import ActivityType, StageType
+from topline.crm.models import Account, Activity, Pipeline, Stage
+from topline.errors import InvalidInput
+
+WON = StageType.WON.value
+
+# --- reps: the metrics and their comparison (pure) -------------------------------------------
+
+# How many metrics `weakest` names per rep at most.
+WEAKEST_COUNT = 3
+
+
+class Unit(StrEnum):
+    COUNT = "count"
+    CENTS = "cents"
+    RATE = "rate"
+    DAYS = "days"
+
+
+class Better(StrEnum):
+    """Which way a metric is better: more won is better, a longer sales cycle is worse."""
+
+    HIGHER = "higher"
+    LOWER = "lower"
+
+
+@dataclass(frozen=True)
+class RepMetric:
+    key: str
+    unit: Unit
+    better: Better = Better.HIGHER
+
+
+# The fixed metrics, in the order the report lists them; the stage conversions follow, then the
+# activity counts.
+BASE_METRICS: tuple[RepMetric, ...] = (
+    RepMetric("deals_created", Unit.COUNT),
+    RepMetric("pipeline_created_cents", Unit.CENTS),
+    RepMetric("open_pipeline_cents", Unit.CENTS),
+    RepMetric("win_rate", Unit.RATE),
+    RepMetric("won_cents", Unit.CENTS),
+    RepMetric("average_won_cents", Unit.CENTS),
+    RepMetric("median_cycle_days", Unit.DAYS, Better.LOWER),
+)
+ACTIVITY_METRICS: tuple[RepMetric, ...] = (
+    RepMetric("activities", Unit.COUNT),
+    *(RepMetric(f"activities:{kind.value}", Unit.COUNT) for kind in ActivityType),
+)
+
+Value = int | float | None
+
+
+def median_value(values: Iterable[Value], unit: Unit) -> Value:
+    """The median of the known values (None when there is none); money rounds to the cent
+    (halves to even), other medians are fractional."""
+    found = metrics.median([value for value in values if value is not None])
+    if found is None:
+        return None
+    return round(found) if unit == Unit.CENTS else float(found)
+
+
+def relative_difference(value: Value, median: Value) -> float | None:
+    """(value − median) / median; None when either is unknown or the median is zero."""
+    if value is None or median is None or median == 0:
+        return None
+    return (value - median) / abs(median)
+
+
+def shortfall(relative: float | None, better: Better) -> float | None:
+    """How far a figure falls on the worse side of the median, relative to the median: positive
+    when worse (below for most metrics, above for the sales cycle), zero or negative otherwise."""
+    if relative is None:
+        return None
+    return -relative if better == Better.HIGHER else relative
+
+
+def weakest_metrics(
+    shortfalls: Sequence[tuple[str, float | None]], count: int = WEAKEST_COUNT
+) -> list[str]:
+    """The metrics furthest on the worse side of the median: those with a positive shortfall,
+    largest first; equal shortfalls keep the order given. At most `count` of them."""
+    worse = [(key, value) for key, value in shortfalls if value is not None and value > 0]
+    ranked = sorted(enumerate(worse), key=lambda item: (-item[1][1], item[0]))
+    return [key for _, (key, _) in ranked[:count]]
+
+
+# --- reps: the report ------------------------------------------------------------------------
+
+
+class MetricMedian(BaseModel):
+    metric: str = Field(description="e.g. win_rate, conversion:Proposal, activities:call.")
+    unit: Unit
+    better: Better = Field(description="higher, or lower for the sales cycle.")
+    median: int | float | None = Field(
+        description="The median over the rows that have the figure; money in whole cents."
+    )
+
+
+class RepWeakest(BaseModel):
+    id: int
+    name: str
+    weakest: list[str] = Field(
+        description="Up to three metrics furthest on the worse side of the median, relative "
+        "to it, worst first."
+    )
+
+
+class RepsSummary(BaseModel):
+    reps: int = Field(description="People compared (the rows).")
+    medians: list[MetricMedian]
+    weakest: list[RepWeakest] = Field(description="Per row, in the rows' order.")
+
+
+class MetricComparison(BaseModel):
+    metric: str
+    value: int | float | None = Field(description="None when nothing to divide (no deal closed…).")
+    median: int | float | None
+    difference: int | float | None = Field(description="value − median.")
+    relative_difference: float | None = Field(
+        description="(value − median) / median; none when either is unknown or the median is 0."
+    )
+
+
+class RepsRow(BaseModel):
+    id: int
+    name: str
+    metrics: list[MetricComparison] = Field(description="In the order of `summary.medians`.")
+
+
+@dataclass
+class _RepFigures:
+    created: int = 0
+    created_cents: int = 0
+    cycles: list[int] = field(default_factory=list)
+    conversions: dict[int, tuple[int, int]] = field(default_factory=dict)  # (entered, advanced)
+    activities: dict[ActivityType, int] = field(default_factory=dict)
+
+
+def reps_report(
+    session: Session, scope: Scope, period: Period, as_of: datetime
+) -> Report[RepsSummary, RepsRow]:
+    """Every rep of the scope against the median of the scope's reps, metric by metric: the
+    basis of coaching.
+
+    The metrics, in this order:
+
+    - `deals_created`, `pipeline_created_cents`: deals created in the period (by `as_of`) and
+      their amounts when created, credited to their owner at creation (as pipeline growth);
+    - `open_pipeline_cents`: deals open at `as_of` closing in the period (as coverage);
+    - `win_rate` (by count), `won_cents`, `average_won_cents` (won amount / deals won, in whole
+      cents) and `median_cycle_days` (UTC calendar days from creation to close of the won
+      deals, as the cycle report), over the deals closed in the period;
+    - `conversion:<stage>` for each open stage of every pipeline: the funnel report's stage
+      conversion (advanced / entered) of the deals that entered the stage in the period,
+      credited to their owner at `as_of`. When two pipelines share a stage name the key is
+      `conversion:<pipeline>/<stage>`;
+    - `activities` and `activities:<type>`: activities logged by the person that occurred in
+      the period, by `as_of` (planned ones later than `as_of` are left out).
+
+    Rows are the people of the scope as in the quota reports: its reps employed during some of
+    the period, the rep of a one-rep scope, and anyone else who owns a deal counted here (a
+    manager who sells); people with no deal and no activity appear with zeros. The median of
+    a metric is over the rows that have it: counts and amounts are known for everyone (zero
+    when nothing happened), rates, averages and the cycle only where something was there to
+    divide. In a one-rep scope the median is the rep's own figure.
+
+    "Furthest below the median" is measured relative to the median, so metrics of different
+    units compare: the shortfall is (median − value) / median, or (value − median) / median
+    for the sales cycle, where lower is better. A metric with an unknown value or a zero median
+    has no shortfall. `weakest` lists up to three metrics with a positive shortfall, largest
+    first; equal shortfalls keep the report's metric order.
+    """
+    figures: dict[int, _Figures] = defaultdict(_Figures)
+    _closed_by_owner(session, scope, period, as_of, figures)
+    _open_by_owner(session, scope, period, as_of, figures)
+    extra: dict[int, _RepFigures] = defaultdict(_RepFigures)
+    _created_by_owner(session, scope, period, as_of, extra)
+    _cycles_by_owner(session, scope, period, as_of, extra)
+    _conversions_by_owner(session, scope, period, as_of, extra)
+    _activities_by_user(session, scope, period, as_of, extra)
+    owners = {owner for owner, f in figures.items() if f.won or f.lost or f.open_deals}
+    owners |= {owner for owner, f in extra.items() if f.created or f.conversions}
+    people = _people(session, scope, period, owners)
+    stages = _conversion_stages(session)
+    specs = [
+        *BASE_METRICS,
+        *(RepMetric(key, Unit.RATE) for key, _ in stages),
+        *ACTIVITY_METRICS,
+    ]
+    values = [
+        _rep_values(figures.get(person_id, _Figures()), extra.get(person_id), stages)
+        for person_id, _ in people
+    ]
+    medians = {
+        spec.key: median_value((row[spec.key] for row in values), spec.unit) for spec in specs
+    }
+    rows: list[RepsRow] = []
+    weakest: list[RepWeakest] = []
+    for (person_id, name), row in zip(people, values, strict=True):
+        compared = []
+        falls = []
+        for spec in specs:
+            value, median = row[spec.key], medians[spec.key]
+            relative = relative_difference(value, median)
+            compared.append(
+                MetricComparison(
+                    metric=spec.key,
+                    value=value,
+                    median=median,
+                    difference=None if value is None or median is None else value - median,
+                    relative_difference=relative,
+                )
+            )
+            falls.append((spec.key, shortfall(relative, spec.better)))
+        rows.append(RepsRow(id=person_id, name=name, metrics=compared))
+        weakest.append(RepWeakest(id=person_id, name=name, weakest=weakest_metrics(falls)))
+    summary = RepsSummary(
+        reps=len(rows),
+        medians=[
+            MetricMedian(metric=s.key, unit=s.unit, better=s.better, median=medians[s.key])
+            for s in specs
+        ],
+        weakest=weakest,
+    )
+    return Report(**_envelope("reps", scope, period, as_of), summary=summary, rows=rows)
+
+
+def _rep_values(
+    found: _Figures, extra: _RepFigures | None, stages: Sequence[tuple[str, int]]
+) -> dict[str, Value]:
+    """One person's figure for every metric key."""
+    extra = extra or _RepFigures()
+    average = metrics.ratio(found.won_cents, found.won)
+    cycle = metrics.median(extra.cycles)
+    values: dict[str, Value] = {
+        "deals_created": extra.created,
+        "pipeline_created_cents": extra.created_cents,
+        "open_pipeline_cents": found.open_cents,
+        "win_rate": metrics.win_rate(found.won, found.lost),
+        "won_cents": found.won_cents,
+        "average_won_cents": None if average is None else round(average),
+        "median_cycle_days": None if cycle is None else float(cycle),
+    }
+    for key, stage_id in stages:
+        entered, advanced = extra.conversions.get(stage_id, (0, 0))
+        values[key] = metrics.stage_conversion(advanced, entered)
+    values["activities"] = sum(extra.activities.values())
+    for kind in ActivityType:
+        values[f"activities:{kind.value}"] = extra.activities.get(kind, 0)
+    return values
+
+
+def _conversion_stages(session: Session) -> list[tuple[str, int]]:
+    """Every open stage of every pipeline as (metric key, stage id), in funnel order."""
+    stages = session.execute(
+        select(Stage.id, Stage.name, Pipeline.name.label("p"))
+        .join(Pipeline, Pipeline.id == Stage.pipeline_id)
+        .where(Stage.type == StageType.OPEN)
+        .order_by(Pipeline.id, Stage.position)
+    ).all()
+    names = Counter(stage.name for stage in stages)
+    return [
+        (
+            f"conversion:{stage.name}"
+            if names[stage.name] == 1
+            else f"conversion:{stage.p}/{stage.name}",
+            stage.id,
+        )
+        for stage in stages
+    ]
+
+
+def _created_by_owner(
+    session: Session, scope: Scope, period: Period, as_of: datetime, extra: dict[int, _RepFigures]
+) -> None:
+    """Deals created in the period (by `as_of`) and their amounts then, per owner at creation."""
+    created = first_rows()
+    stmt = _scoped(
+        select(
+            created.c.owner_id,
+            func.count().label("deals"),
+            func.coalesce(func.sum(created.c.amount_cents), 0).label("amount"),
+        )
+        .where(
+            between(created.c.created_at, period.start_at, period.end_at),
+            created.c.created_at <= as_of,
+        )
+        .group_by(created.c.owner_id),
+        scope,
+        created.c.owner_id,
+    )
+    for row in session.execute(stmt):
+        found = extra[row.owner_id]
+        found.created, found.created_cents = int(row.deals), int(row.amount)
+
+
+def _cycles_by_owner(
+    session: Session, scope: Scope, period: Period, as_of: datetime, extra: dict[int, _RepFigures]
+) -> None:
+    """Days from creation to close of each won deal closed in the period, per owner.
+
+    One number per won deal is fetched: a median is not portable SQL."""
+    closed = _closed_in(scope, period, as_of)
+    span = utc_days_between(closed.c.closed_at, closed.c.created_at)
+    # A close recorded before the creation (imported data) counts as the same day.
+    days = case((span < 0, 0), else_=span)
+    for owner_id, cycle in session.execute(
+        select(closed.c.owner_id, days).where(closed.c.stage_type == WON)
+    ):
+        extra[owner_id].cycles.append(int(cycle))
+
+
+def _conversions_by_owner(
+    session: Session, scope: Scope, period: Period, as_of: datetime, extra: dict[int, _RepFigures]
+) -> None:
+    """The funnel report's stage entries in the period and advances, per owner at `as_of`."""
+    cohort = _cohort(scope, period, as_of)
+    state = state_as_of(as_of)
+    stmt = (
+        select(
+            state.c.owner_id,
+            cohort.c.stage_id,
+            func.count().label("entered"),
+            func.sum(cohort.c.advanced).label("advanced"),
+        )
+        .select_from(cohort)
+        .join(state, state.c.deal_id == cohort.c.deal_id)
+        .group_by(state.c.owner_id, cohort.c.stage_id)
+    )
+    for row in session.execute(stmt):
+        extra[row.owner_id].conversions[row.stage_id] = (int(row.entered), int(row.advanced))
+
+
+def _activities_by_user(
+    session: Session, scope: Scope, period: Period, as_of: datetime, extra: dict[int, _RepFigures]
+) -> None:
+    """Activities that occurred in the period and by `as_of`, per person and type."""
+    activity = Activity.__table__
+    stmt = _scoped(
+        select(activity.c.user_id, activity.c.type, func.count().label("n"))
+        .where(
+            between(activity.c.occurred_at, period.start_at, period.end_at),
+            activity.c.occurred_at <= as_of,
+        )
+        .group_by(activity.c.user_id, activity.c.type),
+        scope,
+        activity.c.user_id,
+    )
+    for row in session.execute(stmt):
+        extra[row.user_id].activities[ActivityType(row.type)] = int(row.n)
+
+
+# --- concentration ---------------------------------------------------------------------------
+
+
+class ConcentrationBy(StrEnum):
+    ACCOUNTS = "accounts"
+    REPS = "reps"
+
+
+class ConcentrationSummary(BaseModel):
+    by: ConcentrationBy = Field(description="What the rows list.")
+    won_deals: int = Field(description="Deals won in the period, still won at `as_of`.")
+    won_cents: int = Field(description="Their amounts at `as_of`: the total the shares divide.")
+    accounts: int = Field(description="Accounts with won revenue (more than zero).")
+    top_accounts: int = Field(description="ceil(20% of `accounts`).")
+    top_accounts_cents: int
+    top_accounts_share: float | None = Field(
+        description="top_accounts_cents / won_cents; none when nothing was won."
+    )
+    no_account_cents: int = Field(description="Won revenue of deals without an account.")
+    reps: int = Field(description="Owners with won revenue (more than zero).")
+    top_reps: int = Field(description="ceil(20% of `reps`).")
+    top_reps_cents: int
+    top_reps_share: float | None = Field(
+        description="top_reps_cents / won_cents; none when nothing was won."
+    )
+
+
+class ConcentrationRow(BaseModel):
+    rank: int | None = Field(description="1 for the most won; none for the no-account row.")
+    id: int | None = Field(description="The account or rep; none for deals without an account.")
+    name: str | None
+    won_deals: int
+    won_cents: int
+    share: float | None = Field(description="won_cents / the scope's won revenue.")
+    cumulative_share: float | None = Field(description="The share of this row and those above.")
+    top: bool = Field(description="Among the top 20%.")
+
+
+@dataclass(frozen=True)
+class _Contributor:
+    id: int | None
+    name: str | None
+    deals: int
+    cents: int
+
+
+def concentration_report(
+    session: Session,
+    scope: Scope,
+    period: Period,
+    as_of: datetime,
+    by: ConcentrationBy = ConcentrationBy.ACCOUNTS,
+) -> Report[ConcentrationSummary, ConcentrationRow]:
+    """The 80/20 check: the share of won revenue that the top 20% of accounts, and of reps,
+    bring in.
+
+    Won revenue is the deals won in the period and still won at `as_of`, at their amount then;
+    a deal counts for its account and for its owner at `as_of`. The contributors are the
+    accounts (or owners) with won revenue above zero, and the top 20% are the
+    ceil(20% × contributors) with the most. Ties do not change a share: equal amounts add up
+    the same whichever of them is taken; rows with equal revenue are ordered by name, then id,
+    and `top` marks the first ones. Both shares divide the scope's whole won revenue, so won
+    deals without an account count in the total but for no account: they are one last row
+    (no rank, no id), never in the top. The shares are None when nothing was won (or only at
+    zero amounts).
+
+    Rows: the accounts (`by` accounts, the default) or the reps, by won revenue, largest first,
+    with each one's share and the cumulative share.
+    """
+    won = _closed_in(scope, period, as_of)
+    is_won = won.c.stage_type == WON
+    won_deals = int(session.scalar(select(func.count()).select_from(won).where(is_won)) or 0)
+    accounts = _contributors(session, won, won.c.account_id, Account.__table__)
+    reps = _contributors(session, won, won.c.owner_id, User.__table__)
+    unassigned = next((c for c in accounts if c.id is None), None)
+    accounts = [c for c in accounts if c.id is not None and c.cents > 0]
+    reps = [c for c in reps if c.cents > 0]
+    total = sum(c.cents for c in reps)
+    account_top = metrics.top_count(len(accounts))
+    rep_top = metrics.top_count(len(reps))
+    summary = ConcentrationSummary(
+        by=by,
+        won_deals=won_deals,
+        won_cents=total,
+        accounts=len(accounts),
+        top_accounts=account_top,
+        top_accounts_cents=sum(c.cents for c in accounts[:account_top]),
+        top_accounts_share=metrics.top_share([c.cents for c in accounts], total=total),
+        no_account_cents=unassigned.cents if unassigned else 0,
+        reps=len(reps),
+        top_reps=rep_top,
+        top_reps_cents=sum(c.cents for c in reps[:rep_top]),
+        top_reps_share=metrics.top_share([c.cents for c in reps], total=total),
+    )
+    listed, top = (accounts, account_top) if by == ConcentrationBy.ACCOUNTS else (reps, rep_top)
+    if by == ConcentrationBy.ACCOUNTS and unassigned is not None and unassigned.cents > 0:
+        listed = [*listed, unassigned]
+    cumulative = metrics.cumulative_shares([c.cents for c in listed], total=total)
+    rows = [
+        ConcentrationRow(
+            rank=index + 1 if contributor.id is not None else None,
+            id=contributor.id,
+            name=contributor.name,
+            won_deals=contributor.deals,
+            won_cents=contributor.cents,
+            share=metrics.ratio(contributor.cents, total),
+            cumulative_share=running,
+            top=index < top and contributor.id is not None,
+        )
+        for index, (contributor, running) in enumerate(zip(listed, cumulative, strict=True))
+    ]
+    return Report(**_envelope("concentration", scope, period, as_of), summary=summary, rows=rows)
+
+
+def _contributors(session: Session, won: Any, key: Any, names: Any) -> list[_Contributor]:
+    """Won deals and revenue per account or owner, largest first, then by name and id; the
+    no-account group (key null) is among them."""
+    stmt = (
+        select(
+            key.label("key"),
+            names.c.name,
+            func.count().label("deals"),
+            func.coalesce(func.sum(won.c.amount_cents), 0).label("cents"),
+        )
+        .select_from(won)
+        .outerjoin(names, names.c.id == key)
+        .where(won.c.stage_type == WON)
+        .group_by(key, names.c.name)
+    )
+    found = [
+        _Contributor(row.key, row.name, int(row.deals), int(row.cents))
+        for row in session.execute(stmt)
+    ]
+    # Sorted here, not in SQL, so that both databases agree whatever their collation.
+    return sorted(found, key=lambda c: (-c.cents, (c.name or "").casefold(), c.id or 0))
+
+
+def _by(options: Mapping[str, str]) -> ConcentrationBy:
+    value = option(options, "by", ConcentrationBy.ACCOUNTS.value)
+    try:
+        return ConcentrationBy(value)
+    except ValueError:
+        known = ", ".join(b.value for b in ConcentrationBy)
+        raise InvalidInput(f"by {value!r}: use one of {known}") from None
+
+
+register(
+    ReportSpec(
+        "reps",
+        "Each rep against the scope's median, metric by metric",
+        lambda session, scope, period, as_of, _options: reps_report(session, scope, period, as_of),
+    )
+)
+register(
+    ReportSpec(
+        "concentration",
+        "Share of won revenue from the top 20% of accounts and reps",
+        lambda session, scope, period, as_of, options: concentration_report(
+            session, scope, period, as_of, by=_by(options)
+        ),
+        {"by": "rows by accounts (default) or reps"},
+    )
+)
