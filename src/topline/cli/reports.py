@@ -173,6 +173,9 @@ def _print_table(result: Any) -> None:
         f"({period.start} to {period.end}, end excluded) · as of {result.as_of:%Y-%m-%d %H:%M} UTC",
         highlight=False,
     )
+    if result.report == "reps":
+        _print_reps(result)
+        return
     for key, value in result.summary.model_dump().items():
         out.print(f"  {_label(key)}: {_cell(key, value)}", highlight=False)
     if not result.rows:
@@ -188,4 +191,31 @@ def _print_table(result: Any) -> None:
     for row in result.rows:
         values = row.model_dump()
         table.add_row(*(_cell(field, values[field]) for field in fields))
+    out.print(table)
+
+
+def _print_reps(result: Any) -> None:
+    """One column per rep, one line per metric, the scope's median first."""
+    for entry in result.summary.weakest:
+        weakest = ", ".join(entry.weakest) or "nothing below the median"
+        out.print(f"  {entry.name}: weakest on {weakest}", highlight=False)
+    if not result.rows:
+        out.print("  (no rows)")
+        return
+    table = Table()
+    table.add_column("metric")
+    table.add_column("median", justify="right")
+    for row in result.rows:
+        table.add_column(row.name, justify="right")
+    for index, median in enumerate(result.summary.medians):
+        name = median.metric
+        unit_key = (
+            f"{name}_cents"
+            if median.unit.value == "cents" and not name.endswith("_cents")
+            else name
+        )
+        if median.unit.value == "rate":
+            unit_key = "rate"
+        cells = [_cell(unit_key, row.metrics[index].value) for row in result.rows]
+        table.add_row(_label(name), _cell(unit_key, median.median), *cells)
     out.print(table)
