@@ -157,14 +157,28 @@ def _run_backend(backend: str, workdir: Path, args: argparse.Namespace) -> dict[
     return result
 
 
-# Runs the `topline` command and reports the child's own peak resident memory on stderr.
+# Runs the `topline` command and reports the child's own peak resident memory on stderr. Not
+# getrusage's ru_maxrss: Linux carries the parent's high-water mark over into a child it forks
+# and execs, so after a ceiling run built millions of tuples the child would report the
+# parent's peak. VmHWM is the peak of the child's own address space (from its exec).
 CHILD = """
 import resource, sys
 from topline.cli.main import app
+
+def peak_kib():
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
 try:
     app(sys.argv[1:])
 finally:
-    print("PEAK_RSS_KIB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+    print("PEAK_RSS_KIB", peak_kib(), file=sys.stderr)
 """
 
 

@@ -181,23 +181,19 @@ def _open_csv(path: Path) -> Table:
 
 def _csv_records(reader: Iterator[list[str]], name: str) -> Iterator[tuple[int, list[Cell]]]:
     number = 0
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except UnicodeDecodeError as exc:
-            raise SourceError(
-                f"{name}: row {number + 1} is not valid text in the file's encoding ({exc.reason})"
-            ) from None
-        except csv.Error as exc:
-            limit = f"{MAX_CELL_CHARS:,}"
-            reason = f"a cell longer than {limit} characters" if "limit" in str(exc) else exc
-            raise SourceError(f"{name}: row {number + 1}: {reason}") from None
-        number += 1
-        if not any(cell.strip() for cell in row):
-            continue
-        yield number, list(row)
+    try:
+        for row in reader:  # a new list each time: the caller may change it
+            number += 1
+            if (row and row[0].strip()) or any(cell.strip() for cell in row):
+                yield number, row  # type: ignore[misc]
+    except UnicodeDecodeError as exc:
+        raise SourceError(
+            f"{name}: row {number + 1} is not valid text in the file's encoding ({exc.reason})"
+        ) from None
+    except csv.Error as exc:
+        limit = f"{MAX_CELL_CHARS:,}"
+        reason = f"a cell longer than {limit} characters" if "limit" in str(exc) else exc
+        raise SourceError(f"{name}: row {number + 1}: {reason}") from None
 
 
 def check_header(cells: list[str], name: str) -> list[str]:

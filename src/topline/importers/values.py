@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from functools import lru_cache
-from typing import TypeVar
+from functools import cache
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from topline.importers.sources import Cell
@@ -25,6 +25,11 @@ class BadValue(ValueError):
     """A cell that does not hold a value of the field's kind."""
 
 
+# Dates and moments read from text, remembered per `Formats`: an export repeats the same few
+# thousand days over millions of rows. Bounded: a cache this full starts over.
+CACHE_SIZE = 65_536
+
+
 @dataclass(frozen=True)
 class Formats:
     """How the source writes dates and numbers (from the mapping)."""
@@ -33,9 +38,13 @@ class Formats:
     decimal_separator: str = "."
     timezone: str = "UTC"
     _zone: ZoneInfo = field(init=False, repr=False, compare=False)
+    _dates: dict[str, date] = field(init=False, repr=False, compare=False)
+    _moments: dict[str, datetime] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_zone", ZoneInfo(self.timezone))
+        object.__setattr__(self, "_dates", {})
+        object.__setattr__(self, "_moments", {})
 
     @property
     def zone(self) -> ZoneInfo:
@@ -52,9 +61,12 @@ _FALSE = frozenset({"0", "false", "no", "n", "f", "off", "nein", "non"})
 
 def as_text(cell: Cell, *, max_length: int) -> str:
     """Text, whitespace trimmed; numbers from a spreadsheet as they read (1234, not 1234.0)."""
-    if isinstance(cell, float) and cell.is_integer():
-        cell = int(cell)
-    text = str(cell).strip()
+    if type(cell) is str:
+        text = cell.strip()
+    else:
+        if isinstance(cell, float) and cell.is_integer():
+            cell = int(cell)
+        text = str(cell).strip()
     if "\x00" in text:
         raise BadValue("text with a NUL character")
     if len(text) > max_length:
@@ -72,16 +84,30 @@ def as_int(cell: Cell) -> int:
     return int(number)
 
 
-def as_cents(cell: Cell, formats: Formats, *, scale: Decimal = Decimal(1)) -> int:
+_ONE = Decimal(1)
+# An amount as most exports write it (1234 or 1234.5 or 1234.56): read without Decimal.
+_PLAIN_AMOUNT = re.compile(r"([0-9]{1,15})(?:\.([0-9]{1,2}))?")
+MAX_CENTS = 2**53 - 1
+
+
+def as_cents(cell: Cell, formats: Formats, *, scale: Decimal = _ONE) -> int:
     """Money in cents from an amount in major units times `scale` (e.g. 1000000 for an amount
     given in millions); currency symbols and thousands separators are ignored."""
+    if type(cell) is str and scale is _ONE and formats.decimal_separator == ".":
+        plain = _PLAIN_AMOUNT.fullmatch(cell)
+        if plain is not None:
+            whole, fraction = plain.groups()
+            cents = int(whole) * 100 + (int(fraction.ljust(2, "0")) if fraction else 0)
+            if cents > MAX_CENTS:
+                raise BadValue(f"amount {cell!r} is too large")
+            return cents
     amount = _decimal(cell, formats) * scale
     if amount < 0:
         raise BadValue(f"negative amount {cell!r}")
-    cents = (amount * 100).quantize(Decimal(1))
-    if cents > 2**53 - 1:
+    rounded = (amount * 100).quantize(_ONE)
+    if rounded > MAX_CENTS:
         raise BadValue(f"amount {cell!r} is too large")
-    return int(cents)
+    return int(rounded)
 
 
 def number(cell: Cell, formats: Formats) -> Decimal:
@@ -114,11 +140,26 @@ def _decimal(cell: Cell, formats: Formats) -> Decimal:
 def as_date(cell: Cell, formats: Formats) -> date:
     """A calendar date: ISO 8601, the mapping's formats, or a month written out (3 Mar 2025).
     Day/month orders that could be either are refused unless the mapping names the format."""
+    if type(cell) is str:
+        known = formats._dates.get(cell)
+        if known is None:
+            known = _remember(formats._dates, cell, _text_date(cell.strip(), formats))
+        return known
     if isinstance(cell, datetime):
         return cell.date()
     if isinstance(cell, date):
         return cell
-    text = str(cell).strip()
+    return _text_date(str(cell).strip(), formats)
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> Any:
+    if len(cache) >= CACHE_SIZE:
+        cache.clear()
+    cache[key] = value
+    return value
+
+
+def _text_date(text: str, formats: Formats) -> date:
     if ISO_DATE.match(text):
         try:
             return date.fromisoformat(text)
@@ -164,14 +205,12 @@ def _real_date(year: int, month: int, day: int, text: str) -> date:
 def as_datetime(cell: Cell, formats: Formats) -> datetime:
     """A moment in UTC. A date alone means its start in the mapping's timezone; a time without
     an offset is in that timezone too."""
-    if isinstance(cell, str):
-        return _text_moment(cell, formats)  # the same dates recur across rows: remembered
+    if type(cell) is str:
+        known = formats._moments.get(cell)
+        if known is None:
+            known = _remember(formats._moments, cell, _moment(cell, formats))
+        return known
     return _moment(cell, formats)
-
-
-@lru_cache(maxsize=65_536)
-def _text_moment(text: str, formats: Formats) -> datetime:
-    return _moment(text, formats)
 
 
 def _moment(cell: Cell, formats: Formats) -> datetime:
@@ -224,12 +263,21 @@ def as_bool(cell: Cell) -> bool:
 
 def as_choice(cell: Cell, choices: type[E]) -> E:
     """One of an enumeration's values, matched ignoring case, spaces and dashes."""
-    key = _choice_key(str(cell))
+    found = _choices(choices).get(_choice_key(str(cell)))
+    if found is None:
+        allowed = ", ".join(choice.value for choice in choices)
+        raise BadValue(f"{cell!r} is not one of {allowed}")
+    return found  # type: ignore[return-value]
+
+
+@cache  # one entry per enumeration
+def _choices(choices: type[StrEnum]) -> dict[str, StrEnum]:
+    """An enumeration's members by the keys of their values and names; the first one wins."""
+    index: dict[str, StrEnum] = {}
     for choice in choices:
-        if _choice_key(choice.value) == key or _choice_key(choice.name) == key:
-            return choice
-    allowed = ", ".join(choice.value for choice in choices)
-    raise BadValue(f"{cell!r} is not one of {allowed}")
+        index.setdefault(_choice_key(choice.value), choice)
+        index.setdefault(_choice_key(choice.name), choice)
+    return index
 
 
 def _choice_key(text: str) -> str:
