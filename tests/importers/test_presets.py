@@ -6,16 +6,24 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from topline.auth.models import User
 from topline.crm.models import Account, Contact, Deal, Stage
 from topline.importers.engine import ImportResult
-from topline.importers.mapping import load_mapping
+from topline.importers.mapping import load_mapping, preset_names
 
 Write = Callable[[str, str | bytes], Path]
 Import = Callable[..., ImportResult]
+
+
+@pytest.mark.parametrize("name", preset_names())
+def test_each_preset_is_a_valid_mapping_named_after_its_source(name: str) -> None:
+    mapping = load_mapping(name)
+
+    assert mapping.source == name and mapping.files
 
 
 def deals_by_name(db: Engine) -> dict[str, tuple[str, int, date, str | None]]:

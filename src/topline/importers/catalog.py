@@ -2,8 +2,9 @@
 and spreadsheets use for each (for automatic column matching).
 
 Entities are imported in `ORDER`, so that references point at records that exist: teams, then
-users, accounts, contacts, leads, deals, activities. A reference to a record of the same entity
-(a user's manager, a team's parent) may point at a row further down the file.
+users, accounts, contacts, leads, deals, the deals' history, activities. A reference to a record
+of the same entity (a user's manager, a team's parent) may point at a row further down the file,
+and a lead's converted deal at a deal imported after it.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ class EntityDef:
     noun: str
     fields: tuple[FieldDef, ...]
     file_names: tuple[str, ...]
+    # Whether a file of unknown name may be taken for this entity because its header fits.
+    guessed_by_header: bool = True
 
     def field(self, name: str) -> FieldDef | None:
         return next((f for f in self.fields if f.name == name), None)
@@ -245,8 +248,50 @@ LEADS = EntityDef(
                  synonyms=("created", "created date", "createddate", "create date")),
         _text("disqualification_reason", 200, "why it was disqualified",
               "disqualification reason", "disqualified reason"),
+        FieldDef("converted_at", Kind.DATETIME,
+                 "when a converted lead was converted (default: its creation; a moment before "
+                 "its creation counts as its creation, as sources give the day only)",
+                 synonyms=("converted at", "converted date", "converteddate")),
+        FieldDef("converted_account", Kind.REF, "the account a converted lead became",
+                 ref="accounts", synonyms=("converted account", "convertedaccountid")),
+        FieldDef("converted_contact", Kind.REF, "the contact a converted lead became",
+                 ref="contacts", synonyms=("converted contact", "convertedcontactid")),
+        FieldDef("converted_deal", Kind.REF, "the deal a converted lead became", ref="deals",
+                 synonyms=("converted deal", "converted opportunity",
+                           "convertedopportunityid")),
     ),
     ("leads", "lead"),
+)  # fmt: skip
+
+DEAL_HISTORY = EntityDef(
+    "deal_history",
+    "deal history row",
+    (
+        FieldDef("key", Kind.TEXT, KEY_HELP, max_length=200,
+                 synonyms=("history id", "id")),
+        FieldDef("deal", Kind.REF, "the deal, by its key", ref="deals", required=True,
+                 synonyms=("deal", "deal id", "opportunity", "opportunityid",
+                           "opportunity id")),
+        FieldDef("at", Kind.DATETIME, "when the deal came to this state", required=True,
+                 synonyms=("date", "changed at", "created date", "createddate", "valid from")),
+        FieldDef("stage", Kind.STAGE, "its stage then (map other names)", required=True,
+                 synonyms=("stage", "stagename", "stage name", "deal stage")),
+        FieldDef("amount", Kind.MONEY,
+                 "its amount then (empty: as on the row before; on the first row, the deal's)",
+                 synonyms=("amount",)),
+        FieldDef("close_date", Kind.DATE,
+                 "its close date then (empty: as on the row before; on the first row, the "
+                 "deal's)", synonyms=("close date", "closedate")),
+        FieldDef("forecast_category", Kind.CHOICE,
+                 "pipeline, best_case, commit, closed or omitted (default from the stage)",
+                 choices=ForecastCategory,
+                 synonyms=("forecast category", "forecastcategory", "forecastcategoryname")),
+        FieldDef("changed_by", Kind.REF, "the user who made the change", ref="users",
+                 synonyms=("changed by", "created by", "createdbyid")),
+    ),
+    ("deal history", "deal stage history", "opportunity history", "opportunityhistory"),
+    # Its columns are mostly a deal's: only a file named for it is taken for it.
+    guessed_by_header=False,
 )  # fmt: skip
 
 ACTIVITIES = EntityDef(
@@ -284,9 +329,10 @@ ACTIVITIES = EntityDef(
 )  # fmt: skip
 
 ENTITIES = {
-    entity.name: entity for entity in (TEAMS, USERS, ACCOUNTS, CONTACTS, LEADS, DEALS, ACTIVITIES)
+    entity.name: entity
+    for entity in (TEAMS, USERS, ACCOUNTS, CONTACTS, LEADS, DEALS, DEAL_HISTORY, ACTIVITIES)
 }
-ORDER = ("teams", "users", "accounts", "contacts", "leads", "deals", "activities")
+ORDER = ("teams", "users", "accounts", "contacts", "leads", "deals", "deal_history", "activities")
 
 
 def normalized(header: str) -> str:
@@ -319,6 +365,8 @@ def guess_entity(file_name: str, header: list[str]) -> EntityDef | None:
             return entity
     best, best_score = None, 0.0
     for entity in ENTITIES.values():
+        if not entity.guessed_by_header:
+            continue
         matched = match_columns(entity, header)
         required = [f.name for f in entity.fields if f.required]
         if not all(name in matched for name in required):

@@ -15,19 +15,20 @@ import csv
 import fnmatch
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from topline.audit.service import record_audit
 from topline.auth.enums import Role
 from topline.auth.models import Team, User
 from topline.clock import utcnow
+from topline.crm.deals import CREATED, TRACKED_FIELDS
 from topline.crm.enums import ActivityType, DealType, ForecastCategory, LeadStatus, StageType
 from topline.crm.models import (
     Account,
@@ -203,6 +204,78 @@ class _Compiled:
     history: list[dict[str, tuple[Getter, str]]]
 
 
+@dataclass
+class _RowPlan:
+    """What reading a file's rows takes, worked out once per file rather than once per row."""
+
+    compiled: _Compiled
+    # Per field: name, getter, column, required, converter (raising `conv.BadValue`).
+    fields: list[tuple[str, Getter, str, bool, Callable[[Cell], Any]]]
+    # Per history step: the getter and column of its date, stage (or None) and amount.
+    steps: list[tuple[Getter, str, Getter | None, str, Getter | None, str]]
+    # Stages by the names history steps give, and a stage's id, category and whether closed.
+    stage_names: dict[str, Stage] = field(default_factory=dict)
+    stage_facts: dict[Stage, tuple[int, ForecastCategory, bool]] = field(default_factory=dict)
+
+
+# The columns of the deal and deal_history rows `_build_deals` writes, in its order.
+_DEAL_ROW = (
+    "id", "name", "account_id", "contact_id", "owner_id", "pipeline_id", "stage_id",
+    "amount_cents", "recurring_amount_cents", "close_date", "forecast_category", "type",
+    "source", "loss_reason", "next_step", "created_at", "closed_at", "updated_at", "version",
+)  # fmt: skip
+_HISTORY_ROW = (
+    "id", "deal_id", "valid_from", "valid_to", "changed_by_id", "changed_fields", "stage_id",
+    "amount_cents", "close_date", "forecast_category", "owner_id",
+)  # fmt: skip
+
+
+@dataclass(slots=True)
+class _DatedState:
+    """A deal's state as a history file dates it (a row of Salesforce's OpportunityHistory),
+    kept until every history row is read: the file need not be in order."""
+
+    at: datetime
+    order: int  # among its deal's rows as read; of two states at one moment the later holds
+    key: str | None
+    stage: Stage
+    amount: int | None  # None: as on the row before (the first row: the deal's)
+    close_date: date | None
+    category: ForecastCategory | None  # None: the stage's
+    changed_by_id: int | None
+    summary: FileSummary
+
+
+@dataclass
+class _FileHistory:
+    """What history files say, by deal id, until their rows are all read."""
+
+    states: dict[int, list[_DatedState]] = field(default_factory=lambda: defaultdict(list))
+    deal_keys: dict[int, str] = field(default_factory=dict)
+    created: dict[int, datetime] | None = None  # creation of the source's deals, once needed
+    first_id: int = 0  # history rows with this id or above were written by this import
+
+
+@dataclass(frozen=True, slots=True)
+class _DealNow:
+    """A deal as the database has it when its history is written from a history file."""
+
+    state: tuple[Any, ...]  # its tracked fields, in `TRACKED_FIELDS` order
+    updated_at: datetime
+    closed_at: datetime | None
+
+
+@dataclass(slots=True)
+class _Version:
+    """A deal_history row in the making: the tracked state (in `TRACKED_FIELDS` order), from
+    when it held, who changed the deal to it, and the keys of the source rows it stands for."""
+
+    valid_from: datetime
+    state: tuple[Any, ...]
+    changed_by_id: int | None
+    keys: list[str]
+
+
 def run_import(
     session: Session,
     paths: list[Path],
@@ -309,6 +382,7 @@ class _Importer:
         self.directory = Directory()
         self.pending_refs: list[tuple[str, int, str, str, str, Problem]] = []
         self._reopened: set[Path] = set()
+        self.file_history = _FileHistory()
 
     def close(self) -> None:
         for table in self.tables:
@@ -322,6 +396,9 @@ class _Importer:
         self._load_directory()
         self.pipeline, self.stages = self._pipeline()
         self.pipeline_id = self.pipeline.id
+        if "deal_history" in plan:  # the history rows this import writes start after these
+            last_id = self.session.scalar(select(func.max(DealHistory.id)))
+            self.file_history.first_id = (last_id or 0) + 1
         connection = self.session.connection()
         self.writer = BulkWriter(
             connection,
@@ -340,6 +417,8 @@ class _Importer:
         for entity in ORDER:
             for compiled in plan.get(entity, []):
                 self._import_file(compiled)
+            if entity == "deal_history" and self.file_history.states:
+                self._write_file_history()
             self.writer.flush()
             self._resolve_pending(entity)
         self.writer.finish()
@@ -372,10 +451,16 @@ class _Importer:
         for table in ignored:
             table.close()
             self.tables.remove(table)
-        for table in self.tables:
+        for table in list(self.tables):
             if not entries_for(self.mapping, table.name) and not any(
                 _glob(table.name, pattern) for pattern in lookup_files
             ):
+                if self.mapping.other_files == "skip":  # a whole export: read what it maps
+                    unread = "not read (the mapping says nothing about this file)"
+                    self.warnings.append(Problem(table.name, None, None, unread))
+                    table.close()
+                    self.tables.remove(table)
+                    continue
                 raise MappingError(
                     f"{table.name}: the mapping says nothing about this file (its entries are "
                     f"for: {', '.join(e.file for e in self.mapping.files)})"
@@ -511,91 +596,133 @@ class _Importer:
 
     # --- Rows ----------------------------------------------------------------------------------
 
+    # The plan of the file whose rows are being read (`_row_plan`).
+    _reading: _RowPlan | None = None
+
     def _import_file(self, compiled: _Compiled) -> None:
         summary = FileSummary(compiled.table.name, compiled.entity.name)
         self.summaries.append(summary)
-        build = getattr(self, f"_build_{compiled.entity.name}")
-        # First row of each key; with merge_duplicates also its values, to compare repeats.
-        seen: dict[str, tuple[int, tuple[Any, ...] | None]] = {}
+        entity = compiled.entity.name
+        build = getattr(self, f"_build_{entity}")
+        self._reading = self._row_plan(compiled)
+        if entity == "deals":  # `_build_deals` queues its rows as tuples in these orders
+            self.writer.declare("deals", _DEAL_ROW)
+            self.writer.declare("deal_history", _HISTORY_ROW)
+        values, reject, progress = self._values, self._reject, self.progress
+        # The row number of each key's first row (a million keys: a dict of ints); with
+        # merge_duplicates also that row's values, to compare repeats.
+        seen: dict[str, int] = {}
+        signatures: dict[str, tuple[tuple[str, str], ...]] = {}
         merge = compiled.entry.merge_duplicates
         width = len(compiled.table.header)
         for number, cells in compiled.table.rows():
             summary.rows += 1
             problems: list[tuple[str | None, str]] = []
-            while len(cells) > width and (cells[-1] is None or cells[-1] == ""):
-                cells.pop()
             if len(cells) > width:
-                problems.append(
-                    (None, f"the row has {len(cells)} cells but the header names {width} "
-                     "columns (a stray delimiter or quote?)")
-                )  # fmt: skip
-                self._reject(compiled, summary, number, cells, problems)
-                continue
-            row_values = self._values(compiled, cells, problems)
+                while len(cells) > width and (cells[-1] is None or cells[-1] == ""):
+                    cells.pop()
+                if len(cells) > width:
+                    problems.append(
+                        (None, f"the row has {len(cells)} cells but the header names {width} "
+                         "columns (a stray delimiter or quote?)")
+                    )  # fmt: skip
+                    reject(compiled, summary, number, cells, problems)
+                    continue
+            row_values = values(compiled, cells, problems)
             key = row_values.get("key")
-            identity = key or _natural_key(compiled.entity.name, row_values)
+            identity = key or _natural_key(entity, row_values)
             if identity is not None and not problems:
-                signature = (
-                    tuple(sorted((k, str(v)) for k, v in row_values.items())) if merge else None
-                )
                 earlier = seen.get(identity)
-                if earlier is not None:
-                    if merge and earlier[1] == signature:
-                        summary.merged += 1
-                        continue
+                if earlier is None:
+                    seen[identity] = number
+                    if merge:
+                        signatures[identity] = tuple(
+                            sorted((k, str(v)) for k, v in row_values.items())
+                        )
+                elif merge and signatures[identity] == tuple(
+                    sorted((k, str(v)) for k, v in row_values.items())
+                ):
+                    summary.merged += 1
+                    continue
+                else:
                     what = "key" if key else "name"
                     problems.append(
-                        (None, f"duplicate {what} {identity!r} (also on row {earlier[0]})")
+                        (None, f"duplicate {what} {identity!r} (also on row {earlier})")
                     )
-                else:
-                    seen[identity] = (number, signature)
             if not problems:
                 build(compiled, summary, number, row_values, problems, cells)
             if problems:
-                self._reject(compiled, summary, number, cells, problems)
-            if self.progress is not None and summary.rows % 10_000 == 0:
-                self.progress(compiled.table.name, summary.rows)
+                reject(compiled, summary, number, cells, problems)
+            if progress is not None and summary.rows % 10_000 == 0:
+                progress(compiled.table.name, summary.rows)
         if summary.rows == 0:
             self._problem(compiled.table.name, None, None, "the file has a header but no rows")
-        if self.progress is not None:
-            self.progress(compiled.table.name, summary.rows)
+        if progress is not None:
+            progress(compiled.table.name, summary.rows)
+
+    def _row_plan(self, compiled: _Compiled) -> _RowPlan:
+        plan = self._reading
+        if plan is not None and plan.compiled is compiled:
+            return plan
+        fields = [
+            (name, getter, column, field_def.required, self._converter(field_def))
+            for name, (getter, column, field_def) in compiled.fields.items()
+        ]
+        steps = []
+        for parts in compiled.history:
+            at_getter, at_column = parts["at"]
+            stage_getter, stage_column = parts.get("stage") or (None, "stage")
+            amount_getter, amount_column = parts.get("amount") or (None, "amount")
+            steps.append(
+                (at_getter, at_column, stage_getter, stage_column, amount_getter, amount_column)
+            )
+        return _RowPlan(compiled, fields, steps)
 
     def _values(
         self, compiled: _Compiled, cells: list[Cell], problems: list[tuple[str | None, str]]
     ) -> dict[str, Any]:
+        plan = self._reading
+        if plan is None or plan.compiled is not compiled:
+            plan = self._row_plan(compiled)
         result: dict[str, Any] = {}
-        for name, (getter, column, field_def) in compiled.fields.items():
+        for name, getter, column, required, convert in plan.fields:
             raw = getter(cells)
             if raw is None or (isinstance(raw, str) and not raw.strip()):
-                if field_def.required:
+                if required:
                     problems.append((column, f"{name} is required and empty"))
                 continue
             try:
-                result[name] = self._convert(field_def, raw)
+                result[name] = convert(raw)
             except conv.BadValue as exc:
                 problems.append((column, f"{name}: {exc}"))
         return result
 
     def _convert(self, field_def: FieldDef, raw: Cell) -> Any:
-        kind = field_def.kind
+        return self._converter(field_def)(raw)
+
+    def _converter(self, field_def: FieldDef) -> Callable[[Cell], Any]:
+        """How a cell becomes the field's value (or raises `conv.BadValue`)."""
+        kind, formats = field_def.kind, self.formats
         if kind is Kind.TEXT or kind is Kind.REF or kind is Kind.STAGE:
-            return conv.as_text(raw, max_length=field_def.max_length or 300)
+            max_length = field_def.max_length or 300
+            return lambda raw: conv.as_text(raw, max_length=max_length)
         if kind is Kind.EMAIL:
-            return conv.as_email(raw)
+            return conv.as_email
         if kind is Kind.MONEY:
-            return conv.as_cents(raw, self.formats)
+            return lambda raw: conv.as_cents(raw, formats)
         if kind is Kind.INT:
-            return conv.as_int(raw)
+            return conv.as_int
         if kind is Kind.DATE:
-            return conv.as_date(raw, self.formats)
+            return lambda raw: conv.as_date(raw, formats)
         if kind is Kind.DATETIME:
-            return conv.as_datetime(raw, self.formats)
+            return lambda raw: conv.as_datetime(raw, formats)
         if kind is Kind.BOOL:
-            return conv.as_bool(raw)
+            return conv.as_bool
         if kind is Kind.COUNTRY:
-            return conv.as_country(raw)
-        assert kind is Kind.CHOICE and field_def.choices is not None
-        return conv.as_choice(raw, field_def.choices)
+            return conv.as_country
+        choices = field_def.choices
+        assert kind is Kind.CHOICE and choices is not None
+        return lambda raw: conv.as_choice(raw, choices)
 
     def _ref(
         self,
@@ -892,15 +1019,30 @@ class _Importer:
     ) -> None:
         key = row.get("key")
         owner_id = self._ref("users", row.get("owner"), self._column(compiled, "owner"), problems)
+        converted = {
+            name: self._ref(target, row.get(name), self._column(compiled, name), problems)
+            for name, target in (("converted_account", "accounts"),
+                                 ("converted_contact", "contacts"))
+        }  # fmt: skip
         first, last = _person_name(row)
         email = row.get("email")
         record_id = self._existing("leads", key)
         if record_id is None:
             self._check_email_taken("leads", email, self._column(compiled, "email"), problems)
+        status = row.get("status", LeadStatus.NEW)
+        if "converted_at" in row and status is not LeadStatus.CONVERTED:
+            problems.append(
+                (self._column(compiled, "converted_at"),
+                 f"a conversion date for a lead that is {status.value}, not converted")
+            )  # fmt: skip
         if problems:
             return
         created_at = row.get("created_at", self.now)
-        status = row.get("status", LeadStatus.NEW)
+        converted_at = row.get("converted_at")
+        if converted_at is not None:
+            # Sources date a conversion by its day: one that seems to come before the lead's
+            # creation happened on the day it was created.
+            converted_at = max(converted_at, row.get("created_at", converted_at))
         values = {
             "first_name": first[:100],
             "last_name": last[:100],
@@ -921,6 +1063,9 @@ class _Importer:
             "bant_timeline": row.get("bant_timeline", False),
             "owner_id": owner_id,
             "disqualification_reason": row.get("disqualification_reason"),
+            # What a converted lead became, when the source says (its deal once deals are in).
+            **{f"{name}_id": found for name, found in converted.items() if name in row},
+            **({"converted_at": converted_at} if converted_at is not None else {}),
         }
         if record_id is not None:
             self._update(Lead, record_id, values, summary)
@@ -942,8 +1087,9 @@ class _Importer:
                     # The source says where the lead got to, not when: the import's moment
                     # is the honest lower bound of each step.
                     **{name: (created_at if hit else None) for name, hit in reached.items()},
-                    "converted_account_id": None,
-                    "converted_contact_id": None,
+                    **({"converted_at": converted_at} if converted_at else {}),  # it says when
+                    "converted_account_id": converted["converted_account"],
+                    "converted_contact_id": converted["converted_contact"],
                     "converted_deal_id": None,
                     "version": 1,
                 },
@@ -951,6 +1097,9 @@ class _Importer:
             summary.created += 1
         self.directory.add("leads", record_id, key=key, name=f"{first} {last}".strip(), email=email)
         self._key_row("leads", key, record_id)
+        if row.get("converted_deal"):
+            deal = row["converted_deal"]
+            self._defer("leads", record_id, "converted_deal", "deals", deal, compiled, number)
 
     def _build_activities(
         self,
@@ -1010,16 +1159,23 @@ class _Importer:
         problems: list[tuple[str | None, str]],
         cells: list[Cell],
     ) -> None:
+        # The hot path of big imports: rows are tuples in `_DEAL_ROW` and `_HISTORY_ROW` order,
+        # and what depends only on the stage is looked up once per stage.
         key = row.get("key")
         column = self._column
         owner_id = self._ref("users", row.get("owner"), column(compiled, "owner"), problems)
-        account_id = self._ref(
-            "accounts", row.get("account"), column(compiled, "account"), problems
-        )
-        contact_id = self._ref(
-            "contacts", row.get("contact"), column(compiled, "contact"), problems
-        )
-        stage = self._stage(row["stage"], column(compiled, "stage"), problems)
+        account, contact = row.get("account"), row.get("contact")
+        account_id = (
+            None if account is None
+            else self._ref("accounts", account, column(compiled, "account"), problems)
+        )  # fmt: skip
+        contact_id = (
+            None if contact is None
+            else self._ref("contacts", contact, column(compiled, "contact"), problems)
+        )  # fmt: skip
+        stage = self.stages.get(row["stage"].casefold())
+        if stage is None:
+            self._stage(row["stage"], column(compiled, "stage"), problems)
         states = self._history(compiled, row, cells, stage, problems)
         if problems or stage is None or owner_id is None:
             return
@@ -1034,63 +1190,47 @@ class _Importer:
             return
         if not states:
             states = [(created_at, stage, amount)]
-        closed = stage.type is not StageType.OPEN
+        plan = self._reading
+        if plan is None or plan.compiled is not compiled:
+            plan = self._row_plan(compiled)
+        facts = plan.stage_facts
+        stage_id, category, closed = facts.get(stage) or _stage_facts(facts, stage)
         closed_at = row.get("closed_at") or (states[-1][0] if closed else None)
-        category = row.get("forecast_category") or _category(stage)
-        values = {
-            "name": row["name"],
-            "account_id": account_id,
-            "contact_id": contact_id,
-            "owner_id": owner_id,
-            "pipeline_id": self.pipeline_id,
-            "stage_id": stage.id,
-            "amount_cents": amount,
-            "recurring_amount_cents": row.get("recurring_amount"),
-            "close_date": row["close_date"],
-            "forecast_category": category,
-            "type": row.get("type", DealType.NEW_BUSINESS),
-            "source": row.get("source"),
-            "loss_reason": row.get("loss_reason"),
-            "next_step": row.get("next_step"),
-        }
+        category = row.get("forecast_category") or category
+        close_date = row["close_date"]
+        deal = (
+            row["name"], account_id, contact_id, owner_id, self.pipeline_id, stage_id, amount,
+            row.get("recurring_amount"), close_date, category,
+            row.get("type", DealType.NEW_BUSINESS), row.get("source"), row.get("loss_reason"),
+            row.get("next_step"),
+        )  # fmt: skip
         record_id = self._existing("deals", key)
         if record_id is not None:
-            self._update_deal(record_id, values, summary)
+            self._update_deal(record_id, dict(zip(_DEAL_ROW[1:15], deal, strict=True)), summary)
             return
-        record_id = self.writer.new_id("deals")
-        self.writer.add(
-            "deals",
-            {
-                "id": record_id,
-                **values,
-                "created_at": created_at,
-                "closed_at": closed_at if closed else None,
-                "updated_at": self.now,
-                "version": 1,
-            },
-        )
+        writer = self.writer
+        record_id = writer.new_id("deals")
+        closed_at = closed_at if closed else None
+        writer.add_row("deals", (record_id, *deal, created_at, closed_at, self.now, 1))
         summary.created += 1
+        history_id = writer.new_ids("deal_history", len(states))
+        last = len(states) - 1
+        rows = []
         for position, (at, state_stage, state_amount) in enumerate(states):
-            valid_to = states[position + 1][0] if position + 1 < len(states) else None
-            self.writer.add(
-                "deal_history",
-                {
-                    "id": self.writer.new_id("deal_history"),
-                    "deal_id": record_id,
-                    "valid_from": at,
-                    "valid_to": valid_to,
-                    "changed_by_id": None,
-                    "changed_fields": "created" if position == 0 else "stage,amount",
-                    "stage_id": state_stage.id,
-                    "amount_cents": state_amount,
-                    "close_date": values["close_date"],
-                    "forecast_category": (
-                        category if state_stage is stage else _category(state_stage)
-                    ),
-                    "owner_id": owner_id,
-                },
-            )
-            self.history_rows += 1
+            if state_stage is stage:
+                state_stage_id, state_category = stage_id, category
+            else:
+                state_stage_id, state_category, _ = facts.get(state_stage) or _stage_facts(
+                    facts, state_stage
+                )
+            rows.append(
+                (history_id + position, record_id, at,
+                 states[position + 1][0] if position < last else None, None,
+                 "created" if position == 0 else "stage,amount", state_stage_id, state_amount,
+                 close_date, state_category, owner_id)
+            )  # fmt: skip
+        writer.add_rows("deal_history", rows)
+        self.history_rows += len(rows)
         self.directory.add("deals", record_id, key=key, name=None)
         self._key_row("deals", key, record_id)
 
@@ -1125,19 +1265,23 @@ class _Importer:
                 .where(DealHistory.deal_id == record_id, DealHistory.valid_to.is_(None))
                 .values(valid_to=self.now)
             )
-            self.session.add(
-                DealHistory(
-                    deal_id=record_id,
-                    valid_from=self.now,
-                    valid_to=None,
-                    changed_by_id=None,
-                    changed_fields=",".join(tracked),
-                    stage_id=deal.stage_id,
-                    amount_cents=deal.amount_cents,
-                    close_date=deal.close_date,
-                    forecast_category=deal.forecast_category,
-                    owner_id=deal.owner_id,
-                )
+            # Through the writer: it hands out this import's ids (the database's would be the
+            # same as the writer's next ones).
+            self.writer.add(
+                "deal_history",
+                {
+                    "id": self.writer.new_id("deal_history"),
+                    "deal_id": record_id,
+                    "valid_from": self.now,
+                    "valid_to": None,
+                    "changed_by_id": None,
+                    "changed_fields": ",".join(tracked),
+                    "stage_id": deal.stage_id,
+                    "amount_cents": deal.amount_cents,
+                    "close_date": deal.close_date,
+                    "forecast_category": deal.forecast_category,
+                    "owner_id": deal.owner_id,
+                },
             )
             self.history_rows += 1
         self.session.flush()
@@ -1167,29 +1311,35 @@ class _Importer:
         """The deal's dated states from the mapping's history steps, oldest first."""
         if stage is None or not compiled.history:
             return []
+        plan = self._reading
+        if plan is None or plan.compiled is not compiled:
+            plan = self._row_plan(compiled)
+        stage_names, formats = plan.stage_names, self.formats
+        as_datetime, deal_amount = conv.as_datetime, row.get("amount", 0)
         states: list[tuple[datetime, Stage, int]] = []
-        for parts in compiled.history:
-            getter, column = parts["at"]
+        for getter, column, stage_getter, stage_column, amount_getter, amount_column in plan.steps:
             raw = getter(cells)
             if raw is None or (isinstance(raw, str) and not raw.strip()):
                 continue
             try:
-                at = conv.as_datetime(raw, self.formats)
+                at = as_datetime(raw, formats)
             except conv.BadValue as exc:
                 problems.append((column, f"history date: {exc}"))
                 continue
             step_stage = stage
-            if "stage" in parts:
-                stage_getter, stage_column = parts["stage"]
+            if stage_getter is not None:
                 stage_name = stage_getter(cells)
                 if stage_name is not None:
-                    found = self._stage(str(stage_name), stage_column, problems)
+                    name = str(stage_name)
+                    found = stage_names.get(name)
                     if found is None:
-                        continue
+                        found = self._stage(name, stage_column, problems)
+                        if found is None:
+                            continue
+                        stage_names[name] = found
                     step_stage = found
-            amount = row.get("amount", 0)
-            if "amount" in parts:
-                amount_getter, amount_column = parts["amount"]
+            amount = deal_amount
+            if amount_getter is not None:
                 raw_amount = amount_getter(cells)
                 if raw_amount is not None:
                     try:
@@ -1212,6 +1362,205 @@ class _Importer:
                  f"{states[-1][1].name!r} (is a date missing?)")
             )  # fmt: skip
         return states
+
+    # --- Deal history from history files ---------------------------------------------------------
+
+    def _build_deal_history(
+        self,
+        compiled: _Compiled,
+        summary: FileSummary,
+        number: int,
+        row: dict[str, Any],
+        problems: list[tuple[str | None, str]],
+        cells: list[Cell],
+    ) -> None:
+        """A dated state of a deal, kept until every history row is read (then
+        `_write_file_history` turns each deal's states into its history)."""
+        history, column = self.file_history, self._column
+        deal_id = self._ref("deals", row["deal"], column(compiled, "deal"), problems)
+        stage = self._stage(row["stage"], column(compiled, "stage"), problems)
+        changed_by_id = self._ref(
+            "users", row.get("changed_by"), column(compiled, "changed_by"), problems
+        )
+        if problems or deal_id is None or stage is None:
+            return
+        if history.created is None:
+            history.created = self._source_deal_creations()
+        created_at = history.created.get(deal_id)
+        if created_at is not None and row["at"] < created_at:
+            problems.append(
+                (column(compiled, "at"),
+                 f"dated {row['at']:%Y-%m-%d %H:%M}, before the deal was created "
+                 f"({created_at:%Y-%m-%d %H:%M})")
+            )  # fmt: skip
+            return
+        history.deal_keys.setdefault(deal_id, row["deal"])
+        states = history.states[deal_id]
+        states.append(
+            _DatedState(
+                at=row["at"],
+                order=len(states),
+                key=row.get("key"),
+                stage=stage,
+                amount=row.get("amount"),
+                close_date=row.get("close_date"),
+                category=row.get("forecast_category"),
+                changed_by_id=changed_by_id,
+                summary=summary,
+            )
+        )
+
+    def _source_deal_creations(self) -> dict[int, datetime]:
+        """When each deal imported from this source (now or before) was created."""
+        keyed = and_(
+            ExternalId.record_id == Deal.id,
+            ExternalId.entity == "deals",
+            ExternalId.source == self.mapping.source,
+        )
+        rows = self.session.execute(select(Deal.id, Deal.created_at).join(ExternalId, keyed))
+        return dict(rows.all())
+
+    def _write_file_history(self) -> None:
+        """Each deal a history file covers gets its history from it: its states oldest first,
+        with the deal's owner throughout (history files do not track owners), ending in the
+        deal's current state. A deal whose history is already so is left as it is; any other
+        has its history rows replaced, and its closed_at set to when it last closed."""
+        history = self.file_history
+        deal_ids = list(history.states)
+        deals = self._deals_now(deal_ids)
+        existing = self._history_rows(deal_ids)
+        stage_types = dict(self.session.execute(select(Stage.id, Stage.type)).all())
+        known = self.known_keys.setdefault("deal_history", set())
+        replaced: list[tuple[int, list[_Version]]] = []
+        closed_at_changes: list[dict[str, Any]] = []
+        for deal_id, states in history.states.items():
+            deal = deals.get(deal_id)
+            if deal is None:  # the key points at a deal deleted since
+                for state in states:
+                    state.summary.unchanged += 1
+                continue
+            versions = self._versions(deal_id, deal, states)
+            rows = existing.get(deal_id, [])
+            wanted = [_history_values(versions, position) for position in range(len(versions))]
+            if wanted == [row[1:] for row in rows]:
+                for version, row in zip(versions, rows, strict=True):
+                    for key in version.keys:
+                        self._key_row("deal_history", key, row[0])
+                for state in states:
+                    state.summary.unchanged += 1
+            else:
+                replaced.append((deal_id, versions))
+                for state in states:
+                    if state.key in known:
+                        state.summary.updated += 1
+                    else:
+                        state.summary.created += 1
+            closed_at = _closed_at(versions, stage_types)
+            if closed_at != deal.closed_at:
+                closed_at_changes.append({"b_id": deal_id, "b_closed_at": closed_at})
+        self._replace_history(replaced, existing)
+        if closed_at_changes:
+            deals_table = Deal.__table__
+            self.session.connection().execute(
+                update(deals_table)  # type: ignore[arg-type]
+                .where(deals_table.c.id == bindparam("b_id"))
+                .values(closed_at=bindparam("b_closed_at"), version=deals_table.c.version + 1),
+                closed_at_changes,
+            )
+
+    def _versions(self, deal_id: int, deal: _DealNow, states: list[_DatedState]) -> list[_Version]:
+        """A deal's history rows from its dated states: a field a state leaves empty is as
+        before, and when the last state is not the deal's current one, the current one is
+        recorded from the deal's last update (and a warning says so)."""
+        _, amount, close_date, _, owner_id = current = deal.state
+        moments: list[tuple[datetime, tuple[Any, ...], int | None, str | None]] = []
+        for state in sorted(states, key=lambda s: (s.at, s.order)):
+            amount = state.amount if state.amount is not None else amount
+            close_date = state.close_date if state.close_date is not None else close_date
+            category = state.category or _category(state.stage)
+            values = (state.stage.id, amount, close_date, category, owner_id)
+            moments.append((state.at, values, state.changed_by_id, state.key))
+        last_at, last = moments[-1][0], moments[-1][1]
+        if last != current:
+            moment = max(deal.updated_at, last_at)
+            moments.append((moment, current, None, None))
+            fields = [
+                TRACKED_FIELDS[name].value
+                for name, before, now in zip(TRACKED_FIELDS, last, current, strict=True)
+                if before != now
+            ]
+            self.warnings.append(
+                Problem(
+                    states[-1].summary.file, None, None,
+                    f"deal {self.file_history.deal_keys[deal_id]!r}: its history ends with "
+                    f"another {', '.join(fields)} than the deal has; the deal's is recorded "
+                    f"from {moment:%Y-%m-%d %H:%M}",
+                )
+            )  # fmt: skip
+        return _chain(moments)
+
+    def _deals_now(self, deal_ids: list[int]) -> dict[int, _DealNow]:
+        """The deals as the database has them, by id."""
+        found: dict[int, _DealNow] = {}
+        tracked = [getattr(Deal, name) for name in TRACKED_FIELDS]
+        for chunk in _chunks(deal_ids):
+            for deal_id, *state, updated_at, closed_at in self.session.execute(
+                select(Deal.id, *tracked, Deal.updated_at, Deal.closed_at).where(Deal.id.in_(chunk))
+            ):
+                found[deal_id] = _DealNow(tuple(state), updated_at, closed_at)
+        return found
+
+    def _history_rows(self, deal_ids: list[int]) -> dict[int, list[tuple[Any, ...]]]:
+        """The history rows the deals have, oldest first: id, then as `_history_values`."""
+        found: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
+        columns = [getattr(DealHistory, name) for name in _HISTORY_COLUMNS]
+        for chunk in _chunks(deal_ids):
+            for row in self.session.execute(
+                select(DealHistory.deal_id, DealHistory.id, *columns)
+                .where(DealHistory.deal_id.in_(chunk))
+                .order_by(DealHistory.deal_id, DealHistory.valid_from, DealHistory.id)
+            ):
+                found[row[0]].append(tuple(row[1:]))
+        return found
+
+    def _replace_history(
+        self, replaced: list[tuple[int, list[_Version]]], existing: dict[int, list[tuple[Any, ...]]]
+    ) -> None:
+        """Delete the deals' history rows (and the keys pointing at them), then write the new
+        ones: all deletes first, as the writer may write any time."""
+        old_ids = [row[0] for deal_id, _ in replaced for row in existing.get(deal_id, [])]
+        keys = [key for _, versions in replaced for version in versions for key in version.keys]
+        # Rows written earlier in this import (a new deal's first row) were counted then.
+        self.history_rows -= sum(1 for row_id in old_ids if row_id >= self.file_history.first_id)
+        source_keys = and_(
+            ExternalId.source == self.mapping.source, ExternalId.entity == "deal_history"
+        )
+        quiet = {"synchronize_session": False}
+        for chunk in _chunks([deal_id for deal_id, _ in replaced]):
+            self.session.execute(
+                delete(DealHistory).where(DealHistory.deal_id.in_(chunk)), execution_options=quiet
+            )
+        for chunk in _chunks(old_ids):
+            self.session.execute(
+                delete(ExternalId).where(source_keys, ExternalId.record_id.in_(chunk)),
+                execution_options=quiet,
+            )
+        for chunk in _chunks(keys):
+            self.session.execute(
+                delete(ExternalId).where(source_keys, ExternalId.key.in_(chunk)),
+                execution_options=quiet,
+            )
+        self.known_keys.setdefault("deal_history", set()).difference_update(keys)
+        for deal_id, versions in replaced:
+            for position in range(len(versions)):
+                record_id = self.writer.new_id("deal_history")
+                values = dict(
+                    zip(_HISTORY_COLUMNS, _history_values(versions, position), strict=True)
+                )
+                self.writer.add("deal_history", {"id": record_id, "deal_id": deal_id, **values})
+                self.history_rows += 1
+                for key in versions[position].keys:
+                    self._key_row("deal_history", key, record_id)
 
     # --- References to rows further down -------------------------------------------------------
 
@@ -1243,13 +1592,13 @@ class _Importer:
                     Problem(problem.file, problem.row, problem.column, f"{field_name}: {found}")
                 )
                 continue
-            if found == record_id:
+            if found == record_id and target == entity:
                 self.problems.append(
                     Problem(problem.file, problem.row, problem.column,
                             f"{field_name}: a record cannot point at itself")
                 )  # fmt: skip
                 continue
-            model = Team if entity == "teams" else User
+            model = Team if entity == "teams" else User if entity == "users" else Lead
             self.session.execute(
                 update(model).where(model.id == record_id).values({f"{field_name}_id": found})
             )
@@ -1286,6 +1635,76 @@ def _category(stage: Stage) -> ForecastCategory:
     if stage.type is StageType.LOST:
         return ForecastCategory.OMITTED
     return ForecastCategory.PIPELINE
+
+
+def _stage_facts(
+    facts: dict[Stage, tuple[int, ForecastCategory, bool]], stage: Stage
+) -> tuple[int, ForecastCategory, bool]:
+    """A stage's id, forecast category and whether it is closed, remembered in `facts`."""
+    found = facts[stage] = (stage.id, _category(stage), stage.type is not StageType.OPEN)
+    return found
+
+
+# The columns of a deal_history row after its id and deal_id, in the order the importer writes.
+_HISTORY_COLUMNS = (
+    "valid_from", "valid_to", "changed_by_id", "changed_fields",
+    *TRACKED_FIELDS,  # stage_id, amount_cents, close_date, forecast_category, owner_id
+)  # fmt: skip
+
+
+def _chain(
+    moments: list[tuple[datetime, tuple[Any, ...], int | None, str | None]],
+) -> list[_Version]:
+    """A deal's versions from its dated states (moment, state, changed by, source key), oldest
+    first. States at one moment are one (the last holds); a state equal to the one before
+    changes nothing (a Salesforce row for a probability change) and adds no version."""
+    versions: list[_Version] = []
+    for at, state, changed_by_id, key in moments:
+        keys = [key] if key else []
+        if versions and at == versions[-1].valid_from:
+            last = versions[-1]
+            last.state, last.changed_by_id = state, changed_by_id
+            last.keys.extend(keys)
+            if len(versions) > 1 and versions[-2].state == state:
+                versions[-2].keys.extend(versions.pop().keys)
+        elif versions and state == versions[-1].state:
+            versions[-1].keys.extend(keys)
+        else:
+            versions.append(_Version(at, state, changed_by_id, keys))
+    return versions
+
+
+def _history_values(versions: list[_Version], position: int) -> tuple[Any, ...]:
+    """The columns (`_HISTORY_COLUMNS`) of the history row for the version at `position`:
+    valid until the next one, naming the fields that changed (the first is the creation)."""
+    version = versions[position]
+    changed = CREATED
+    if position:
+        before = versions[position - 1].state
+        changed = ",".join(
+            TRACKED_FIELDS[name].value
+            for name, old, new in zip(TRACKED_FIELDS, before, version.state, strict=True)
+            if old != new
+        )
+    valid_to = versions[position + 1].valid_from if position + 1 < len(versions) else None
+    return (version.valid_from, valid_to, version.changed_by_id, changed, *version.state)
+
+
+def _closed_at(versions: list[_Version], stage_types: Mapping[int, StageType]) -> datetime | None:
+    """When the deal last came to a won or lost stage; None while it is open."""
+    closed_at = None
+    for version in versions:
+        if stage_types.get(version.state[0]) is StageType.OPEN:
+            closed_at = None
+        elif closed_at is None:
+            closed_at = version.valid_from
+    return closed_at
+
+
+def _chunks(items: list[Any], size: int = 500) -> Iterator[list[Any]]:
+    """`items` in slices small enough for an IN list on every database."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def _write_errors(path: Path, rows: list[tuple[Table, int, list[Cell], list[str]]]) -> None:

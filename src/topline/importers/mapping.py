@@ -11,9 +11,10 @@ applies to (a glob), the entity they hold and, per field, where the value comes 
 - several of these in a list: the first that gives a value wins.
 
 Each source may also carry `map` (their values to ours, e.g. stage names), `empty` (values
-meaning "nothing", e.g. "0" or "n/a"), `default`, `format` (a date format) and `scale` (for
-amounts given in thousands or millions). Fields not named are matched by header names unless
-the entry says `auto: false`.
+meaning "nothing", e.g. "0" or "n/a"), `prefix` (only values starting with it count, e.g. the
+key prefix of a Salesforce Id: a `WhoId` names a contact when it starts with 003, a lead with
+00Q), `default`, `format` (a date format) and `scale` (for amounts given in thousands or
+millions). Fields not named are matched by header names unless the entry says `auto: false`.
 """
 
 from __future__ import annotations
@@ -65,6 +66,12 @@ class ValueSpec(BaseModel):
     take: str | None = Field(default=None, description="column of the lookup file to take")
     map: dict[str, Scalar | None] = Field(default_factory=dict)
     empty: list[str] = Field(default_factory=list)
+    prefix: str | None = Field(
+        default=None,
+        min_length=1,
+        description="only values starting with this count; others are empty (the key prefix "
+        "of a Salesforce Id tells which kind of record it names)",
+    )
     default: Scalar | None = None
     format: str | None = None
     scale: Decimal | None = None
@@ -82,6 +89,8 @@ class ValueSpec(BaseModel):
             raise ValueError("give a column, template, value, lookup or default")
         if self.lookup is not None and (self.by is None or self.take is None):
             raise ValueError("a lookup needs `by` (our column) and `take` (their column)")
+        if self.prefix is not None and self.column is None and self.template is None:
+            raise ValueError("`prefix` goes with a column or a template")
         return self
 
 
@@ -104,7 +113,9 @@ class FileMapping(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     file: str
-    entity: Literal["teams", "users", "accounts", "contacts", "leads", "deals", "activities"]
+    entity: Literal[
+        "teams", "users", "accounts", "contacts", "leads", "deals", "deal_history", "activities"
+    ]
     fields: dict[str, FieldSource] = Field(default_factory=dict)
     auto: bool = True
     merge_duplicates: bool = Field(
@@ -191,6 +202,11 @@ class ImportMapping(BaseModel):
         default="error",
         description="what a column the mapping names but a file lacks means: an error, or "
         "(presets, made for many variants of an export) that the field is not imported",
+    )
+    other_files: Literal["error", "skip"] = Field(
+        default="error",
+        description="what a file given along that no entry, lookup or `ignore` names means: an "
+        "error, or (presets for a whole export of many files) that it is not read",
     )
     files: list[FileMapping]
 
@@ -341,6 +357,7 @@ def _compile_one(
     empties = {"", *(item.strip().casefold() for item in spec.empty)}
     value_map = {_key(source): target for source, target in spec.map.items()}
     default = spec.default
+    prefix = spec.prefix
 
     def clean(raw: Cell) -> Cell:
         if raw is None:
@@ -350,6 +367,8 @@ def _compile_one(
             if raw.casefold() in empties:
                 return default
         elif str(raw).casefold() in empties:
+            return default
+        if prefix is not None and not str(raw).startswith(prefix):
             return default
         if value_map:
             key = _key(str(raw))
