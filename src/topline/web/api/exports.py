@@ -10,7 +10,7 @@ from __future__ import annotations
 import tempfile
 import types
 import typing
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
 from enum import Enum
 from typing import IO, Any
@@ -97,6 +97,13 @@ def export_response(
         [row[column] for column in names]
         for row in session.execute(ordered.execution_options(yield_per=FETCH_ROWS)).mappings()
     )
+    return rows_response(columns, rows, format, name)
+
+
+def rows_response(
+    columns: list[ExportColumn], rows: Iterable[Sequence[Any]], format: ExportFormat, name: str
+) -> StreamingResponse:
+    """`rows` (values in the columns' order) as a `name.<format>` attachment."""
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX_MEMORY)  # noqa: SIM115  (closed by _chunks)
     try:
         write_table(spool, columns, rows, format=format, sheet_title=name.capitalize())  # type: ignore[arg-type]

@@ -8,12 +8,18 @@ history).
 
 from __future__ import annotations
 
+import json
+import typing
 from datetime import datetime
-from typing import Annotated
+from enum import StrEnum
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
+from fastapi import Path as FastApiPath
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
+from topline.analytics.catalog import REPORTS
 from topline.analytics.periods import Period
 from topline.analytics.reports import (
     Breakdown,
@@ -32,8 +38,11 @@ from topline.analytics.reports import (
 from topline.analytics.scope import Scope, resolve_scope
 from topline.auth.models import User
 from topline.clock import utcnow
+from topline.errors import InvalidInput
+from topline.exporters.tables import ExportFormat
 from topline.types import MAX_ID, IsoDate, IsoDateTime
 from topline.web.api.common import ApiUser, errors
+from topline.web.api.exports import export_columns, export_responses, rows_response
 from topline.web.deps import DbSession
 from topline.web.routing import TransactionRoute
 
@@ -136,3 +145,76 @@ def get_cycle_report(
         rep_id=rep_id,
     )  # fmt: skip
     return cycle_report(session, scope, chosen, moment)
+
+
+# --- Any report's rows as a file ----------------------------------------------------------------
+
+ReportName = StrEnum("ReportName", {name: name for name in REPORTS})  # type: ignore[misc]
+
+
+@router.get("/{name}/export", response_class=Response, responses=export_responses("report"))
+def export_report(
+    session: DbSession,
+    user: ApiUser,
+    name: Annotated[ReportName, FastApiPath(description="Which report.")],
+    format: ExportFormat = ExportFormat.CSV,
+    period: PeriodText = None,
+    start: Start = None,
+    end: End = None,
+    as_of: AsOf = None,
+    team_of: TeamOf = None,
+    rep_id: RepId = None,
+    by: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=50,
+            pattern=r"^[a-z_]+$",
+            description="Reports with rows by one of several keys (win-rate, concentration, mrr).",
+        ),
+    ] = None,
+    since: Annotated[
+        IsoDateTime | None, Query(description="Reports between two moments (slippage, waterfall).")
+    ] = None,
+    window: Annotated[
+        int | None,
+        Query(ge=1, le=3650, description="Reports over a trailing window (velocity, ramp)."),
+    ] = None,
+) -> Response:
+    """A report's rows (its breakdown) as CSV, XLSX or Parquet, in the caller's scope.
+
+    Rows that hold lists (the rep comparison's metrics) carry them as JSON text.
+    """
+    spec = REPORTS[name.value]
+    given = {"by": by, "since": since.isoformat() if since else None,
+             "window": str(window) if window is not None else None}  # fmt: skip
+    options = {key: value for key, value in given.items() if value is not None}
+    for key in options:
+        if key not in spec.options:
+            raise InvalidInput(f"{key} does not apply to the {spec.name} report")
+    scope, chosen, moment = _inputs(
+        session, user, period=period, start=start, end=end, as_of=as_of, team_of=team_of,
+        rep_id=rep_id,
+    )  # fmt: skip
+    result = spec.run(session, scope, chosen, moment, options)
+    rows_of: Any = result.rows  # type: ignore[attr-defined]
+    row_model = type(rows_of[0]) if rows_of else _declared_row_model(result)
+    columns = export_columns(row_model) if row_model is not None else []
+    rows = (
+        [_cell(column.name, row) for column in columns]
+        for row in result.rows  # type: ignore[attr-defined]
+    )
+    return rows_response(columns, rows, format, spec.name)
+
+
+def _declared_row_model(result: BaseModel) -> type[BaseModel] | None:
+    """The row model of a report built as `Report[Summary, Row]` (None if left generic)."""
+    (row_model,) = typing.get_args(type(result).model_fields["rows"].annotation) or (None,)
+    return row_model if isinstance(row_model, type) else None
+
+
+def _cell(name: str, row: BaseModel) -> Any:
+    value = getattr(row, name)
+    if isinstance(value, list | dict):
+        return json.loads(row.model_dump_json(include={name}))[name]
+    return value
