@@ -167,3 +167,10 @@ def test_wrong_method_names_every_allowed_method(client: TestClient) -> None:
     assert response.status_code == 405
     assert response.headers["allow"] == "GET, HEAD, POST"
     assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_api_calls_carry_no_session_cookie(client: TestClient) -> None:
+    api = client.get("/api/v1/openapi.json")
+    assert api.status_code == 200 and "set-cookie" not in api.headers
+    page = client.get("/login")
+    assert "topline_session" in page.cookies

@@ -11,6 +11,7 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from anyio import to_thread
 from fastapi import FastAPI
@@ -37,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
 SESSION_COOKIE = "topline_session"
+API_PATH_PREFIX = f"{api.API_PREFIX}/"
 
 API_DESCRIPTION = (
     "Topline's JSON API. Authenticate with a personal API token "
@@ -72,6 +74,24 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class PageSessionMiddleware:
+    """The signed-cookie session, for pages only.
+
+    API calls authenticate with bearer tokens and never read the session; skipping it spares
+    every API request the cookie parsing and the wrapped `send`.
+    """
+
+    def __init__(self, app: ASGIApp, *args: Any, **options: Any) -> None:
+        self.app = app
+        self.with_session = SessionMiddleware(app, *args, **options)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(API_PATH_PREFIX):
+            await self.app(scope, receive, send)
+        else:
+            await self.with_session(scope, receive, send)
 
 
 def _session_secret(settings: Settings) -> str:
@@ -135,7 +155,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.import_runner = import_runner
 
     app.add_middleware(
-        SessionMiddleware,
+        PageSessionMiddleware,
         secret_key=_session_secret(settings),
         session_cookie=SESSION_COOKIE,
         max_age=settings.session_hours * 3600,
