@@ -277,6 +277,32 @@ def fail_interrupted(session: Session) -> int:
     return count
 
 
+def seen_state(job: ImportJob) -> tuple[JobStatus, str | None]:
+    """The job's status and error as callers should see them: a queued or running job whose
+    process on this host is gone is failed, before the next start records it."""
+    if job.status in UNFINISHED and worker_alive(job.worker) is False:
+        return JobStatus.FAILED, INTERRUPTED
+    return job.status, job.error
+
+
+def cancel_job(root: Path, job: ImportJob) -> None:
+    """Stop an unfinished job: a draft at once, a queued or running one where it runs (its
+    transaction rolls back). The caller commits; a finished job is left as it is."""
+    if job.status.finished:
+        return
+    JobFolder.of(root, job.id).request_cancel()
+    if job.status == JobStatus.DRAFT:
+        job.status = JobStatus.CANCELLED
+        job.error = "cancelled before it ran"
+        job.finished_at = utcnow()
+
+
+def rejected_rows_file(root: Path, job: ImportJob) -> Path | None:
+    """The CSV of the rows a keep-valid import rejected, if it wrote one."""
+    path = JobFolder.of(root, job.id).errors_path
+    return path if (job.result or {}).get("errors_file") and path.is_file() else None
+
+
 class ImportRunner:
     """Runs this process's import jobs, one at a time, in a thread of its own."""
 

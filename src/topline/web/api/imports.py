@@ -29,7 +29,6 @@ from sqlalchemy import select
 
 from topline import access
 from topline.auth.enums import Role
-from topline.clock import utcnow
 from topline.errors import Conflict, InvalidInput, NotFound
 from topline.importers import jobs
 from topline.importers.mapping import parse_mapping, preset_names
@@ -114,9 +113,7 @@ class ImportJobRead(BaseModel):
 def job_read(request: Request, job: ImportJob) -> ImportJobRead:
     """The job as the API shows it, with live progress (and a dead worker seen as failed)."""
     root = request.app.state.settings.data_dir
-    state, error = job.status, job.error
-    if not state.finished and state != JobStatus.DRAFT and jobs.worker_alive(job.worker) is False:
-        state, error = JobStatus.FAILED, jobs.INTERRUPTED
+    state, error = jobs.seen_state(job)
     return ImportJobRead(
         id=job.id,
         status=state,
@@ -266,8 +263,8 @@ def get_import_errors(
 ) -> Response:
     """The rows a `keep_valid` import rejected, as CSV with an `import_problems` column."""
     job = _job(session, user, job_id)
-    path = jobs.JobFolder.of(request.app.state.settings.data_dir, job.id).errors_path
-    if not (job.result or {}).get("errors_file") or not path.is_file():
+    path = jobs.rejected_rows_file(request.app.state.settings.data_dir, job)
+    if path is None:
         raise NotFound(f"import job {job_id} has no rejected rows to download")
     return FileResponse(
         path, media_type="text/csv; charset=utf-8", filename=f"import-{job.id}-errors.csv"
@@ -287,10 +284,5 @@ def cancel_import(
     job = _job(session, user, job_id)
     if job.status.finished:
         raise Conflict(f"import job {job_id} has finished ({job.status.value})")
-    folder = jobs.JobFolder.of(request.app.state.settings.data_dir, job.id)
-    folder.request_cancel()
-    if job.status == JobStatus.DRAFT:
-        job.status = JobStatus.CANCELLED
-        job.error = "cancelled before it ran"
-        job.finished_at = utcnow()
+    jobs.cancel_job(request.app.state.settings.data_dir, job)
     return job_read(request, job)

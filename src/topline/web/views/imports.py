@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session
 from topline import access
 from topline.auth.enums import Role
 from topline.auth.models import User
-from topline.clock import utcnow
 from topline.errors import Conflict, InvalidInput, NotFound
 from topline.importers import jobs
 from topline.importers.catalog import ENTITIES, EntityDef, guess_entity, match_columns
@@ -166,9 +165,7 @@ def upload_files(
 
 
 def _job_context(request: Request, job: ImportJob) -> dict[str, Any]:
-    state, error = job.status, job.error
-    if not state.finished and state != JobStatus.DRAFT and jobs.worker_alive(job.worker) is False:
-        state, error = JobStatus.FAILED, jobs.INTERRUPTED
+    state, error = jobs.seen_state(job)
     result = job.result or {}
     return {
         "job": job,
@@ -348,12 +345,7 @@ def cancel_job(request: Request, session: DbSession, user: CurrentUser, job_id: 
     """Stop a draft, queued or running import."""
     _admin(user)
     job = _job(session, job_id)
-    if not job.status.finished:
-        jobs.JobFolder.of(_root(request), job.id).request_cancel()
-        if job.status == JobStatus.DRAFT:
-            job.status = JobStatus.CANCELLED
-            job.error = "cancelled before it ran"
-            job.finished_at = utcnow()
+    jobs.cancel_job(_root(request), job)
     return RedirectResponse(f"/imports/{job.id}", status_code=303)
 
 
@@ -362,8 +354,8 @@ def rejected_rows(request: Request, session: DbSession, user: CurrentUser, job_i
     """The rows a `keep valid` import rejected, with their problems."""
     _admin(user)
     job = _job(session, job_id)
-    path = jobs.JobFolder.of(_root(request), job.id).errors_path
-    if not (job.result or {}).get("errors_file") or not path.is_file():
+    path = jobs.rejected_rows_file(_root(request), job)
+    if path is None:
         raise NotFound(f"import job {job_id} has no rejected rows")
     return FileResponse(
         path, media_type="text/csv; charset=utf-8", filename=f"import-{job.id}-errors.csv"
