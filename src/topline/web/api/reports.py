@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import typing
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi import Path as FastApiPath
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
@@ -69,20 +70,50 @@ TeamOf = Annotated[
 RepId = Annotated[int | None, Query(ge=1, le=MAX_ID, description="One rep.")]
 
 
-def _inputs(
-    session: Session,
-    user: User,
-    *,
-    period: str | None,
-    start: IsoDate | None,
-    end: IsoDate | None,
-    as_of: datetime | None,
-    team_of: int | None,
-    rep_id: int | None,
+@dataclass(frozen=True)
+class ReportQuery:
+    """The scope, period and moment a report is asked for, as the query gave them."""
+
+    period: str | None
+    start: date | None
+    end: date | None
+    as_of: datetime | None
+    team_of: int | None
+    rep_id: int | None
+
+
+async def report_query(
+    period: PeriodText = None,
+    start: Start = None,
+    end: End = None,
+    as_of: AsOf = None,
+    team_of: TeamOf = None,
+    rep_id: RepId = None,
+) -> ReportQuery:
+    """The parameters every report over a period takes."""
+    return ReportQuery(period, start, end, as_of, team_of, rep_id)
+
+
+async def trailing_query(
+    as_of: AsOf = None, team_of: TeamOf = None, rep_id: RepId = None
+) -> ReportQuery:
+    """The parameters of a report over a trailing window ending at `as_of` (no period)."""
+    return ReportQuery(None, None, None, as_of, team_of, rep_id)
+
+
+ReportParams = Annotated[ReportQuery, Depends(report_query)]
+TrailingParams = Annotated[ReportQuery, Depends(trailing_query)]
+
+
+def report_inputs(
+    session: Session, user: User, query: ReportQuery
 ) -> tuple[Scope, Period, datetime]:
-    moment = as_of or utcnow()
-    scope = resolve_scope(session, user, team_of=team_of, rep_id=rep_id)
-    chosen = choose_period(session, period=period, start=start, end=end, as_of=moment)
+    """The scope (if the user may see it), the period and the moment of a report."""
+    moment = query.as_of or utcnow()
+    scope = resolve_scope(session, user, team_of=query.team_of, rep_id=query.rep_id)
+    chosen = choose_period(
+        session, period=query.period, start=query.start, end=query.end, as_of=moment
+    )
     return scope, chosen, moment
 
 
@@ -90,19 +121,11 @@ def _inputs(
 def get_pipeline_report(
     session: DbSession,
     user: ApiUser,
-    period: PeriodText = None,
-    start: Start = None,
-    end: End = None,
-    as_of: AsOf = None,
-    team_of: TeamOf = None,
-    rep_id: RepId = None,
+    query: ReportParams,
 ) -> Report[PipelineSummary, PipelineRow]:
     """Open pipeline closing in the period by stage (count, amount, weighted), and pipeline
     created in the period against the previous one."""
-    scope, chosen, moment = _inputs(
-        session, user, period=period, start=start, end=end, as_of=as_of, team_of=team_of,
-        rep_id=rep_id,
-    )  # fmt: skip
+    scope, chosen, moment = report_inputs(session, user, query)
     return pipeline_report(session, scope, chosen, moment)
 
 
@@ -110,21 +133,13 @@ def get_pipeline_report(
 def get_win_rate_report(
     session: DbSession,
     user: ApiUser,
-    period: PeriodText = None,
-    start: Start = None,
-    end: End = None,
-    as_of: AsOf = None,
-    team_of: TeamOf = None,
-    rep_id: RepId = None,
+    query: ReportParams,
     by: Annotated[Breakdown, Query(description="How the rows break the total down.")] = (
         Breakdown.REP
     ),
 ) -> Report[WinRateSummary, WinRateRow]:
     """Won against lost among deals closed in the period, by count and by value."""
-    scope, chosen, moment = _inputs(
-        session, user, period=period, start=start, end=end, as_of=as_of, team_of=team_of,
-        rep_id=rep_id,
-    )  # fmt: skip
+    scope, chosen, moment = report_inputs(session, user, query)
     return win_rate_report(session, scope, chosen, moment, by=by)
 
 
@@ -132,18 +147,10 @@ def get_win_rate_report(
 def get_cycle_report(
     session: DbSession,
     user: ApiUser,
-    period: PeriodText = None,
-    start: Start = None,
-    end: End = None,
-    as_of: AsOf = None,
-    team_of: TeamOf = None,
-    rep_id: RepId = None,
+    query: ReportParams,
 ) -> Report[CycleSummary, CycleRow]:
     """Sales-cycle length (days from creation to close) of deals closed in the period."""
-    scope, chosen, moment = _inputs(
-        session, user, period=period, start=start, end=end, as_of=as_of, team_of=team_of,
-        rep_id=rep_id,
-    )  # fmt: skip
+    scope, chosen, moment = report_inputs(session, user, query)
     return cycle_report(session, scope, chosen, moment)
 
 
@@ -157,13 +164,8 @@ def export_report(
     session: DbSession,
     user: ApiUser,
     name: Annotated[ReportName, FastApiPath(description="Which report.")],
+    query: ReportParams,
     format: ExportFormat = ExportFormat.CSV,
-    period: PeriodText = None,
-    start: Start = None,
-    end: End = None,
-    as_of: AsOf = None,
-    team_of: TeamOf = None,
-    rep_id: RepId = None,
     by: Annotated[
         str | None,
         Query(
@@ -192,10 +194,7 @@ def export_report(
     for key in options:
         if key not in spec.options:
             raise InvalidInput(f"{key} does not apply to the {spec.name} report")
-    scope, chosen, moment = _inputs(
-        session, user, period=period, start=start, end=end, as_of=as_of, team_of=team_of,
-        rep_id=rep_id,
-    )  # fmt: skip
+    scope, chosen, moment = report_inputs(session, user, query)
     result = spec.run(session, scope, chosen, moment, options)
     rows_of: Any = result.rows  # type: ignore[attr-defined]
     row_model = type(rows_of[0]) if rows_of else _declared_row_model(result)

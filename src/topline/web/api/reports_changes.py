@@ -21,7 +21,7 @@ from topline.analytics.changes import (
 from topline.analytics.reports import Report
 from topline.types import IsoDateTime
 from topline.web.api.common import ApiUser, errors
-from topline.web.api.reports import AsOf, End, PeriodText, RepId, Start, TeamOf, _inputs
+from topline.web.api.reports import ReportParams, report_inputs
 from topline.web.deps import DbSession
 from topline.web.routing import TransactionRoute
 
@@ -44,20 +44,12 @@ Since = Annotated[
 def get_slippage_report(
     session: DbSession,
     user: ApiUser,
-    period: PeriodText = None,
-    start: Start = None,
-    end: End = None,
-    as_of: AsOf = None,
+    query: ReportParams,
     since: Since = None,
-    team_of: TeamOf = None,
-    rep_id: RepId = None,
 ) -> Report[SlippageSummary, SlippageRow]:
     """Deals pushed out of the period while open between `since` and `as_of`: one row per
     deal with its pushes, and the share of the period's pipeline at `since` that slipped."""
-    scope, chosen, moment = _inputs(
-        session, user, period=period, start=start, end=end, as_of=as_of, team_of=team_of,
-        rep_id=rep_id,
-    )  # fmt: skip
+    scope, chosen, moment = report_inputs(session, user, query)
     return slippage_report(session, scope, chosen, moment, since=since)
 
 
@@ -69,18 +61,10 @@ def get_slippage_report(
 def get_waterfall_report(
     session: DbSession,
     user: ApiUser,
-    period: PeriodText = None,
-    start: Start = None,
-    end: End = None,
-    as_of: AsOf = None,
+    query: ReportParams,
     since: Since = None,
-    team_of: TeamOf = None,
-    rep_id: RepId = None,
 ) -> Report[WaterfallSummary, WaterfallRow]:
     """The period's open pipeline from `since` to `as_of`: open at since + created + pulled in
     + increased − decreased − pushed out − won − lost − other = open at as_of."""
-    scope, chosen, moment = _inputs(
-        session, user, period=period, start=start, end=end, as_of=as_of, team_of=team_of,
-        rep_id=rep_id,
-    )  # fmt: skip
+    scope, chosen, moment = report_inputs(session, user, query)
     return waterfall_report(session, scope, chosen, moment, since=since)

@@ -22,7 +22,7 @@ from topline.analytics.funnel import (
 )
 from topline.analytics.reports import Report
 from topline.web.api.common import ApiUser, errors
-from topline.web.api.reports import AsOf, End, PeriodText, RepId, Start, TeamOf, _inputs
+from topline.web.api.reports import ReportParams, TrailingParams, report_inputs
 from topline.web.deps import DbSession
 from topline.web.routing import TransactionRoute
 
@@ -42,19 +42,11 @@ Window = Annotated[
 def get_funnel_report(
     session: DbSession,
     user: ApiUser,
-    period: PeriodText = None,
-    start: Start = None,
-    end: End = None,
-    as_of: AsOf = None,
-    team_of: TeamOf = None,
-    rep_id: RepId = None,
+    query: ReportParams,
 ) -> Report[FunnelSummary, FunnelRow]:
     """Of the deals that entered each open stage in the period, how many advanced, were lost,
     stayed or moved back, and the median days they spent in the stage."""
-    scope, chosen, moment = _inputs(
-        session, user, period=period, start=start, end=end, as_of=as_of, team_of=team_of,
-        rep_id=rep_id,
-    )  # fmt: skip
+    scope, chosen, moment = report_inputs(session, user, query)
     return funnel_report(session, scope, chosen, moment)
 
 
@@ -62,16 +54,11 @@ def get_funnel_report(
 def get_velocity_report(
     session: DbSession,
     user: ApiUser,
-    as_of: AsOf = None,
-    team_of: TeamOf = None,
-    rep_id: RepId = None,
+    query: TrailingParams,
     window: Window = DEFAULT_WINDOW_DAYS,
 ) -> Report[VelocitySummary, VelocityRow]:
     """Pipeline velocity (open deals × average won amount × win rate / average cycle days, in
     cents per day) over a trailing window, for the scope and each rep. The window is the
     report's period."""
-    scope, _, moment = _inputs(
-        session, user, period=None, start=None, end=None, as_of=as_of, team_of=team_of,
-        rep_id=rep_id,
-    )  # fmt: skip
+    scope, _, moment = report_inputs(session, user, query)
     return velocity_report(session, scope, moment, window=window)

@@ -22,7 +22,7 @@ from topline.analytics.people import (
 )
 from topline.analytics.reports import Report
 from topline.web.api.common import ApiUser, errors
-from topline.web.api.reports import AsOf, End, PeriodText, RepId, Start, TeamOf, _inputs
+from topline.web.api.reports import ReportParams, report_inputs
 from topline.web.deps import DbSession
 from topline.web.routing import TransactionRoute
 
@@ -33,20 +33,12 @@ router = APIRouter(prefix="/reports", tags=["reports"], route_class=TransactionR
 def get_reps_report(
     session: DbSession,
     user: ApiUser,
-    period: PeriodText = None,
-    start: Start = None,
-    end: End = None,
-    as_of: AsOf = None,
-    team_of: TeamOf = None,
-    rep_id: RepId = None,
+    query: ReportParams,
 ) -> Report[RepsSummary, RepsRow]:
     """Each rep of the scope against the median rep, metric by metric (pipeline created, open
     pipeline, win rate, won amount, average won deal, sales cycle, stage conversion, activities),
     and per rep the metrics furthest below the median."""
-    scope, chosen, moment = _inputs(
-        session, user, period=period, start=start, end=end, as_of=as_of, team_of=team_of,
-        rep_id=rep_id,
-    )  # fmt: skip
+    scope, chosen, moment = report_inputs(session, user, query)
     return reps_report(session, scope, chosen, moment)
 
 
@@ -58,20 +50,12 @@ def get_reps_report(
 def get_concentration_report(
     session: DbSession,
     user: ApiUser,
-    period: PeriodText = None,
-    start: Start = None,
-    end: End = None,
-    as_of: AsOf = None,
-    team_of: TeamOf = None,
-    rep_id: RepId = None,
+    query: ReportParams,
     by: Annotated[ConcentrationBy, Query(description="What the rows list.")] = (
         ConcentrationBy.ACCOUNTS
     ),
 ) -> Report[ConcentrationSummary, ConcentrationRow]:
     """The share of won revenue from the top 20% of accounts and of reps, with the accounts
     (or reps) by won revenue and their cumulative share."""
-    scope, chosen, moment = _inputs(
-        session, user, period=period, start=start, end=end, as_of=as_of, team_of=team_of,
-        rep_id=rep_id,
-    )  # fmt: skip
+    scope, chosen, moment = report_inputs(session, user, query)
     return concentration_report(session, scope, chosen, moment, by=by)

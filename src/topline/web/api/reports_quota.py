@@ -21,7 +21,7 @@ from topline.analytics.quota import (
 )
 from topline.analytics.reports import Report
 from topline.web.api.common import ApiUser, errors
-from topline.web.api.reports import AsOf, End, PeriodText, RepId, Start, TeamOf, _inputs
+from topline.web.api.reports import ReportParams, report_inputs
 from topline.web.deps import DbSession
 from topline.web.routing import TransactionRoute
 
@@ -32,19 +32,11 @@ router = APIRouter(prefix="/reports", tags=["reports"], route_class=TransactionR
 def get_coverage_report(
     session: DbSession,
     user: ApiUser,
-    period: PeriodText = None,
-    start: Start = None,
-    end: End = None,
-    as_of: AsOf = None,
-    team_of: TeamOf = None,
-    rep_id: RepId = None,
+    query: ReportParams,
 ) -> Report[CoverageSummary, CoverageRow]:
     """Open pipeline closing in the period against the quota still to close (quota − won),
     for the scope and each person in it."""
-    scope, chosen, moment = _inputs(
-        session, user, period=period, start=start, end=end, as_of=as_of, team_of=team_of,
-        rep_id=rep_id,
-    )  # fmt: skip
+    scope, chosen, moment = report_inputs(session, user, query)
     return coverage_report(session, scope, chosen, moment)
 
 
@@ -54,18 +46,10 @@ def get_coverage_report(
 def get_attainment_report(
     session: DbSession,
     user: ApiUser,
-    period: PeriodText = None,
-    start: Start = None,
-    end: End = None,
-    as_of: AsOf = None,
-    team_of: TeamOf = None,
-    rep_id: RepId = None,
+    query: ReportParams,
 ) -> Report[AttainmentSummary, AttainmentRow]:
     """Won amount against quota in the period, for the scope and each person in it."""
-    scope, chosen, moment = _inputs(
-        session, user, period=period, start=start, end=end, as_of=as_of, team_of=team_of,
-        rep_id=rep_id,
-    )  # fmt: skip
+    scope, chosen, moment = report_inputs(session, user, query)
     return attainment_report(session, scope, chosen, moment)
 
 
@@ -77,17 +61,9 @@ def get_attainment_report(
 def get_leaderboard_report(
     session: DbSession,
     user: ApiUser,
-    period: PeriodText = None,
-    start: Start = None,
-    end: End = None,
-    as_of: AsOf = None,
-    team_of: TeamOf = None,
-    rep_id: RepId = None,
+    query: ReportParams,
 ) -> Report[LeaderboardSummary, LeaderboardRow]:
     """The scope's people ranked by won amount in the period, with attainment, deals won,
     win rate and average deal size."""
-    scope, chosen, moment = _inputs(
-        session, user, period=period, start=start, end=end, as_of=as_of, team_of=team_of,
-        rep_id=rep_id,
-    )  # fmt: skip
+    scope, chosen, moment = report_inputs(session, user, query)
     return leaderboard_report(session, scope, chosen, moment)

@@ -23,7 +23,7 @@ from topline.analytics.revenue import (
     ramp_report,
 )
 from topline.web.api.common import ApiUser, errors
-from topline.web.api.reports import AsOf, End, PeriodText, RepId, Start, TeamOf, _inputs
+from topline.web.api.reports import ReportParams, TrailingParams, report_inputs
 from topline.web.deps import DbSession
 from topline.web.routing import TransactionRoute
 
@@ -43,18 +43,13 @@ WindowMonths = Annotated[
 def get_ramp_report(
     session: DbSession,
     user: ApiUser,
-    as_of: AsOf = None,
-    team_of: TeamOf = None,
-    rep_id: RepId = None,
+    query: TrailingParams,
     window: WindowMonths = DEFAULT_WINDOW_MONTHS,
 ) -> Report[RampSummary, RampRow]:
     """Ramp-up time of the reps hired in the window: days from hire until their
     trailing-90-day bookings first reach the median of the scope's reps with more than a year
     of tenure, with their bookings by month of tenure. The window is the report's period."""
-    scope, _, moment = _inputs(
-        session, user, period=None, start=None, end=None, as_of=as_of, team_of=team_of,
-        rep_id=rep_id,
-    )  # fmt: skip
+    scope, _, moment = report_inputs(session, user, query)
     return ramp_report(session, scope, moment, window=window)
 
 
@@ -62,12 +57,7 @@ def get_ramp_report(
 def get_mrr_report(
     session: DbSession,
     user: ApiUser,
-    period: PeriodText = None,
-    start: Start = None,
-    end: End = None,
-    as_of: AsOf = None,
-    team_of: TeamOf = None,
-    rep_id: RepId = None,
+    query: ReportParams,
     by: Annotated[MrrBreakdown, Query(description="Rows by month or by account.")] = (
         MrrBreakdown.MONTH
     ),
@@ -75,8 +65,5 @@ def get_mrr_report(
     """MRR from the recurring amounts of won deals (a won renewal replaces the account's MRR,
     a lost one churns it), its movements by month or account, NRR over the 12 months up to
     `as_of`, and the period's bookings by deal type."""
-    scope, chosen, moment = _inputs(
-        session, user, period=period, start=start, end=end, as_of=as_of, team_of=team_of,
-        rep_id=rep_id,
-    )  # fmt: skip
+    scope, chosen, moment = report_inputs(session, user, query)
     return mrr_report(session, scope, chosen, moment, by=by)
