@@ -75,3 +75,43 @@ def serving(app: FastAPI) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=15)
         sock.close()
+
+
+def assert_history_marks(session: Session) -> int:
+    """Every deal_history row's marks are what their definitions say, worked out here from the
+    deal's rows directly: the first row; the start of the run of rows in the row's stage; in a
+    won or lost stage, the start of the run of closed rows. Returns the number of rows checked."""
+    from sqlalchemy import select
+
+    from topline.crm.enums import StageType
+    from topline.crm.models import DealHistory, Stage
+
+    types = dict(session.execute(select(Stage.id, Stage.type)).all())
+    rows = session.execute(
+        select(DealHistory).order_by(DealHistory.deal_id, DealHistory.valid_from, DealHistory.id)
+    ).scalars()
+    deal: list[DealHistory] = []
+    checked = 0
+    for row in [*rows, None]:
+        if deal and (row is None or row.deal_id != deal[0].deal_id):
+            for i, mark in enumerate(deal):
+                stage_run = i
+                while stage_run > 0 and deal[stage_run - 1].stage_id == mark.stage_id:
+                    stage_run -= 1
+                closed = types[mark.stage_id] != StageType.OPEN
+                closed_run = i
+                while closed_run > 0 and types[deal[closed_run - 1].stage_id] != StageType.OPEN:
+                    closed_run -= 1
+                expected = (
+                    types[mark.stage_id],
+                    i == 0,
+                    deal[stage_run].valid_from,
+                    deal[closed_run].valid_from if closed else None,
+                )
+                actual = (mark.stage_type, mark.is_first, mark.entered_at, mark.closed_at)
+                assert actual == expected, f"deal {mark.deal_id}, history row {mark.id}"
+                checked += 1
+            deal = []
+        if row is not None:
+            deal.append(row)
+    return checked

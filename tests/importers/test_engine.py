@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from tests.helpers import assert_history_marks
 from tests.importers.helpers import counts
 from topline.auth.enums import Role
 from topline.auth.models import Team, User
@@ -165,6 +166,7 @@ def test_re_importing_updates_instead_of_duplicating(
         assert [r.amount_cents for r in rows] == [1_200_000, 1_500_000]
         assert rows[0].valid_to == rows[1].valid_from and rows[1].valid_to is None
         assert rows[1].changed_fields == "amount,close_date"
+        assert assert_history_marks(session) == counts(db)["deal_history"]
 
 
 def test_likely_duplicates_are_reported_not_created(

@@ -27,6 +27,7 @@ from topline.crm.errors import (
     InvalidStageTransition,
     StaleDeal,
 )
+from topline.crm.history import HistoryMarks, marks_of, next_marks
 from topline.crm.models import Account, Contact, Deal, DealHistory, Stage
 from topline.crm.pipelines import default_pipeline, find_stage_by_type, get_stage, list_stages
 from topline.crm.schemas import DealUpdate
@@ -118,7 +119,8 @@ def create_deal(
     )
     session.add(deal)
     session.flush()
-    session.add(_history_row(deal, changed_fields=CREATED, actor=actor, at=at))
+    marks = next_marks(None, stage.id, stage.type, at)
+    session.add(_history_row(deal, marks, changed_fields=CREATED, actor=actor, at=at))
     session.flush()
     return deal
 
@@ -310,6 +312,7 @@ def _apply(
     ]
     if not changed and all(getattr(deal, field) == value for field, value in values.items()):
         return deal
+    previous: HistoryMarks | None = None
     if changed:
         current = session.scalar(
             select(DealHistory).where(
@@ -323,6 +326,7 @@ def _apply(
                     f"at {current.valid_from.isoformat()}"
                 )
             current.valid_to = at
+            previous = marks_of(current)
     for field, value in values.items():
         setattr(deal, field, value)
     deal.updated_at = at
@@ -330,7 +334,9 @@ def _apply(
         # Close the old row before inserting the new one: the partial unique index allows
         # only one current row per deal.
         session.flush()
-        session.add(_history_row(deal, changed_fields=",".join(changed), actor=actor, at=at))
+        stage_type = get_stage(session, deal.stage_id).type
+        marks = next_marks(previous, deal.stage_id, stage_type, at)
+        session.add(_history_row(deal, marks, changed_fields=",".join(changed), actor=actor, at=at))
     try:
         session.flush()
     except StaleDataError as exc:
@@ -341,9 +347,10 @@ def _apply(
 
 
 def _history_row(
-    deal: Deal, *, changed_fields: str, actor: User | None, at: datetime
+    deal: Deal, marks: HistoryMarks, *, changed_fields: str, actor: User | None, at: datetime
 ) -> DealHistory:
     return DealHistory(
+        **marks.as_values(),
         deal_id=deal.id,
         valid_from=at,
         valid_to=None,

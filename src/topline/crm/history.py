@@ -10,7 +10,7 @@ from itertools import pairwise
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from topline.crm.enums import ForecastCategory
+from topline.crm.enums import ForecastCategory, StageType
 from topline.crm.models import Deal, DealHistory
 
 
@@ -34,6 +34,54 @@ class DealState:
             forecast_category=ForecastCategory(record.forecast_category),
             owner_id=record.owner_id,
         )
+
+
+# The columns of a history row that `next_marks` derives.
+HISTORY_MARKS = ("stage_type", "is_first", "entered_at", "closed_at")
+
+
+@dataclass(frozen=True)
+class HistoryMarks:
+    """The columns of a history row that follow from the deal's earlier rows (see
+    `DealHistory`)."""
+
+    stage_id: int
+    stage_type: StageType
+    is_first: bool
+    entered_at: datetime
+    closed_at: datetime | None
+
+    def as_values(self) -> dict[str, object]:
+        """The marks as column values."""
+        return {
+            "stage_type": self.stage_type,
+            "is_first": self.is_first,
+            "entered_at": self.entered_at,
+            "closed_at": self.closed_at,
+        }
+
+
+def next_marks(
+    previous: HistoryMarks | None, stage_id: int, stage_type: StageType, at: datetime
+) -> HistoryMarks:
+    """The marks of a row starting at `at` in `stage_id`, after the deal's `previous` row (None
+    for the deal's first row)."""
+    if previous is None:
+        closed_at = None if stage_type == StageType.OPEN else at
+        return HistoryMarks(stage_id, stage_type, True, at, closed_at)
+    entered_at = previous.entered_at if previous.stage_id == stage_id else at
+    if stage_type == StageType.OPEN:
+        closed_at = None
+    else:
+        closed_at = previous.closed_at if previous.closed_at is not None else at
+    return HistoryMarks(stage_id, stage_type, False, entered_at, closed_at)
+
+
+def marks_of(row: DealHistory) -> HistoryMarks:
+    """The marks a stored history row carries."""
+    return HistoryMarks(
+        row.stage_id, StageType(row.stage_type), row.is_first, row.entered_at, row.closed_at
+    )
 
 
 def replay(rows: Sequence[DealHistory]) -> DealState:

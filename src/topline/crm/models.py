@@ -224,6 +224,12 @@ class DealHistory(IdMixin, Base):
     Rows are append-only: a new change only closes the previous row's `valid_to`. Exactly one
     row per deal has `valid_to IS NULL` (the current state), so "the deal as of T" is the range
     predicate `valid_from <= T AND (valid_to > T OR valid_to IS NULL)`.
+
+    Four columns follow from the deal's earlier rows and are set when a row is written:
+    `stage_type` (its stage's type), `is_first` (the deal as created), `entered_at` (when the
+    deal entered this row's stage; coming back after another stage is a new entry) and
+    `closed_at` (in a won or lost stage: when the deal closed, i.e. entered its closed run;
+    null while open). Reopening and closing again is a new close.
     """
 
     __tablename__ = "deal_history"
@@ -247,7 +253,45 @@ class DealHistory(IdMixin, Base):
             sqlite_where=text("valid_to IS NULL"),
             postgresql_where=text("valid_to IS NULL"),
         ),
+        # Closes in a period as of T: the row current at T whose close falls in the period.
+        Index(
+            "ix_deal_history_closed",
+            "closed_at",
+            "valid_from",
+            "valid_to",
+            "deal_id",
+            "owner_id",
+            "stage_type",
+            "amount_cents",
+            sqlite_where=text("closed_at IS NOT NULL"),
+            postgresql_where=text("closed_at IS NOT NULL"),
+        ),
+        # Deals created in a period: their first rows.
+        Index(
+            "ix_deal_history_created",
+            "valid_from",
+            "owner_id",
+            "amount_cents",
+            "deal_id",
+            sqlite_where=text("is_first = 1"),
+            postgresql_where=text("is_first"),
+        ),
+        # Stage entries in a period, and each stay's rows (they share `entered_at`).
+        Index(
+            "ix_deal_history_entered",
+            "entered_at",
+            "deal_id",
+            "stage_id",
+            "valid_from",
+            "valid_to",
+        ),
         CheckConstraint("valid_to IS NULL OR valid_to >= valid_from", name="interval_order"),
+        CheckConstraint("entered_at <= valid_from", name="entered_before_valid"),
+        CheckConstraint(
+            "(stage_type = 'open') = (closed_at IS NULL) AND (closed_at IS NULL OR "
+            "closed_at <= valid_from)",
+            name="closed_when_closed",
+        ),
     )
 
     deal_id: Mapped[int] = mapped_column(BigId, ForeignKey("deals.id"))
@@ -262,6 +306,13 @@ class DealHistory(IdMixin, Base):
         enum_column(ForecastCategory, "forecast_category")
     )
     owner_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id"))
+    # Derived when the row is written, from the deal's previous row (`topline.crm.history.
+    # next_marks`), so reports find closes, creations and stage entries by range scans instead
+    # of window functions over every deal's history.
+    stage_type: Mapped[StageType] = mapped_column(enum_column(StageType, "stage_type"))
+    is_first: Mapped[bool] = mapped_column(Boolean)
+    entered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Activity(IdMixin, Base):

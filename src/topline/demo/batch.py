@@ -28,6 +28,7 @@ from topline.demo.history import (
     CategoryStyle,
     History,
     build_history,
+    history_marks,
     round_amounts,
 )
 from topline.demo.lifecycle import Ownership, Paths, record_events, simulate_paths
@@ -224,6 +225,7 @@ def _history_frame(world: World, history: History, first_id: int, first_row_id: 
     by_manager = (history.changes & OWNER_BIT) > 0
     changed_by = np.where(by_manager, world.manager_of_rep[history.owner], owner_ids)
     rows = len(history.deal)
+    marks = history_marks(history)
     return [
         Column("id", Kind.INT, np.arange(first_row_id, first_row_id + rows)),
         Column("deal_id", Kind.INT, history.deal + first_id),
@@ -236,4 +238,8 @@ def _history_frame(world: World, history: History, first_id: int, first_row_id: 
         Column("close_date", Kind.DATE, history.close_day),
         Column("forecast_category", Kind.TEXT, enum_values(FORECAST_CATEGORIES)[history.category]),
         Column("owner_id", Kind.INT, owner_ids),
+        Column("stage_type", Kind.TEXT, marks.stage_type),
+        Column("is_first", Kind.BOOL, marks.is_first),
+        Column("entered_at", Kind.TIMESTAMP, marks.entered_at),
+        Column("closed_at", Kind.TIMESTAMP, marks.closed_at, marks.is_open),
     ]

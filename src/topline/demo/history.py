@@ -26,6 +26,7 @@ from topline.demo.config import (
     LOST_STAGE,
     MINIMUM_AMOUNT_CENTS,
     OMITTED,
+    OPEN_STAGES,
     PIPELINE,
     WON_STAGE,
 )
@@ -190,6 +191,46 @@ def _collapse(deal: Ints, seconds: Ints, state: dict[str, Ints]) -> History:
         category=state["category"][rows],
         owner=state["owner"][rows],
         current=np.flatnonzero(current),
+    )
+
+
+@dataclass(frozen=True)
+class Marks:
+    """The columns of each history row that follow from the deal's earlier rows."""
+
+    stage_type: Objects
+    is_first: Bools
+    entered_at: Ints
+    closed_at: Ints
+    """Epoch seconds; meaningless where `is_open`."""
+    is_open: Bools
+
+
+# The type of each demo stage by its number (0 is unused).
+_STAGE_TYPES: Objects = as_objects(("open",) * (OPEN_STAGES + 1) + ("won", "lost"))
+
+
+def history_marks(history: History) -> Marks:
+    """The marks of every row, as `topline.crm.history.next_marks` gives them row by row: the
+    first row of each deal, when the deal entered the row's stage, and when it closed."""
+    rows = np.arange(len(history.deal))
+    first = np.ones(len(rows), dtype=bool)
+    first[1:] = history.deal[1:] != history.deal[:-1]
+    entry = first.copy()
+    entry[1:] |= history.stage[1:] != history.stage[:-1]
+    is_open = history.stage <= OPEN_STAGES
+    close = ~is_open & first
+    close[1:] |= ~is_open[1:] & is_open[:-1]
+    # Each row's run starts at the latest entry (close) at or before it: the first row of a
+    # deal always starts a stage run, and a closed run never reaches back past its close.
+    entered = np.maximum.accumulate(np.where(entry, rows, 0))
+    closed = np.maximum.accumulate(np.where(close, rows, 0))
+    return Marks(
+        stage_type=_STAGE_TYPES[history.stage],
+        is_first=first,
+        entered_at=history.valid_from[entered],
+        closed_at=history.valid_from[closed],
+        is_open=is_open,
     )
 
 

@@ -30,6 +30,7 @@ from topline.auth.models import Team, User
 from topline.clock import utcnow
 from topline.crm.deals import CREATED, TRACKED_FIELDS
 from topline.crm.enums import ActivityType, DealType, ForecastCategory, LeadStatus, StageType
+from topline.crm.history import HISTORY_MARKS, marks_of, next_marks
 from topline.crm.models import (
     Account,
     Activity,
@@ -226,7 +227,7 @@ _DEAL_ROW = (
 )  # fmt: skip
 _HISTORY_ROW = (
     "id", "deal_id", "valid_from", "valid_to", "changed_by_id", "changed_fields", "stage_id",
-    "amount_cents", "close_date", "forecast_category", "owner_id",
+    "amount_cents", "close_date", "forecast_category", "owner_id", *HISTORY_MARKS,
 )  # fmt: skip
 
 
@@ -1216,6 +1217,7 @@ class _Importer:
         history_id = writer.new_ids("deal_history", len(states))
         last = len(states) - 1
         rows = []
+        marks = None
         for position, (at, state_stage, state_amount) in enumerate(states):
             if state_stage is stage:
                 state_stage_id, state_category = stage_id, category
@@ -1223,11 +1225,13 @@ class _Importer:
                 state_stage_id, state_category, _ = facts.get(state_stage) or _stage_facts(
                     facts, state_stage
                 )
+            marks = next_marks(marks, state_stage_id, state_stage.type, at)
             rows.append(
                 (history_id + position, record_id, at,
                  states[position + 1][0] if position < last else None, None,
                  "created" if position == 0 else "stage,amount", state_stage_id, state_amount,
-                 close_date, state_category, owner_id)
+                 close_date, state_category, owner_id, marks.stage_type, marks.is_first,
+                 marks.entered_at, marks.closed_at)
             )  # fmt: skip
         writer.add_rows("deal_history", rows)
         self.history_rows += len(rows)
@@ -1260,11 +1264,18 @@ class _Importer:
             if name in changed
         ]
         if tracked:
-            self.session.execute(
-                update(DealHistory)
-                .where(DealHistory.deal_id == record_id, DealHistory.valid_to.is_(None))
-                .values(valid_to=self.now)
+            current = self.session.scalar(
+                select(DealHistory).where(
+                    DealHistory.deal_id == record_id, DealHistory.valid_to.is_(None)
+                )
             )
+            previous = None
+            if current is not None:
+                current.valid_to = self.now
+                previous = marks_of(current)
+                self.session.flush()
+            stage_type = self.session.get_one(Stage, deal.stage_id).type
+            marks = next_marks(previous, deal.stage_id, stage_type, self.now)
             # Through the writer: it hands out this import's ids (the database's would be the
             # same as the writer's next ones).
             self.writer.add(
@@ -1281,6 +1292,7 @@ class _Importer:
                     "close_date": deal.close_date,
                     "forecast_category": deal.forecast_category,
                     "owner_id": deal.owner_id,
+                    **marks.as_values(),
                 },
             )
             self.history_rows += 1
@@ -1441,7 +1453,7 @@ class _Importer:
                 continue
             versions = self._versions(deal_id, deal, states)
             rows = existing.get(deal_id, [])
-            wanted = [_history_values(versions, position) for position in range(len(versions))]
+            wanted = _history_rows_of(versions, stage_types)
             if wanted == [row[1:] for row in rows]:
                 for version, row in zip(versions, rows, strict=True):
                     for key in version.keys:
@@ -1458,7 +1470,7 @@ class _Importer:
             closed_at = _closed_at(versions, stage_types)
             if closed_at != deal.closed_at:
                 closed_at_changes.append({"b_id": deal_id, "b_closed_at": closed_at})
-        self._replace_history(replaced, existing)
+        self._replace_history(replaced, existing, stage_types)
         if closed_at_changes:
             deals_table = Deal.__table__
             self.session.connection().execute(
@@ -1524,7 +1536,10 @@ class _Importer:
         return found
 
     def _replace_history(
-        self, replaced: list[tuple[int, list[_Version]]], existing: dict[int, list[tuple[Any, ...]]]
+        self,
+        replaced: list[tuple[int, list[_Version]]],
+        existing: dict[int, list[tuple[Any, ...]]],
+        stage_types: Mapping[int, StageType],
     ) -> None:
         """Delete the deals' history rows (and the keys pointing at them), then write the new
         ones: all deletes first, as the writer may write any time."""
@@ -1552,11 +1567,9 @@ class _Importer:
             )
         self.known_keys.setdefault("deal_history", set()).difference_update(keys)
         for deal_id, versions in replaced:
-            for position in range(len(versions)):
+            for position, row in enumerate(_history_rows_of(versions, stage_types)):
                 record_id = self.writer.new_id("deal_history")
-                values = dict(
-                    zip(_HISTORY_COLUMNS, _history_values(versions, position), strict=True)
-                )
+                values = dict(zip(_HISTORY_COLUMNS, row, strict=True))
                 self.writer.add("deal_history", {"id": record_id, "deal_id": deal_id, **values})
                 self.history_rows += 1
                 for key in versions[position].keys:
@@ -1649,6 +1662,7 @@ def _stage_facts(
 _HISTORY_COLUMNS = (
     "valid_from", "valid_to", "changed_by_id", "changed_fields",
     *TRACKED_FIELDS,  # stage_id, amount_cents, close_date, forecast_category, owner_id
+    *HISTORY_MARKS,  # stage_type, is_first, entered_at, closed_at
 )  # fmt: skip
 
 
@@ -1674,9 +1688,22 @@ def _chain(
     return versions
 
 
+def _history_rows_of(
+    versions: list[_Version], stage_types: Mapping[int, StageType]
+) -> list[tuple[Any, ...]]:
+    """The columns (`_HISTORY_COLUMNS`) of the deal's history rows, oldest first."""
+    rows = []
+    marks = None
+    for position, version in enumerate(versions):
+        stage_id = version.state[0]
+        marks = next_marks(marks, stage_id, stage_types[stage_id], version.valid_from)
+        rows.append((*_history_values(versions, position), *marks.as_values().values()))
+    return rows
+
+
 def _history_values(versions: list[_Version], position: int) -> tuple[Any, ...]:
-    """The columns (`_HISTORY_COLUMNS`) of the history row for the version at `position`:
-    valid until the next one, naming the fields that changed (the first is the creation)."""
+    """The columns of the history row for the version at `position` up to its marks: valid
+    until the next one, naming the fields that changed (the first is the creation)."""
     version = versions[position]
     changed = CREATED
     if position:
