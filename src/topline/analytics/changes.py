@@ -18,19 +18,19 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import CTE, ColumnElement, Subquery, and_, case, func, select, true
+from sqlalchemy import CTE, ColumnElement, Subquery, and_, case, func, select, true, union
 from sqlalchemy.orm import Session
 
 from topline.analytics import metrics
-from topline.analytics.history import closes_until, state_as_of
+from topline.analytics.history import state_as_of
 from topline.analytics.periods import Period
 from topline.analytics.registry import ReportSpec, option, register
-from topline.analytics.reports import Report, _envelope, _scoped
+from topline.analytics.reports import Report, _envelope, _scoped, open_closing_in
 from topline.analytics.scope import Scope
 from topline.auth.models import User
 from topline.clock import ensure_utc
 from topline.crm.enums import StageType
-from topline.crm.models import Deal, DealHistory, Stage
+from topline.crm.models import Deal, DealHistory
 from topline.errors import InvalidInput
 
 OPEN = StageType.OPEN.value
@@ -70,11 +70,9 @@ def open_pipeline(
     session: Session, scope: Scope, period: Period, moment: datetime
 ) -> tuple[int, int]:
     """Open deals closing in the period at `moment`, owned in the scope then: count, amount."""
-    state = state_as_of(moment)
+    state = open_closing_in(moment, period)
     stmt = _scoped(
-        select(func.count(), func.coalesce(func.sum(state.c.amount_cents), 0)).where(
-            state.c.stage_type == OPEN, _in_period(state.c.close_date, period)
-        ),
+        select(func.count(), func.coalesce(func.sum(state.c.amount_cents), 0)),
         scope,
         state.c.owner_id,
     )
@@ -120,21 +118,29 @@ def _pushes(period: Period, since: datetime, as_of: datetime) -> CTE:
     date later, to a date after the period, from a date in the period (`is_out` 1) or already
     after it (`is_out` 0)."""
     history = DealHistory.__table__
-    stage = Stage.__table__
     order = (history.c.valid_from, history.c.id)
-    # A row's predecessor ends where it starts, after `since`: rows that ended by `since` are
-    # never needed, which keeps the window function off most of the history.
+    # Only deals pushed out in the window matter (a push further out counts for them alone):
+    # an open row closing in the period that ended in the window. Only their rows are compared
+    # with the row before, and of those only rows that end after `since` (a row's predecessor
+    # ends where it starts): this keeps the window function off most of the history.
+    candidate = history.alias("candidate")
+    candidates = select(candidate.c.deal_id).where(
+        _in_period(candidate.c.close_date, period),
+        candidate.c.valid_to > since,
+        candidate.c.valid_to <= as_of,
+        candidate.c.stage_type == OPEN,
+    )
     lagged = (
         select(
             history.c.id,
             history.c.deal_id,
             history.c.valid_from,
             history.c.close_date,
-            stage.c.type,
+            history.c.stage_type.label("type"),
             func.lag(history.c.close_date, type_=history.c.close_date.type)
             .over(partition_by=history.c.deal_id, order_by=order)
             .label("previous_close_date"),
-            func.lag(stage.c.type)
+            func.lag(history.c.stage_type)
             .over(partition_by=history.c.deal_id, order_by=order)
             .label("previous_type"),
             func.lag(history.c.amount_cents, type_=history.c.amount_cents.type)
@@ -144,8 +150,8 @@ def _pushes(period: Period, since: datetime, as_of: datetime) -> CTE:
             .over(partition_by=history.c.deal_id, order_by=order)
             .label("previous_owner_id"),
         )
-        .join(stage, stage.c.id == history.c.stage_id)
         .where(
+            history.c.deal_id.in_(candidates),
             history.c.valid_from <= as_of,
             (history.c.valid_to > since) | history.c.valid_to.is_(None),
         )
@@ -199,35 +205,28 @@ def slippage_report(
     """
     since = resolve_since(period, as_of, since)
     pushes = _pushes(period, since, as_of)
-    first_out = (
-        select(
-            pushes.c.deal_id,
-            pushes.c.previous_close_date,
-            pushes.c.previous_amount_cents,
-            pushes.c.previous_owner_id,
-            func.row_number()
-            .over(partition_by=pushes.c.deal_id, order_by=(pushes.c.valid_from, pushes.c.id))
-            .label("n"),
-        )
-        .where(pushes.c.is_out == 1)
-        .subquery("first_out")
-    )
-    latest = select(
+    # One pass over the pushes per deal: how many, the close date after the latest, and the
+    # first push out first (a deal with none has a push further out first, and drops out).
+    by_deal = pushes.c.deal_id
+    ranked = select(
         pushes.c.deal_id,
-        pushes.c.close_date,
+        pushes.c.is_out,
+        pushes.c.previous_close_date,
+        pushes.c.previous_amount_cents,
+        pushes.c.previous_owner_id,
+        func.count().over(partition_by=by_deal).label("pushes"),
+        func.first_value(pushes.c.close_date, type_=pushes.c.close_date.type)
+        .over(partition_by=by_deal, order_by=(pushes.c.valid_from.desc(), pushes.c.id.desc()))
+        .label("to_close_date"),
         func.row_number()
         .over(
-            partition_by=pushes.c.deal_id,
-            order_by=(pushes.c.valid_from.desc(), pushes.c.id.desc()),
+            partition_by=by_deal,
+            order_by=(pushes.c.is_out.desc(), pushes.c.valid_from, pushes.c.id),
         )
         .label("n"),
-    ).subquery("latest")
-    counts = (
-        select(pushes.c.deal_id, func.count().label("pushes"))
-        .group_by(pushes.c.deal_id)
-        .subquery("counts")
-    )
-    now = state_as_of(as_of)
+    ).subquery("ranked")
+    first_out = select(ranked).where(ranked.c.n == 1, ranked.c.is_out == 1).subquery("first_out")
+    now = state_as_of(as_of, DealHistory.__table__.c.deal_id.in_(select(pushes.c.deal_id)))
     deal = Deal.__table__
     user = User.__table__
     back = and_(now.c.stage_type == OPEN, _in_period(now.c.close_date, period))
@@ -238,17 +237,14 @@ def slippage_report(
             first_out.c.previous_owner_id.label("owner_id"),
             user.c.name.label("owner"),
             first_out.c.previous_close_date.label("from_close_date"),
-            latest.c.close_date.label("to_close_date"),
-            counts.c.pushes,
+            first_out.c.to_close_date,
+            first_out.c.pushes,
             first_out.c.previous_amount_cents.label("amount_cents"),
             _flag(back).label("back_in_period"),
         )
-        .join(latest, and_(latest.c.deal_id == first_out.c.deal_id, latest.c.n == 1))
-        .join(counts, counts.c.deal_id == first_out.c.deal_id)
         .join(deal, deal.c.id == first_out.c.deal_id)
         .join(user, user.c.id == first_out.c.previous_owner_id)
         .join(now, now.c.deal_id == first_out.c.deal_id)
-        .where(first_out.c.n == 1)
         .order_by(first_out.c.previous_amount_cents.desc(), first_out.c.deal_id),
         scope,
         first_out.c.previous_owner_id,
@@ -350,9 +346,17 @@ class WaterfallRow(BaseModel):
 def _deal_flows(scope: Scope, period: Period, since: datetime, as_of: datetime) -> Subquery:
     """One row per deal that moves the waterfall: how it came in (`entry`), how it left
     (`exit`), its amounts at A and B and whether it was in the pipeline at each."""
-    a = state_as_of(since).alias("at_since")
-    b = state_as_of(as_of).alias("at_as_of")
-    closes = closes_until(as_of).alias("closes")
+    # Every deal that moves the waterfall closes in the period at A or at B (a deal closed in
+    # the window has its close date at B in the period), so only those deals are read.
+    close_date = DealHistory.__table__.c.close_date
+    in_period = _in_period(close_date, period)
+    deal_ids = union(
+        select(state_as_of(since, in_period).c.deal_id),
+        select(state_as_of(as_of, in_period).c.deal_id),
+    )
+    deal_id = DealHistory.__table__.c.deal_id
+    a = state_as_of(since, deal_id.in_(deal_ids)).alias("at_since")
+    b = state_as_of(as_of, deal_id.in_(deal_ids)).alias("at_as_of")
     owned_a = _owned(scope, a.c.owner_id)
     owned_b = _owned(scope, b.c.owner_id)
     in_a = and_(
@@ -365,7 +369,7 @@ def _deal_flows(scope: Scope, period: Period, since: datetime, as_of: datetime) 
     closed_in_window = and_(
         b.c.stage_type != OPEN,
         _in_period(b.c.close_date, period),
-        closes.c.closed_at > since,
+        b.c.closed_at > since,
         owned_b,
     )
     flags = (
@@ -383,7 +387,6 @@ def _deal_flows(scope: Scope, period: Period, since: datetime, as_of: datetime) 
             b.c.amount_cents.label("amount_b"),
         )
         .join_from(b, a, a.c.deal_id == b.c.deal_id, isouter=True)
-        .join(closes, closes.c.deal_id == b.c.deal_id, isouter=True)
         .subquery("flags")
     )
     f = flags.c

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Subquery, and_, case, distinct, exists, func, or_, select
+from sqlalchemy import Subquery, and_, case, distinct, exists, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from topline.analytics import metrics
@@ -150,41 +150,35 @@ def funnel_report(
     return Report(**_envelope("funnel", scope, period, as_of), summary=summary, rows=rows)
 
 
-def _stage_entries(as_of: datetime) -> Subquery:
-    """Every entry of a deal into a stage up to `as_of` (`entry_id`, `entered_at`), with the
-    moment of its next entry into another stage (`left_at`; null while it stays)."""
+def _stage_entries(period: Period, as_of: datetime) -> Subquery:
+    """Every entry of a deal into a stage in the period and by `as_of` (`entry_id`,
+    `entered_at`), with the moment it left the stage, i.e. entered another (`left_at`; null
+    while it stays at `as_of`).
+
+    The rows of one stay share their `entered_at`, and a stay's rows run on without gaps, so
+    it left when its last row ended; its rows are read by `entered_at` from an index.
+    """
     history = DealHistory.__table__
-    changes = (
-        select(
-            history.c.id,
-            history.c.deal_id,
-            history.c.stage_id,
-            history.c.valid_from,
-            func.lag(history.c.stage_id)
-            .over(partition_by=history.c.deal_id, order_by=(history.c.valid_from, history.c.id))
-            .label("previous_stage_id"),
-        )
-        .where(history.c.valid_from <= as_of)
-        .subquery("changes")
+    ended = and_(
+        func.count(history.c.valid_to) == func.count(),
+        func.max(history.c.valid_to) <= as_of,
     )
-    # The window runs after the WHERE, so LEAD sees only the entries: the next one is the
-    # moment the deal left the stage.
     return (
         select(
-            changes.c.id.label("entry_id"),
-            changes.c.deal_id,
-            changes.c.stage_id,
-            changes.c.valid_from.label("entered_at"),
-            func.lead(changes.c.valid_from, type_=UTCDateTime())
-            .over(partition_by=changes.c.deal_id, order_by=(changes.c.valid_from, changes.c.id))
-            .label("left_at"),
+            func.min(history.c.id).label("entry_id"),
+            history.c.deal_id,
+            history.c.stage_id,
+            history.c.entered_at,
+            type_coerce(case((ended, func.max(history.c.valid_to))), UTCDateTime()).label(
+                "left_at"
+            ),
         )
         .where(
-            or_(
-                changes.c.previous_stage_id.is_(None),
-                changes.c.previous_stage_id != changes.c.stage_id,
-            )
+            between(history.c.entered_at, period.start_at, period.end_at),
+            history.c.entered_at <= as_of,
+            history.c.valid_from <= as_of,
         )
+        .group_by(history.c.deal_id, history.c.entered_at, history.c.stage_id)
         .subquery("entries")
     )
 
@@ -192,7 +186,7 @@ def _stage_entries(as_of: datetime) -> Subquery:
 def _cohort(scope: Scope, period: Period, as_of: datetime) -> Subquery:
     """Per deal and open stage, the deal's first entry into the stage in the period: whether it
     advanced afterwards (`advanced` 1 or 0), when it left, and its stage at `as_of`."""
-    entries = _stage_entries(as_of)
+    entries = _stage_entries(period, as_of)
     stage = Stage.__table__
     first = (
         select(
@@ -207,10 +201,7 @@ def _cohort(scope: Scope, period: Period, as_of: datetime) -> Subquery:
             .label("n"),
         )
         .join(stage, stage.c.id == entries.c.stage_id)
-        .where(
-            stage.c.type == OPEN,
-            between(entries.c.entered_at, period.start_at, period.end_at),
-        )
+        .where(stage.c.type == OPEN)
         .subquery("first_entries")
     )
     later = DealHistory.__table__.alias("later")

@@ -1,9 +1,12 @@
 """Deals as they stood at a past moment, from `deal_history`, as SQL to build reports on.
 
 Every row of `deal_history` holds a deal's full tracked state over `[valid_from, valid_to)`,
-so the state at T is a range predicate, and a deal closes where a row in a won or lost stage
-follows an open one (or starts the history). Reopening a deal makes it open again; closing it
-once more is a new close.
+so the state at T is a range predicate. Each row also carries marks set when it was written
+(see `DealHistory`): its stage's type, whether it is the deal's first row, when the deal
+entered its stage and, in a won or lost stage, when the deal closed. A deal closes where a row
+in a won or lost stage follows an open one (or starts the history); reopening makes it open
+again, and closing it once more is a new close. So "closed in a period, as of T" is the row
+current at T whose `closed_at` falls in the period: range scans, no window functions.
 """
 
 from __future__ import annotations
@@ -11,17 +14,25 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Subquery, and_, func, or_, select
+from sqlalchemy import ColumnElement, Subquery, and_, or_, select
 
-from topline.crm.enums import StageType
-from topline.crm.models import DealHistory, Stage
+from topline.crm.models import DealHistory
 
 
-def state_as_of(moment: datetime) -> Subquery:
-    """One row per deal that existed at `moment`: its tracked state then, with its stage's type
-    and probability."""
+def current_at(moment: datetime) -> ColumnElement[bool]:
+    """The history rows that hold at `moment`: one per deal that existed then."""
     history = DealHistory.__table__
-    stage = Stage.__table__
+    return and_(
+        history.c.valid_from <= moment,
+        or_(history.c.valid_to > moment, history.c.valid_to.is_(None)),
+    )
+
+
+def state_as_of(moment: datetime, *where: Any) -> Subquery:
+    """One row per deal that existed at `moment` (and meets `where`, conditions on
+    `DealHistory.__table__`): its tracked state then, its stage's type (`stage_type`), when it
+    entered that stage (`entered_at`) and, if closed then, when it closed (`closed_at`)."""
+    history = DealHistory.__table__
     return (
         select(
             history.c.deal_id,
@@ -30,70 +41,38 @@ def state_as_of(moment: datetime) -> Subquery:
             history.c.close_date,
             history.c.forecast_category,
             history.c.owner_id,
-            stage.c.type.label("stage_type"),
-            stage.c.probability,
+            history.c.stage_type,
+            history.c.entered_at,
+            history.c.closed_at,
         )
-        .join(stage, stage.c.id == history.c.stage_id)
-        .where(
-            history.c.valid_from <= moment,
-            or_(history.c.valid_to > moment, history.c.valid_to.is_(None)),
-        )
+        .where(current_at(moment), *where)
         .subquery("state")
     )
 
 
-def closes_until(moment: datetime) -> Subquery:
-    """Per deal, the moment of its latest close up to `moment` (`closed_at`).
+def closed_as_of(moment: datetime, start: datetime, end: datetime) -> Subquery:
+    """The deals closed (won or lost) at `moment` whose close falls in `[start, end)`: their
+    state at `moment`, as `state_as_of`."""
+    closed_at = DealHistory.__table__.c.closed_at
+    return state_as_of(moment, closed_at >= start, closed_at < end)
 
-    A close is a history row in a won or lost stage whose previous row was open (or that
-    starts the history: a deal imported as closed).
-    """
+
+def created_in(start: datetime, end: datetime, as_of: datetime) -> Subquery:
+    """The deals created in `[start, end)` and by `as_of`, as created (`created_at`,
+    `amount_cents`, `owner_id`): their first history rows."""
     history = DealHistory.__table__
-    stage = Stage.__table__
-    typed = (
+    return (
         select(
             history.c.deal_id,
-            history.c.valid_from,
-            stage.c.type,
-            func.lag(stage.c.type)
-            .over(partition_by=history.c.deal_id, order_by=(history.c.valid_from, history.c.id))
-            .label("previous_type"),
+            history.c.valid_from.label("created_at"),
+            history.c.amount_cents,
+            history.c.owner_id,
         )
-        .join(stage, stage.c.id == history.c.stage_id)
-        .where(history.c.valid_from <= moment)
-        .subquery("typed")
-    )
-    return (
-        select(typed.c.deal_id, func.max(typed.c.valid_from).label("closed_at"))
         .where(
-            typed.c.type != StageType.OPEN.value,
-            or_(typed.c.previous_type.is_(None), typed.c.previous_type == StageType.OPEN.value),
+            history.c.is_first,
+            between(history.c.valid_from, start, end),
+            history.c.valid_from <= as_of,
         )
-        .group_by(typed.c.deal_id)
-        .subquery("closes")
-    )
-
-
-def first_rows() -> Subquery:
-    """Per deal, its first history row: the deal as created (`created_at`, `amount_cents`)."""
-    history = DealHistory.__table__
-    ranked = select(
-        history.c.deal_id,
-        history.c.valid_from,
-        history.c.amount_cents,
-        history.c.owner_id,
-        func.row_number()
-        .over(partition_by=history.c.deal_id, order_by=(history.c.valid_from, history.c.id))
-        .label("n"),
-    ).subquery("ranked")
-    return (
-        select(
-            ranked.c.deal_id,
-            ranked.c.valid_from.label("created_at"),
-            ranked.c.amount_cents,
-            ranked.c.owner_id,
-        )
-        .where(ranked.c.n == 1)
         .subquery("created")
     )
 

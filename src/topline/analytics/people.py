@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from topline.analytics import metrics
 from topline.analytics.funnel import _cohort
-from topline.analytics.history import between, first_rows, state_as_of
+from topline.analytics.history import between, created_in, state_as_of
 from topline.analytics.periods import Period
 from topline.analytics.quota import _closed_by_owner, _Figures, _open_by_owner, _people
 from topline.analytics.registry import ReportSpec, option, register
@@ -305,18 +305,13 @@ def _created_by_owner(
     session: Session, scope: Scope, period: Period, as_of: datetime, extra: dict[int, _RepFigures]
 ) -> None:
     """Deals created in the period (by `as_of`) and their amounts then, per owner at creation."""
-    created = first_rows()
+    created = created_in(period.start_at, period.end_at, as_of)
     stmt = _scoped(
         select(
             created.c.owner_id,
             func.count().label("deals"),
             func.coalesce(func.sum(created.c.amount_cents), 0).label("amount"),
-        )
-        .where(
-            between(created.c.created_at, period.start_at, period.end_at),
-            created.c.created_at <= as_of,
-        )
-        .group_by(created.c.owner_id),
+        ).group_by(created.c.owner_id),
         scope,
         created.c.owner_id,
     )

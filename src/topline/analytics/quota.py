@@ -38,14 +38,14 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from topline.analytics import metrics
-from topline.analytics.history import state_as_of
 from topline.analytics.periods import Period
 from topline.analytics.registry import ReportSpec, register
-from topline.analytics.reports import Report, _closed_in, _envelope, _scoped
+from topline.analytics.reports import Report, _closed_in, _envelope, _scoped, open_closing_in
 from topline.analytics.scope import Scope, ScopeKind
 from topline.auth.enums import Role
 from topline.auth.models import Team, User
 from topline.crm.enums import StageType
+from topline.crm.models import Stage
 from topline.quotas.models import Quota
 
 # --- pure: proration and notes ----------------------------------------------------------------
@@ -144,21 +144,18 @@ def _open_by_owner(
     session: Session, scope: Scope, period: Period, as_of: datetime, figures: dict[int, _Figures]
 ) -> None:
     """Deals open at `as_of` whose close date falls in the period, per owner."""
-    state = state_as_of(as_of)
+    state = open_closing_in(as_of, period)
+    stage = Stage.__table__
     stmt = _scoped(
         select(
             state.c.owner_id,
             func.count().label("deals"),
             func.coalesce(func.sum(state.c.amount_cents), 0).label("amount"),
-            func.coalesce(func.sum(state.c.amount_cents * state.c.probability), 0).label(
+            func.coalesce(func.sum(state.c.amount_cents * stage.c.probability), 0).label(
                 "weighted"
             ),
         )
-        .where(
-            state.c.stage_type == StageType.OPEN.value,
-            state.c.close_date >= period.start,
-            state.c.close_date < period.end,
-        )
+        .join(stage, stage.c.id == state.c.stage_id)
         .group_by(state.c.owner_id),
         scope,
         state.c.owner_id,

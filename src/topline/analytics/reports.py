@@ -14,11 +14,11 @@ from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import Select, Subquery, case, func, select
 from sqlalchemy.orm import Session
 
 from topline.analytics import metrics
-from topline.analytics.history import between, closes_until, first_rows, state_as_of
+from topline.analytics.history import closed_as_of, created_in, state_as_of
 from topline.analytics.periods import (
     Period,
     PeriodKind,
@@ -30,7 +30,7 @@ from topline.analytics.registry import ReportSpec, option, register
 from topline.analytics.scope import Scope
 from topline.auth.models import Organization, User
 from topline.crm.enums import StageType
-from topline.crm.models import Account, Deal, Pipeline, Stage
+from topline.crm.models import Account, Deal, DealHistory, Pipeline, Stage
 from topline.errors import InvalidInput
 
 S = TypeVar("S", bound=BaseModel)
@@ -74,6 +74,17 @@ def _scoped(stmt: Select[Any], scope: Scope, owner_column: Any) -> Select[Any]:
     return stmt if condition is None else stmt.where(condition)
 
 
+def open_closing_in(as_of: datetime, period: Period) -> Subquery:
+    """The deals open at `as_of` whose close date falls in the period: their state then."""
+    history = DealHistory.__table__
+    return state_as_of(
+        as_of,
+        history.c.close_date >= period.start,
+        history.c.close_date < period.end,
+        history.c.stage_type == StageType.OPEN.value,
+    )
+
+
 # --- pipeline ------------------------------------------------------------------------------
 
 
@@ -104,19 +115,13 @@ def pipeline_report(
     session: Session, scope: Scope, period: Period, as_of: datetime
 ) -> Report[PipelineSummary, PipelineRow]:
     """Open deals closing in the period by stage, as of `as_of`, and pipeline growth."""
-    state = state_as_of(as_of)
+    state = open_closing_in(as_of, period)
     totals = _scoped(
         select(
             state.c.stage_id,
             func.count().label("deals"),
             func.coalesce(func.sum(state.c.amount_cents), 0).label("amount"),
-        )
-        .where(
-            state.c.stage_type == StageType.OPEN.value,
-            state.c.close_date >= period.start,
-            state.c.close_date < period.end,
-        )
-        .group_by(state.c.stage_id),
+        ).group_by(state.c.stage_id),
         scope,
         state.c.owner_id,
     )
@@ -158,12 +163,9 @@ def pipeline_report(
 
 def _created(session: Session, scope: Scope, period: Period, as_of: datetime) -> tuple[int, int]:
     """Deals created in the period (and by `as_of`), and their amounts when created."""
-    created = first_rows()
+    created = created_in(period.start_at, period.end_at, as_of)
     stmt = _scoped(
-        select(func.count(), func.coalesce(func.sum(created.c.amount_cents), 0)).where(
-            between(created.c.created_at, period.start_at, period.end_at),
-            created.c.created_at <= as_of,
-        ),
+        select(func.count(), func.coalesce(func.sum(created.c.amount_cents), 0)),
         scope,
         created.c.owner_id,
     )
@@ -177,29 +179,20 @@ def _created(session: Session, scope: Scope, period: Period, as_of: datetime) ->
 def _closed_in(scope: Scope, period: Period, as_of: datetime) -> Any:
     """Deals closed (won or lost) in the period and still closed at `as_of`: their state then,
     their close moment and creation."""
-    state = state_as_of(as_of)
-    closes = closes_until(as_of)
+    state = closed_as_of(as_of, period.start_at, period.end_at)
     deal = Deal.__table__
-    stmt = (
-        select(
-            state.c.deal_id,
-            state.c.stage_type,
-            state.c.amount_cents,
-            state.c.owner_id,
-            closes.c.closed_at,
-            deal.c.created_at,
-            deal.c.source,
-            deal.c.type.label("deal_type"),
-            deal.c.loss_reason,
-            deal.c.account_id,
-        )
-        .join(closes, closes.c.deal_id == state.c.deal_id)
-        .join(deal, deal.c.id == state.c.deal_id)
-        .where(
-            state.c.stage_type != StageType.OPEN.value,
-            between(closes.c.closed_at, period.start_at, period.end_at),
-        )
-    )
+    stmt = select(
+        state.c.deal_id,
+        state.c.stage_type,
+        state.c.amount_cents,
+        state.c.owner_id,
+        state.c.closed_at,
+        deal.c.created_at,
+        deal.c.source,
+        deal.c.type.label("deal_type"),
+        deal.c.loss_reason,
+        deal.c.account_id,
+    ).join(deal, deal.c.id == state.c.deal_id)
     return _scoped(stmt, scope, state.c.owner_id).subquery("closed")
 
 

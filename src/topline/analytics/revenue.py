@@ -1,8 +1,9 @@
 """Revenue reports: how fast new reps ramp up (`ramp`) and recurring revenue (`mrr`).
 
 Both count **bookings** as the won deals of the scope: a deal's latest close up to `as_of`
-(reopen-aware, `closes_until`), won and still won at `as_of`, at its amount at `as_of`,
-credited to its owner at `as_of` (as in the win-rate and attainment reports).
+(reopen-aware: the `closed_at` of its history row at `as_of`), won and still won at `as_of`,
+at its amount at `as_of`, credited to its owner at `as_of` (as in the win-rate and attainment
+reports).
 
 Days are UTC calendar days. Months move by calendar months from a day, the day of the month
 kept or, when the month is shorter, its last day (2025-01-31 + 1 month = 2025-02-28).
@@ -22,7 +23,7 @@ from sqlalchemy import Subquery, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from topline.analytics import metrics
-from topline.analytics.history import closes_until, state_as_of
+from topline.analytics.history import state_as_of
 from topline.analytics.periods import Period, custom_period
 from topline.analytics.registry import ReportSpec, option, register
 from topline.analytics.reports import Report, _closed_in, _envelope, _scoped
@@ -32,7 +33,7 @@ from topline.auth.enums import Role
 from topline.auth.models import User
 from topline.clock import ensure_utc
 from topline.crm.enums import DealType, StageType
-from topline.crm.models import Account, Deal
+from topline.crm.models import Account, Deal, DealHistory
 from topline.errors import InvalidInput
 
 WON = StageType.WON.value
@@ -60,16 +61,10 @@ def _moment(value: datetime | str) -> datetime:
     return ensure_utc(value)
 
 
-def _won_deals(as_of: datetime) -> Subquery:
-    """Every deal won at `as_of`: its latest close, amount and owner then."""
-    state = state_as_of(as_of)
-    closes = closes_until(as_of)
-    return (
-        select(state.c.deal_id, state.c.owner_id, state.c.amount_cents, closes.c.closed_at)
-        .join(closes, closes.c.deal_id == state.c.deal_id)
-        .where(state.c.stage_type == WON)
-        .subquery("won")
-    )
+def _won_deals(as_of: datetime, since: datetime) -> Subquery:
+    """Every deal won at `as_of` that closed from `since` on: its close, amount and owner."""
+    history = DealHistory.__table__
+    return state_as_of(as_of, history.c.closed_at >= since, history.c.stage_type == WON)
 
 
 # --- ramp ------------------------------------------------------------------------------------
@@ -220,7 +215,7 @@ def _tenured_bookings(
     trailing_start = _midnight(today - timedelta(days=TRAILING_DAYS - 1))
     # 12 months ending with the day of `as_of`: from the day after the tenure cut.
     year_start = tenure_cut + timedelta(days=1)
-    won = _won_deals(as_of)
+    won = _won_deals(as_of, min(trailing_start, year_start))
     sums = {
         row.owner_id: (int(row.trailing), int(row.yearly))
         for row in session.execute(
@@ -236,7 +231,7 @@ def _tenured_bookings(
                     func.sum(case((won.c.closed_at >= year_start, won.c.amount_cents), else_=0)), 0
                 ).label("yearly"),
             )
-            .where(won.c.owner_id.in_(rep_ids), won.c.closed_at >= min(trailing_start, year_start))
+            .where(won.c.owner_id.in_(rep_ids))
             .group_by(won.c.owner_id)
         )
     }
@@ -251,7 +246,10 @@ def _bookings_by_day(
     that day on."""
     if not rep_ids:
         return {}
-    won = _won_deals(as_of)
+    first_hire = session.execute(
+        select(func.min(User.hired_at)).where(User.id.in_(rep_ids))
+    ).scalar_one()
+    won = _won_deals(as_of, _midnight(_moment(first_hire).date()))
     day = utc_days_between(won.c.closed_at, User.hired_at)
     stmt = (
         select(won.c.owner_id, day.label("day"), func.sum(won.c.amount_cents).label("amount"))
@@ -481,8 +479,7 @@ def _subscription_events(
     session: Session, scope: Scope, as_of: datetime
 ) -> list[tuple[int, datetime, bool, bool, int]]:
     """The scope's subscription deals at `as_of` (see `mrr_report`), in close order."""
-    state = state_as_of(as_of)
-    closes = closes_until(as_of)
+    state = state_as_of(as_of, DealHistory.__table__.c.closed_at.is_not(None))
     deal = Deal.__table__
     renewal = deal.c.type == DealType.RENEWAL.value
     stmt = _scoped(
@@ -492,9 +489,8 @@ def _subscription_events(
             deal.c.type,
             deal.c.recurring_amount_cents,
             state.c.stage_type,
-            closes.c.closed_at,
+            state.c.closed_at,
         )
-        .join(closes, closes.c.deal_id == state.c.deal_id)
         .join(deal, deal.c.id == state.c.deal_id)
         .where(
             or_(

@@ -245,6 +245,7 @@ class DealHistory(IdMixin, Base):
             "stage_id",
             "amount_cents",
             "owner_id",
+            "stage_type",
         ),
         Index(
             "uq_deal_history_current",
@@ -284,6 +285,7 @@ class DealHistory(IdMixin, Base):
             "stage_id",
             "valid_from",
             "valid_to",
+            "id",
         ),
         CheckConstraint("valid_to IS NULL OR valid_to >= valid_from", name="interval_order"),
         CheckConstraint("entered_at <= valid_from", name="entered_before_valid"),

@@ -21,6 +21,10 @@ down_revision: str | None = "01e6f373835a"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+AS_OF_INDEX = [
+    "close_date", "valid_from", "valid_to", "deal_id", "stage_id", "amount_cents", "owner_id"
+]  # fmt: skip
+
 # Running maxima find each row's run start: entries and closes only ever move forward in time.
 BACKFILL = """
 WITH ordered AS (
@@ -112,11 +116,16 @@ def upgrade() -> None:
     op.create_index(
         "ix_deal_history_entered",
         "deal_history",
-        ["entered_at", "deal_id", "stage_id", "valid_from", "valid_to"],
+        ["entered_at", "deal_id", "stage_id", "valid_from", "valid_to", "id"],
     )
+    # The pipeline as of a moment filters on the stage type too.
+    op.drop_index("ix_deal_history_as_of", table_name="deal_history")
+    op.create_index("ix_deal_history_as_of", "deal_history", [*AS_OF_INDEX, "stage_type"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_deal_history_as_of", table_name="deal_history")
+    op.create_index("ix_deal_history_as_of", "deal_history", AS_OF_INDEX)
     op.drop_index("ix_deal_history_entered", table_name="deal_history")
     op.drop_index("ix_deal_history_created", table_name="deal_history")
     op.drop_index("ix_deal_history_closed", table_name="deal_history")
