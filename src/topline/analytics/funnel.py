@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Subquery, and_, case, distinct, exists, func, or_, select, type_coerce
+from sqlalchemy import Subquery, and_, case, exists, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from topline.analytics import metrics
@@ -88,26 +88,32 @@ def funnel_report(
     of the median. The scope is the deals' owners at `as_of`.
     """
     cohort = _cohort(scope, period, as_of)
-    advanced = cohort.c.advanced == 1
-    counts = session.execute(
-        select(
-            cohort.c.stage_id,
-            func.count().label("entered"),
-            func.sum(cohort.c.advanced).label("advanced"),
-            func.sum(case((and_(~advanced, cohort.c.now_type == LOST), 1), else_=0)).label("lost"),
-            func.sum(
-                case((and_(~advanced, cohort.c.now_stage_id == cohort.c.stage_id), 1), else_=0)
-            ).label("still"),
-        ).group_by(cohort.c.stage_id)
-    )
-    by_stage = {row.stage_id: row for row in counts}
+    # The cohort is read once, one row per deal and stage: a database computes it again for
+    # every statement that uses it, and it is the costly part.
+    counts: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # entered, advanced, ...
     stays: dict[int, list[int]] = defaultdict(list)
-    for stage_id, days in session.execute(
-        select(cohort.c.stage_id, utc_days_between(cohort.c.left_at, cohort.c.entered_at)).where(
-            cohort.c.left_at.is_not(None)
+    now_types: dict[int, StageType] = {}
+    for deal_id, stage_id, advanced, now_stage_id, now_type, days in session.execute(
+        select(
+            cohort.c.deal_id,
+            cohort.c.stage_id,
+            cohort.c.advanced,
+            cohort.c.now_stage_id,
+            cohort.c.now_type,
+            utc_days_between(cohort.c.left_at, cohort.c.entered_at),
         )
     ):
-        stays[stage_id].append(int(days))
+        found = counts[stage_id]
+        found[0] += 1
+        now_types[deal_id] = StageType(now_type)
+        if advanced:
+            found[1] += 1
+        elif now_types[deal_id] == StageType.LOST:
+            found[2] += 1
+        elif now_stage_id == stage_id:
+            found[3] += 1
+        if days is not None:
+            stays[stage_id].append(int(days))
     stages = session.execute(
         select(Stage.id, Stage.name, Stage.position, Pipeline.name.label("p"))
         .join(Pipeline, Pipeline.id == Stage.pipeline_id)
@@ -116,12 +122,7 @@ def funnel_report(
     ).all()
     rows = []
     for stage in stages:
-        found = by_stage.get(stage.id)
-        entered, moved_on, lost, still = (
-            (int(found.entered), int(found.advanced), int(found.lost), int(found.still))
-            if found
-            else (0, 0, 0, 0)
-        )
+        entered, moved_on, lost, still = counts.get(stage.id) or [0, 0, 0, 0]
         rows.append(
             FunnelRow(
                 pipeline=stage.p,
@@ -137,13 +138,9 @@ def funnel_report(
                 median_days_in_stage=metrics.median(stays[stage.id]),
             )
         )
-    deals, won, lost = session.execute(
-        select(
-            func.count(distinct(cohort.c.deal_id)),
-            func.count(distinct(case((cohort.c.now_type == WON, cohort.c.deal_id)))),
-            func.count(distinct(case((cohort.c.now_type == LOST, cohort.c.deal_id)))),
-        )
-    ).one()
+    deals = len(now_types)
+    won = sum(1 for now_type in now_types.values() if now_type == StageType.WON)
+    lost = sum(1 for now_type in now_types.values() if now_type == StageType.LOST)
     summary = FunnelSummary(
         deals=deals, won=won, lost=lost, conversion_to_won=metrics.ratio(won, deals)
     )
@@ -231,6 +228,7 @@ def _cohort(scope: Scope, period: Period, as_of: datetime) -> Subquery:
             case((moved_on, 1), else_=0).label("advanced"),
             state.c.stage_id.label("now_stage_id"),
             state.c.stage_type.label("now_type"),
+            state.c.owner_id.label("now_owner_id"),
         )
         .join(state, state.c.deal_id == first.c.deal_id)
         .where(first.c.n == 1)

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from topline.analytics import metrics
 from topline.analytics.funnel import _cohort
-from topline.analytics.history import between, created_in, state_as_of
+from topline.analytics.history import between, created_in
 from topline.analytics.periods import Period
 from topline.analytics.quota import _closed_by_owner, _Figures, _open_by_owner, _people
 from topline.analytics.registry import ReportSpec, option, register
@@ -341,20 +341,14 @@ def _conversions_by_owner(
 ) -> None:
     """The funnel report's stage entries in the period and advances, per owner at `as_of`."""
     cohort = _cohort(scope, period, as_of)
-    state = state_as_of(as_of)
-    stmt = (
-        select(
-            state.c.owner_id,
-            cohort.c.stage_id,
-            func.count().label("entered"),
-            func.sum(cohort.c.advanced).label("advanced"),
-        )
-        .select_from(cohort)
-        .join(state, state.c.deal_id == cohort.c.deal_id)
-        .group_by(state.c.owner_id, cohort.c.stage_id)
-    )
+    stmt = select(
+        cohort.c.now_owner_id,
+        cohort.c.stage_id,
+        func.count().label("entered"),
+        func.sum(cohort.c.advanced).label("advanced"),
+    ).group_by(cohort.c.now_owner_id, cohort.c.stage_id)
     for row in session.execute(stmt):
-        extra[row.owner_id].conversions[row.stage_id] = (int(row.entered), int(row.advanced))
+        extra[row.now_owner_id].conversions[row.stage_id] = (int(row.entered), int(row.advanced))
 
 
 def _activities_by_user(
