@@ -22,6 +22,7 @@ LAYERS = {
     "importers": 4,
     "exporters": 4,
     "analytics": 4,
+    "scoring": 4,
     "web": 5,
     "cli": 5,
 }

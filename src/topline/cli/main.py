@@ -401,3 +401,4 @@ if __name__ == "__main__":  # pragma: no cover
 # when it is imported.
 from topline.cli import exports as _exports  # noqa: E402, F401
 from topline.cli import reports as _reports  # noqa: E402, F401
+from topline.cli import scoring as _scoring  # noqa: E402, F401

@@ -1,0 +1,222 @@
+"""The scorers: the naive Bayes against hand-computed numbers, the calibrated LightGBM scorer
+against the estimator contract (determinism, probabilities, unknown values, contributions)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.metrics import roc_auc_score
+
+from tests.scoring.helpers import synthetic_deals
+from topline.scoring.encoding import infer_columns
+from topline.scoring.estimators import FrequencyScorer, TabularScorer, logistic_regression
+
+
+@pytest.fixture(scope="module")
+def deals() -> tuple[pd.DataFrame, np.ndarray]:
+    return synthetic_deals(rows=1500, seed=7)
+
+
+@pytest.fixture(scope="module")
+def scorer(deals: tuple[pd.DataFrame, np.ndarray]) -> TabularScorer:
+    frame, won = deals
+    return TabularScorer(random_state=0).fit(frame.iloc[:1200], won[:1200])
+
+
+class TestFrequencyScorer:
+    # Five closed deals. Won: web/S, web/L, referral/L. Lost: web/S, cold/S.
+    FRAME = pd.DataFrame(
+        {
+            "source": ["web", "web", "referral", "web", "cold"],
+            "size": ["S", "L", "L", "S", "S"],
+        }
+    )
+    WON = np.array([1, 1, 1, 0, 0])
+
+    @pytest.mark.parametrize(
+        ("source", "size", "expected"),
+        [
+            # P(won)=3/5, P(lost)=2/5. source has K=3 values, size K=2; alpha=1.
+            # web: P(web|won)=(2+1)/(3+3)=1/2, P(web|lost)=(1+1)/(2+3)=2/5.
+            # 3/5·1/2=0.3 against 2/5·2/5=0.16 → 0.3/0.46 = 15/23.
+            ("web", None, 15 / 23),
+            # L: P(L|won)=(2+1)/(3+2)=3/5, P(L|lost)=(0+1)/(2+2)=1/4.
+            # 0.3·3/5=0.18 against 0.16·1/4=0.04 → 0.18/0.22 = 9/11.
+            ("web", "L", 9 / 11),
+            # A source never seen carries no evidence: 3/5·3/5 against 2/5·1/4 → 18/23.
+            ("partner", "L", 18 / 23),
+            # Nothing known: the prior.
+            (None, None, 3 / 5),
+        ],
+    )
+    def test_probability_matches_the_hand_computed_naive_bayes(
+        self, source: str | None, size: str | None, expected: float
+    ) -> None:
+        scorer = FrequencyScorer(alpha=1.0).fit(self.FRAME, self.WON)
+        record = pd.DataFrame({"source": [source], "size": [size]})
+        assert scorer.predict_proba(record)[0, 1] == pytest.approx(expected)
+
+    def test_numbers_are_counted_by_quantile_bin(self) -> None:
+        frame = pd.DataFrame({"amount": [10, 20, 30, 40, 50, 60]})
+        won = np.array([1, 1, 0, 0, 0, 1])
+        scorer = FrequencyScorer(n_bins=2).fit(frame, won)
+        # One edge at the median, 35. Lower bin: 2 won, 1 lost; upper: 1 won, 2 lost.
+        # P(lower|won)=(2+1)/(3+2)=3/5, P(lower|lost)=(1+1)/(3+2)=2/5, even prior → 3/5.
+        probability = scorer.predict_proba(pd.DataFrame({"amount": [25, 1_000, None]}))[:, 1]
+        assert probability == pytest.approx([0.6, 0.4, 0.5])
+
+    def test_fit_returns_the_scorer_and_predicting_before_fit_raises(self) -> None:
+        scorer = FrequencyScorer()
+        with pytest.raises(NotFittedError):
+            scorer.predict_proba(self.FRAME)
+        assert scorer.fit(self.FRAME, self.WON) is scorer
+        assert list(scorer.classes_) == [0, 1]
+
+    def test_labels_other_than_zero_and_one_are_accepted(self) -> None:
+        labels = np.where(self.WON == 1, "Won", "Loss")
+        scorer = FrequencyScorer().fit(self.FRAME, labels)
+        # "Won" sorts after "Loss", so it is the positive class, as in scikit-learn.
+        assert list(scorer.classes_) == ["Loss", "Won"]
+        assert scorer.predict(self.FRAME.iloc[[1]])[0] == "Won"
+
+
+class TestTabularScorer:
+    def test_fit_returns_the_scorer_and_predicting_before_fit_raises(
+        self, deals: tuple[pd.DataFrame, np.ndarray]
+    ) -> None:
+        frame, won = deals
+        scorer = TabularScorer(n_estimators=20)
+        with pytest.raises(NotFittedError):
+            scorer.predict_proba(frame)
+        assert scorer.fit(frame, won) is scorer
+
+    def test_hyperparameters_live_in_init_so_clone_works(self) -> None:
+        scorer = TabularScorer(learning_rate=0.1, random_state=3)
+        copy = clone(scorer)
+        assert copy.get_params() == scorer.get_params()
+        assert copy.get_params()["learning_rate"] == 0.1
+
+    def test_same_random_state_gives_the_same_probabilities(
+        self, deals: tuple[pd.DataFrame, np.ndarray], scorer: TabularScorer
+    ) -> None:
+        frame, won = deals
+        again = TabularScorer(random_state=0).fit(frame.iloc[:1200], won[:1200])
+        test = frame.iloc[1200:]
+        np.testing.assert_array_equal(again.predict_proba(test), scorer.predict_proba(test))
+
+    def test_probabilities_are_between_zero_and_one_and_rows_sum_to_one(
+        self, deals: tuple[pd.DataFrame, np.ndarray], scorer: TabularScorer
+    ) -> None:
+        frame, _ = deals
+        probability = scorer.predict_proba(frame.iloc[1200:])
+        assert probability.shape == (300, 2)
+        assert np.all((probability >= 0) & (probability <= 1))
+        np.testing.assert_allclose(probability.sum(axis=1), 1.0)
+
+    def test_it_finds_the_signal(
+        self, deals: tuple[pd.DataFrame, np.ndarray], scorer: TabularScorer
+    ) -> None:
+        frame, won = deals
+        probability = scorer.predict_proba(frame.iloc[1200:])[:, 1]
+        # The generating model's own log-odds reach 0.76 on these rows.
+        assert roc_auc_score(won[1200:], probability) > 0.7
+        importances = dict(zip(scorer.feature_names_in_, scorer.feature_importances_, strict=True))
+        assert sum(importances.values()) == pytest.approx(1.0)
+        assert importances["region"] > importances["employees"]
+
+    def test_unknown_categories_and_missing_values_do_not_raise(
+        self, scorer: TabularScorer
+    ) -> None:
+        records = pd.DataFrame(
+            {
+                "region": ["Atlantis", None, "North"],
+                "source": ["carrier pigeon", "web", None],
+                "amount": [5_000.0, None, 12_000.0],
+                "employees": [3, 2, None],
+                "unused extra column": [1, 2, 3],
+            }
+        )
+        probability = scorer.predict_proba(records)[:, 1]
+        assert np.all(np.isfinite(probability))
+        assert np.all((probability >= 0) & (probability <= 1))
+
+    def test_an_unknown_category_is_treated_as_missing(
+        self, deals: tuple[pd.DataFrame, np.ndarray]
+    ) -> None:
+        frame, won = deals
+        # Without derived columns the region is only its code, so the two must tie exactly.
+        plain = TabularScorer(derived_features=False).fit(frame.iloc[:1200], won[:1200])
+        records = pd.DataFrame(
+            {
+                "region": ["Atlantis", None],
+                "source": ["web", "web"],
+                "amount": [5_000.0, 5_000.0],
+                "employees": [3, 3],
+            }
+        )
+        log_odds = plain.decision_function(records)
+        assert log_odds[0] == log_odds[1]
+
+    def test_contributions_plus_the_base_sum_to_the_raw_log_odds(
+        self, deals: tuple[pd.DataFrame, np.ndarray], scorer: TabularScorer
+    ) -> None:
+        frame, _ = deals
+        test = frame.iloc[1200:]
+        contributions = scorer.contributions(test)
+        assert list(contributions.columns) == ["region", "source", "amount", "employees"]
+        np.testing.assert_allclose(
+            contributions.sum(axis=1).to_numpy() + scorer.base_log_odds_,
+            scorer.decision_function(test),
+            atol=1e-9,
+        )
+
+    def test_probabilities_are_the_calibrated_log_odds(
+        self, deals: tuple[pd.DataFrame, np.ndarray], scorer: TabularScorer
+    ) -> None:
+        frame, _ = deals
+        test = frame.iloc[1200:1250]
+        np.testing.assert_allclose(
+            scorer.predict_proba(test)[:, 1],
+            scorer.probability_from_log_odds(scorer.decision_function(test)),
+        )
+
+    def test_a_small_calibration_fold_uses_platt_and_a_large_one_isotonic(
+        self, deals: tuple[pd.DataFrame, np.ndarray], scorer: TabularScorer
+    ) -> None:
+        frame, won = deals
+        # 1,200 rows hold out 240 for calibration: fewer than the 1,000 isotonic needs.
+        assert scorer.calibration_method_ == "sigmoid"
+        isotonic = TabularScorer(isotonic_min_rows=200).fit(frame.iloc[:1200], won[:1200])
+        assert isotonic.calibration_method_ == "isotonic"
+        probability = isotonic.predict_proba(frame.iloc[1200:])[:, 1]
+        assert np.all((probability >= 0) & (probability <= 1))
+
+    def test_boosting_stops_early_on_the_held_out_fold(self, scorer: TabularScorer) -> None:
+        assert 0 < scorer.n_estimators_ < scorer.n_estimators
+
+    def test_missing_columns_at_predict_are_named(self, scorer: TabularScorer) -> None:
+        with pytest.raises(ValueError, match="missing columns: amount"):
+            scorer.predict_proba(pd.DataFrame({"region": ["North"], "source": ["web"],
+                                               "employees": [1]}))  # fmt: skip
+
+    def test_one_outcome_only_is_refused(self, deals: tuple[pd.DataFrame, np.ndarray]) -> None:
+        frame, _ = deals
+        with pytest.raises(ValueError, match="exactly two outcomes"):
+            TabularScorer().fit(frame, np.ones(len(frame)))
+
+
+def test_logistic_regression_ignores_unknown_categories_and_imputes_numbers(
+    deals: tuple[pd.DataFrame, np.ndarray],
+) -> None:
+    frame, won = deals
+    categorical, numeric = infer_columns(frame)
+    model = logistic_regression(categorical, numeric).fit(frame.iloc[:1200], won[:1200])
+    records = pd.DataFrame(
+        {"region": ["Atlantis"], "source": [None], "amount": [None], "employees": [2]}
+    )
+    probability = model.predict_proba(records)[:, 1]
+    assert 0 < probability[0] < 1
+    assert roc_auc_score(won[1200:], model.predict_proba(frame.iloc[1200:])[:, 1]) > 0.7
