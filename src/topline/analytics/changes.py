@@ -18,7 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import CTE, ColumnElement, Subquery, and_, case, func, select, true, union
+from sqlalchemy import CTE, ColumnElement, and_, case, func, select, true, union
 from sqlalchemy.orm import Session
 
 from topline.analytics import metrics
@@ -226,7 +226,7 @@ def slippage_report(
         .label("n"),
     ).subquery("ranked")
     first_out = select(ranked).where(ranked.c.n == 1, ranked.c.is_out == 1).subquery("first_out")
-    now = state_as_of(as_of, DealHistory.__table__.c.deal_id.in_(select(pushes.c.deal_id)))
+    now = state_as_of(as_of)
     deal = Deal.__table__
     user = User.__table__
     back = and_(now.c.stage_type == OPEN, _in_period(now.c.close_date, period))
@@ -343,7 +343,7 @@ class WaterfallRow(BaseModel):
     amount_cents: int
 
 
-def _deal_flows(scope: Scope, period: Period, since: datetime, as_of: datetime) -> Subquery:
+def _deal_flows(scope: Scope, period: Period, since: datetime, as_of: datetime) -> CTE:
     """One row per deal that moves the waterfall: how it came in (`entry`), how it left
     (`exit`), its amounts at A and B and whether it was in the pipeline at each."""
     # Every deal that moves the waterfall closes in the period at A or at B (a deal closed in
@@ -421,7 +421,8 @@ def _deal_flows(scope: Scope, period: Period, since: datetime, as_of: datetime) 
             f.amount_b,
         )
         .where((f.in_a == 1) | (f.in_b == 1) | (f.closed_in_window == 1))
-        .subquery("flows")
+        # A CTE, computed once: the report groups the flows three ways.
+        .cte("flows")
     )
 
 

@@ -175,7 +175,8 @@ def _stage_entries(period: Period, as_of: datetime) -> Subquery:
             history.c.entered_at <= as_of,
             history.c.valid_from <= as_of,
         )
-        .group_by(history.c.deal_id, history.c.entered_at, history.c.stage_id)
+        # Grouped in the order `_cohort` ranks the stays in, so no sort is needed there.
+        .group_by(history.c.deal_id, history.c.stage_id, history.c.entered_at)
         .subquery("entries")
     )
 
@@ -193,7 +194,7 @@ def _cohort(scope: Scope, period: Period, as_of: datetime) -> Subquery:
             func.row_number()
             .over(
                 partition_by=(entries.c.deal_id, entries.c.stage_id),
-                order_by=(entries.c.entered_at, entries.c.entry_id),
+                order_by=entries.c.entered_at,  # one stay per deal, stage and moment
             )
             .label("n"),
         )
@@ -206,11 +207,10 @@ def _cohort(scope: Scope, period: Period, as_of: datetime) -> Subquery:
     moved_on = exists().where(
         later.c.deal_id == first.c.deal_id,
         later.c.valid_from <= as_of,
-        # After the entry: a later moment, or the same moment recorded after it.
-        or_(
-            later.c.valid_from > first.c.entered_at,
-            and_(later.c.valid_from == first.c.entered_at, later.c.id > first.c.entry_id),
-        ),
+        # After the entry: a later moment, or the same moment recorded after it (the first
+        # condition lets the index seek to the entry).
+        later.c.valid_from >= first.c.entered_at,
+        or_(later.c.valid_from > first.c.entered_at, later.c.id > first.c.entry_id),
         later_stage.c.id == later.c.stage_id,
         later_stage.c.pipeline_id == first.c.pipeline_id,
         or_(
