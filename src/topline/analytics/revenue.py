@@ -478,43 +478,38 @@ def _twelve_months_before(as_of: datetime) -> datetime:
 def _subscription_events(
     session: Session, scope: Scope, as_of: datetime
 ) -> list[tuple[int, datetime, bool, bool, int]]:
-    """The scope's subscription deals at `as_of` (see `mrr_report`), in close order."""
+    """The scope's subscription deals at `as_of` (see `mrr_report`), in close order.
+
+    Every subscription deal of the org's history is read, so the database works out the
+    fields and the order: the rows arrive ready to replay."""
     state = state_as_of(as_of, DealHistory.__table__.c.closed_at.is_not(None))
     deal = Deal.__table__
     renewal = deal.c.type == DealType.RENEWAL.value
+    won = state.c.stage_type == WON
     stmt = _scoped(
         select(
-            deal.c.id,
-            deal.c.account_id,
-            deal.c.type,
-            deal.c.recurring_amount_cents,
-            state.c.stage_type,
+            func.coalesce(deal.c.account_id, -deal.c.id),
             state.c.closed_at,
+            case((renewal, 1), else_=0),
+            case((won, 1), else_=0),
+            func.coalesce(deal.c.recurring_amount_cents, 0),
         )
         .join(deal, deal.c.id == state.c.deal_id)
         .where(
             or_(
-                and_(state.c.stage_type == WON, deal.c.recurring_amount_cents.is_not(None)),
+                and_(won, deal.c.recurring_amount_cents.is_not(None)),
                 and_(state.c.stage_type == LOST, renewal),
             )
-        ),
+        )
+        # Equal close moments replay in deal order, so both databases agree.
+        .order_by(state.c.closed_at, deal.c.id),
         scope,
         state.c.owner_id,
     )
-    events = [
-        (
-            row.account_id if row.account_id is not None else -row.id,
-            _moment(row.closed_at),
-            _text(row.type) == DealType.RENEWAL.value,
-            _text(row.stage_type) == WON,
-            int(row.recurring_amount_cents or 0),
-            row.id,
-        )
-        for row in session.execute(stmt)
+    return [
+        (account, closed_at, bool(renewal_flag), bool(won_flag), recurring)
+        for account, closed_at, renewal_flag, won_flag, recurring in session.execute(stmt)
     ]
-    # Equal close moments replay in deal order, so both databases agree.
-    events.sort(key=lambda event: (event[1], event[5]))
-    return [event[:5] for event in events]
 
 
 def _text(value: Any) -> str:
