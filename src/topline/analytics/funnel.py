@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Subquery, and_, case, exists, func, or_, select, type_coerce
+from sqlalchemy import Subquery, and_, case, exists, false, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from topline.analytics import metrics
@@ -87,7 +87,7 @@ def funnel_report(
     calendar days (left on the day it entered is 0); stays not yet left at `as_of` are left out
     of the median. The scope is the deals' owners at `as_of`.
     """
-    cohort = _cohort(scope, period, as_of)
+    cohort = _cohort(session, scope, period, as_of)
     # The cohort is read once, one row per deal and stage: a database computes it again for
     # every statement that uses it, and it is the costly part.
     counts: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # entered, advanced, ...
@@ -181,16 +181,34 @@ def _stage_entries(period: Period, as_of: datetime) -> Subquery:
     )
 
 
-def _cohort(scope: Scope, period: Period, as_of: datetime) -> Subquery:
+def _advancing_stages(session: Session) -> dict[int, list[int]]:
+    """Per open stage, the stages whose entry means a deal advanced from it: the won stage and
+    the open stages of a higher position, of the same pipeline."""
+    stages = session.execute(select(Stage.id, Stage.pipeline_id, Stage.type, Stage.position))
+    rows = [(id_, pipeline, StageType(kind), position) for id_, pipeline, kind, position in stages]
+    return {
+        stage_id: [
+            other
+            for other, other_pipeline, other_type, other_position in rows
+            if other_pipeline == pipeline
+            and (
+                other_type == StageType.WON
+                or (other_type == StageType.OPEN and other_position > position)
+            )
+        ]
+        for stage_id, pipeline, kind, position in rows
+        if kind == StageType.OPEN
+    }
+
+
+def _cohort(session: Session, scope: Scope, period: Period, as_of: datetime) -> Subquery:
     """Per deal and open stage, the deal's first entry into the stage in the period: whether it
     advanced afterwards (`advanced` 1 or 0), when it left, and its stage at `as_of`."""
     entries = _stage_entries(period, as_of)
-    stage = Stage.__table__
+    advancing = _advancing_stages(session)
     first = (
         select(
             entries,
-            stage.c.position,
-            stage.c.pipeline_id,
             func.row_number()
             .over(
                 partition_by=(entries.c.deal_id, entries.c.stage_id),
@@ -198,12 +216,19 @@ def _cohort(scope: Scope, period: Period, as_of: datetime) -> Subquery:
             )
             .label("n"),
         )
-        .join(stage, stage.c.id == entries.c.stage_id)
-        .where(stage.c.type == OPEN)
+        .where(entries.c.stage_id.in_(advancing))
         .subquery("first_entries")
     )
     later = DealHistory.__table__.alias("later")
-    later_stage = Stage.__table__.alias("later_stage")
+    # The stages known up front, no join per row: which later stage advances which.
+    advances = or_(
+        *(
+            and_(first.c.stage_id == stage_id, later.c.stage_id.in_(ids))
+            for stage_id, ids in advancing.items()
+            if ids
+        ),
+        false(),
+    )
     moved_on = exists().where(
         later.c.deal_id == first.c.deal_id,
         later.c.valid_from <= as_of,
@@ -211,12 +236,7 @@ def _cohort(scope: Scope, period: Period, as_of: datetime) -> Subquery:
         # condition lets the index seek to the entry).
         later.c.valid_from >= first.c.entered_at,
         or_(later.c.valid_from > first.c.entered_at, later.c.id > first.c.entry_id),
-        later_stage.c.id == later.c.stage_id,
-        later_stage.c.pipeline_id == first.c.pipeline_id,
-        or_(
-            later_stage.c.type == WON,
-            and_(later_stage.c.type == OPEN, later_stage.c.position > first.c.position),
-        ),
+        advances,
     )
     state = state_as_of(as_of)
     stmt = (

@@ -340,7 +340,7 @@ def _conversions_by_owner(
     session: Session, scope: Scope, period: Period, as_of: datetime, extra: dict[int, _RepFigures]
 ) -> None:
     """The funnel report's stage entries in the period and advances, per owner at `as_of`."""
-    cohort = _cohort(scope, period, as_of)
+    cohort = _cohort(session, scope, period, as_of)
     stmt = select(
         cohort.c.now_owner_id,
         cohort.c.stage_id,
