@@ -21,6 +21,7 @@ from topline.crm.models import Account, Stage
 from topline.demo import build_demo
 from topline.exporters.manifest import backup_tables
 from topline.importers.models import ExternalId, ImportJob, JobStatus
+from topline.scoring.models import DealScore, ScoringModel
 
 HOSTILE_TEXT = '=HYPERLINK("http://x","y") Zoë 北京 😀\nline two\r\n\ttabbed \\N back\\slash'
 AT = datetime(2025, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
@@ -90,6 +91,15 @@ def add_edge_cases(engine: Engine) -> None:
                           finished_at=None),
             ]
         )  # fmt: skip
+        model = ScoringModel(kind="deal_win", version=1, method="historical_rates",
+                             trained_at=AT, as_of=AT, window_start=None, window_end=AT,
+                             n_train=0, n_test=0, metrics={"message": HOSTILE_TEXT},
+                             importances=[], booster=None, state={"rates": {"1": 0.25}},
+                             state_sha256="0" * 64)  # fmt: skip
+        session.add(model)
+        session.flush()
+        session.add(DealScore(deal_id=deal.id, model_id=model.id, probability=1 / 3,
+                              factors=None, scored_at=AT))  # fmt: skip
 
 
 def table_rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:

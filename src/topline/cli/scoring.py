@@ -1,25 +1,31 @@
 """`topline score ...`: train, check and apply the win and conversion scorers.
 
-`score evaluate` measures Topline's scorer on any CSV of closed records, so anyone can check it
-on their own data. The sub-app registers itself on `topline.cli.main.app` when this module is
-imported, which the end of `topline/cli/main.py` does.
+`score train` stores a new version of the deal win model trained on the org's history,
+`score apply` scores every open deal with the latest, and `score evaluate` measures the scorer
+out of time on the org's history, or on any CSV of closed records (`--csv`), so anyone can
+check it on their own data. The sub-app registers itself on `topline.cli.main.app` when this
+module is imported, which the end of `topline/cli/main.py` does.
 """
 
 from __future__ import annotations
 
 import json
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
+from sqlalchemy.orm import Session
 
-from topline.cli.main import app, err, out, user_errors
+from topline.cli import database
+from topline.cli.main import DbOption, app, err, fail, out, settings_for, user_errors
 
 if TYPE_CHECKING:
     from topline.scoring.evaluation import Evaluation
+    from topline.scoring.schemas import ScoringModelRead
 
 score_app = typer.Typer(
     help="Predictive scores: the chance a deal is won or a lead converts.",
@@ -35,15 +41,91 @@ class EvaluateFormat(StrEnum):
     JSON = "json"
 
 
+AsOfOption = Annotated[
+    str | None,
+    typer.Option("--as-of", help="Take the history as it stood then (UTC if no zone); now."),
+]
+FormatOption = Annotated[EvaluateFormat, typer.Option("--format", help="table or json.")]
+
+
+def _as_of(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        fail(f"--as-of {text!r}: give an ISO date or date and time, e.g. 2025-06-30T18:00Z")
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _busy(message: str) -> AbstractContextManager[Any]:
+    """A spinner on a terminal, nothing when the output goes elsewhere."""
+    return err.status(message) if err.is_terminal else nullcontext()
+
+
+@score_app.command("train")
+def train(
+    db: DbOption = None, as_of: AsOfOption = None, output: FormatOption = EvaluateFormat.TABLE
+) -> None:
+    """Train a new version of the deal win model on the org's history, test it on the latest
+    months and store it (with too little history: historical win rates by stage)."""
+    from topline.scoring.schemas import ScoringModelRead
+    from topline.scoring.service import build_deal_model, save_model
+
+    moment = _as_of(as_of)
+    with user_errors(), _busy("Training on the deal history…"):
+        engine = database.engine_for(settings_for(db).database_url)
+        database.require_schema(engine)
+        # Training only reads; the write lock is taken for the final insert alone.
+        with Session(engine) as reader:
+            model = build_deal_model(reader, as_of=moment)
+        with database.write_session(engine) as writer:
+            save_model(writer, model)
+            writer.commit()
+            stored = ScoringModelRead.model_validate(model)
+    if output == EvaluateFormat.JSON:
+        out.print_json(stored.model_dump_json())
+    else:
+        _print_model(stored)
+
+
+@score_app.command("apply")
+def apply(db: DbOption = None, output: FormatOption = EvaluateFormat.TABLE) -> None:
+    """Score every open deal with the latest deal win model and store the scores."""
+    from topline.scoring.service import latest_model, score_open_deals
+
+    with user_errors(), _busy("Scoring open deals…"):
+        engine = database.engine_for(settings_for(db).database_url)
+        database.require_schema(engine)
+        with database.write_session(engine) as session:
+            model = latest_model(session)
+            scored = score_open_deals(session, model=model)
+            session.commit()
+            version, method = model.version, model.method
+    if output == EvaluateFormat.JSON:
+        out.print_json(json.dumps({"scored": scored, "model_version": version, "method": method}))
+    else:
+        out.print(
+            f"Scored {scored:,} open deals with deal model v{version} ({method}).",
+            highlight=False,
+        )
+
+
 @score_app.command("evaluate")
 def evaluate(
     csv_file: Annotated[
-        Path, typer.Option("--csv", help="A CSV file of closed records, one per row.")
-    ],
-    target: Annotated[str, typer.Option("--target", help="The column holding the outcome.")],
+        Path | None,
+        typer.Option(
+            "--csv", help="A CSV file of closed records, one per row; else the org's deals."
+        ),
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option("--target", help="The column holding the outcome (--csv).")
+    ] = None,
     positive: Annotated[
-        str, typer.Option("--positive", help="The outcome value that counts as a success.")
-    ],
+        str | None,
+        typer.Option("--positive", help="The outcome value that counts as a success (--csv)."),
+    ] = None,
     drop: Annotated[
         list[str] | None,
         typer.Option("--drop", help="A column not to learn from (repeat for several)."),
@@ -52,13 +134,24 @@ def evaluate(
         list[str] | None,
         typer.Option("--id", help="An identifier column, never learned from (repeatable)."),
     ] = None,
-    output: Annotated[
-        EvaluateFormat, typer.Option("--format", help="table or json.")
-    ] = EvaluateFormat.TABLE,
+    output: FormatOption = EvaluateFormat.TABLE,
+    db: DbOption = None,
+    as_of: AsOfOption = None,
 ) -> None:
-    """Train on 80 % of a CSV's records and report accuracy on the other 20 % (seed 0)."""
+    """Measure the deal scorer out of time on the org's history (trained on older snapshots,
+    tested on the latest); with --csv, train on 80 % of a CSV's records and report accuracy on
+    the other 20 % (seed 0)."""
     from topline.scoring.evaluation import evaluate_csv
 
+    if csv_file is None:
+        if target is not None or positive is not None:
+            raise typer.BadParameter("--target and --positive go with --csv")
+        _evaluate_org(db, _as_of(as_of), output)
+        return
+    if target is None or positive is None:
+        raise typer.BadParameter(
+            "--csv needs --target (the outcome column) and --positive (its success value)"
+        )
     busy = err.status("Training and evaluating…") if err.is_terminal else nullcontext()
     with user_errors(), busy:
         result = evaluate_csv(csv_file, target, positive, drop=drop or (), ids=ids or ())
@@ -66,6 +159,78 @@ def evaluate(
         out.print_json(json.dumps(result.to_json()))
     else:
         _print_evaluation(result, csv_file.name, target, positive)
+
+
+def _evaluate_org(db: str | None, as_of: datetime | None, output: EvaluateFormat) -> None:
+    from topline.clock import utcnow
+    from topline.scoring.training import evaluate_deal_scorer
+
+    moment = as_of or utcnow()
+    with user_errors(), _busy("Evaluating on the deal history…"):
+        engine = database.engine_for(settings_for(db).database_url)
+        database.require_schema(engine)
+        with Session(engine) as session:
+            report = evaluate_deal_scorer(session, moment)
+    if report.evaluation is None:
+        fail(f"cannot evaluate: {report.shortage}")
+    if output == EvaluateFormat.JSON:
+        out.print_json(json.dumps(report.to_json()))
+        return
+    first = f"{report.cutoff:%Y-%m-%d}" if report.cutoff else "?"
+    _print_evaluation(report.evaluation, f"Deals as of {moment:%Y-%m-%d}", "outcome", "won")
+    out.print(
+        f"Tested on the snapshots from {first} on; trained on the earlier ones without the "
+        "tested deals.",
+        highlight=False,
+    )
+
+
+def _print_model(model: ScoringModelRead) -> None:
+    metrics = model.metrics
+    out.print(
+        f"[bold]Deal model v{model.version}[/] ({model.method}) trained as of "
+        f"{model.as_of:%Y-%m-%d %H:%M} UTC",
+        highlight=False,
+    )
+    if metrics.message:
+        out.print(f"Too little history to train: {metrics.message}.", highlight=False)
+        out.print(
+            f"Scores come from historical win rates by stage and source over "
+            f"{model.n_train:,} closed deals.",
+            highlight=False,
+        )
+        return
+    start = f"{model.window_start:%Y-%m-%d}" if model.window_start else "?"
+    end = f"{model.window_end:%Y-%m-%d}" if model.window_end else "?"
+    out.print(
+        f"Snapshots {start} to {end}; trained on {model.n_train:,} deals, tested on "
+        f"{model.n_test:,} later snapshots",
+        highlight=False,
+    )
+    scores = Table(title="Accuracy on the test snapshots", title_justify="left")
+    scores.add_column("method")
+    for column in ("ROC AUC", "PR AUC", "Brier"):
+        scores.add_column(column, justify="right")
+    scores.add_row(
+        "Topline",
+        f"{metrics.auc or 0:.3f}",
+        f"{metrics.pr_auc or 0:.3f}",
+        f"{metrics.brier or 0:.4f}",
+    )
+    for key, method in metrics.baselines.items():
+        scores.add_row(
+            BASELINE_LABELS.get(key, key),
+            f"{method.auc:.3f}",
+            f"{method.pr_auc:.3f}",
+            f"{method.brier:.4f}",
+        )
+    out.print(scores)
+    importances = Table(title="What the model learns most from", title_justify="left")
+    importances.add_column("field")
+    importances.add_column("share of gain", justify="right")
+    for entry in model.importances:
+        importances.add_row(entry.feature, f"{entry.share:.1%}")
+    out.print(importances)
 
 
 def _print_evaluation(result: Evaluation, name: str, target: str, positive: str) -> None:

@@ -20,6 +20,7 @@ from topline.crm.models import (
 from topline.forecasting.models import ForecastSubmission
 from topline.importers.models import ExternalId, ImportJob
 from topline.quotas.models import Quota
+from topline.scoring.models import DealScore, ScoringModel
 from topline.storage.base import Base
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "Contact",
     "Deal",
     "DealHistory",
+    "DealScore",
     "ExternalId",
     "ForecastSubmission",
     "ImportJob",
@@ -38,6 +40,7 @@ __all__ = [
     "Organization",
     "Pipeline",
     "Quota",
+    "ScoringModel",
     "Stage",
     "Team",
     "User",

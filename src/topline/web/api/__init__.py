@@ -21,6 +21,7 @@ from topline.web.api import (
     reports_people,
     reports_quota,
     reports_revenue,
+    scores,
     teams,
     tokens,
     users,
@@ -34,6 +35,6 @@ router = APIRouter(prefix=API_PREFIX)
 for resource in (
     deals, accounts, contacts, leads, activities, users, teams, pipelines, quotas, forecasts,
     tokens, audit, imports, reports, reports_quota, reports_funnel, reports_changes,
-    reports_revenue, reports_people,
+    reports_revenue, reports_people, scores,
 ):  # fmt: skip
     router.include_router(resource.router)
