@@ -240,12 +240,15 @@ def _ceiling(engine: Engine, workdir: Path, rows: int) -> float:
         close = date.fromisoformat(row[6]) if postgres else row[6]
         deals.append((deal_id, row[1], 1, 1, stage_id, 100, close, "closed", "new_business",
                       steps[0], steps[4], steps[4], 1))  # fmt: skip
+        closed_type = "won" if stage_id == 5 else "lost"
         for k in range(5):
             valid_to = steps[k + 1] if k < 4 else None
             stage = k + 1 if k < 4 else stage_id
+            # The marks: each row enters a new stage; the last one closes the deal.
             history.append(
                 (len(history) + 1, deal_id, steps[k], valid_to, "stage", stage, 100, close,
-                 "pipeline", 1)
+                 "pipeline", 1, "open" if k < 4 else closed_type, k == 0, steps[k],
+                 steps[4] if k == 4 else None)
             )  # fmt: skip
     deal_columns = (
         "id, name, owner_id, pipeline_id, stage_id, amount_cents, close_date, "
@@ -253,7 +256,8 @@ def _ceiling(engine: Engine, workdir: Path, rows: int) -> float:
     )
     history_columns = (
         "id, deal_id, valid_from, valid_to, changed_fields, stage_id, "
-        "amount_cents, close_date, forecast_category, owner_id"
+        "amount_cents, close_date, forecast_category, owner_id, stage_type, is_first, "
+        "entered_at, closed_at"
     )
     connection = engine.connect()
     driver: Any = connection.connection.driver_connection

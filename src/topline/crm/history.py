@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from itertools import pairwise
+from typing import NamedTuple
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -40,10 +41,9 @@ class DealState:
 HISTORY_MARKS = ("stage_type", "is_first", "entered_at", "closed_at")
 
 
-@dataclass(frozen=True)
-class HistoryMarks:
+class HistoryMarks(NamedTuple):
     """The columns of a history row that follow from the deal's earlier rows (see
-    `DealHistory`)."""
+    `DealHistory`). A named tuple: the importer makes one per history row it writes."""
 
     stage_id: int
     stage_type: StageType
