@@ -227,10 +227,18 @@ def slippage_report(
     ).subquery("ranked")
     first_out = select(ranked).where(ranked.c.n == 1, ranked.c.is_out == 1).subquery("first_out")
     now = state_as_of(as_of)
+    # The pipeline at `since`, for the part of it that slipped: read in the same statement, as
+    # the pushes are the costly part and a database works them out again for each statement.
+    then = state_as_of(since).alias("at_since")
     deal = Deal.__table__
     user = User.__table__
     back = and_(now.c.stage_type == OPEN, _in_period(now.c.close_date, period))
-    stmt = _scoped(
+    open_then = and_(
+        then.c.stage_type == OPEN,
+        _in_period(then.c.close_date, period),
+        _owned(scope, then.c.owner_id),
+    )
+    stmt = (
         select(
             first_out.c.deal_id,
             deal.c.name,
@@ -241,30 +249,34 @@ def slippage_report(
             first_out.c.pushes,
             first_out.c.previous_amount_cents.label("amount_cents"),
             _flag(back).label("back_in_period"),
+            _flag(_owned(scope, first_out.c.previous_owner_id)).label("listed"),
+            case((open_then, then.c.amount_cents), else_=0).label("slipped_cents"),
         )
         .join(deal, deal.c.id == first_out.c.deal_id)
         .join(user, user.c.id == first_out.c.previous_owner_id)
         .join(now, now.c.deal_id == first_out.c.deal_id)
-        .order_by(first_out.c.previous_amount_cents.desc(), first_out.c.deal_id),
-        scope,
-        first_out.c.previous_owner_id,
+        .outerjoin(then, then.c.deal_id == first_out.c.deal_id)
+        .order_by(first_out.c.previous_amount_cents.desc(), first_out.c.deal_id)
     )
-    rows = [
-        SlippageRow(
-            deal_id=row.deal_id,
-            name=row.name,
-            owner_id=row.owner_id,
-            owner=row.owner,
-            from_close_date=row.from_close_date,
-            to_close_date=row.to_close_date,
-            pushes=int(row.pushes),
-            amount_cents=int(row.amount_cents),
-            back_in_period=bool(row.back_in_period),
-        )
-        for row in session.execute(stmt)
-    ]
+    rows = []
+    slipped = 0
+    for row in session.execute(stmt):
+        slipped += int(row.slipped_cents or 0)
+        if row.listed:
+            rows.append(
+                SlippageRow(
+                    deal_id=row.deal_id,
+                    name=row.name,
+                    owner_id=row.owner_id,
+                    owner=row.owner,
+                    from_close_date=row.from_close_date,
+                    to_close_date=row.to_close_date,
+                    pushes=int(row.pushes),
+                    amount_cents=int(row.amount_cents),
+                    back_in_period=bool(row.back_in_period),
+                )
+            )
     _, pipeline_at_since = open_pipeline(session, scope, period, since)
-    slipped = _slipped_at_since(session, scope, period, since, pushes)
     summary = SlippageSummary(
         since=since,
         deals_pushed=len(rows),
@@ -275,24 +287,6 @@ def slippage_report(
         slipped_share=metrics.ratio(slipped, pipeline_at_since),
     )
     return Report(**_envelope("slippage", scope, period, as_of), summary=summary, rows=rows)
-
-
-def _slipped_at_since(
-    session: Session, scope: Scope, period: Period, since: datetime, pushes: CTE
-) -> int:
-    """The amounts at `since` of the scope's open pipeline then that was pushed out later."""
-    state = state_as_of(since)
-    pushed_out = select(pushes.c.deal_id).where(pushes.c.is_out == 1)
-    stmt = _scoped(
-        select(func.coalesce(func.sum(state.c.amount_cents), 0)).where(
-            state.c.stage_type == OPEN,
-            _in_period(state.c.close_date, period),
-            state.c.deal_id.in_(pushed_out),
-        ),
-        scope,
-        state.c.owner_id,
-    )
-    return int(session.execute(stmt).scalar_one())
 
 
 # --- waterfall -------------------------------------------------------------------------------
