@@ -22,10 +22,14 @@ Data sets:
   snapshots on the medium org), fitting the scorer on up to `--scale-rows` of those snapshots,
   and `score_open_deals` on about `--scale-rows` open deals (the org's open deals copied in
   the database until there are that many): features, one prediction and the bulk insert.
+- `demo_leads`: the same org's leads open every `--demo-every` days with their features as of
+  then (`topline.scoring.lead_features`), labelled converted within 90 days, split out of time
+  and by lead as `topline score train --target leads` does.
 
     .venv/bin/python benchmarks/scoring.py > scoring.json
     .venv/bin/python benchmarks/scoring.py --datasets ibm --scale-rows 0   # skip the scale run
     .venv/bin/python benchmarks/scoring.py --datasets demo --demo-size small
+    .venv/bin/python benchmarks/scoring.py --datasets demo_leads --scale-rows 0
 """
 
 from __future__ import annotations
@@ -171,7 +175,52 @@ def load_demo(data_dir: Path, *, size: str = "medium", every_days: int = 30) -> 
     )
 
 
-DATASETS: dict[str, Callable[[Path], Dataset]] = {"ibm": load_ibm, "demo": load_demo}
+def load_demo_leads(
+    data_dir: Path, *, size: str = "medium", every_days: int = 30, target: str = "converted"
+) -> Dataset:
+    """The demo org's leads open at past moments (`topline.scoring.lead_features`), labelled
+    converted within 90 days, split out of time and by lead as `topline score train --target
+    leads` does."""
+    from sqlalchemy.orm import Session
+
+    from topline.scoring.lead_features import HORIZON_DAYS, LEAD_FEATURES
+    from topline.scoring.training import lead_snapshots, new_scorer, out_of_time_split
+    from topline.storage.db import make_engine
+
+    org = demo_org(size, 42)
+    engine = make_engine(org.url)
+    _log(f"demo_leads: snapshots every {every_days} days")
+    started = time.perf_counter()
+    with Session(engine) as session:
+        snapshots = lead_snapshots(session, org.as_of, target=target, every_days=every_days)
+    seconds = time.perf_counter() - started
+    engine.dispose()
+    split = out_of_time_split(snapshots)
+    assert split is not None, "the demo org has too little lead history to split"
+    return Dataset(
+        name="demo_leads",
+        description=f"Demo org ({size}, seed 42): leads open every {every_days} days, {target} "
+        f"within {HORIZON_DAYS} days as of {org.as_of:%Y-%m-%d}; tested on snapshots from "
+        f"{split.cutoff:%Y-%m-%d}",
+        fields=snapshots.frame[LEAD_FEATURES],
+        outcomes=snapshots.outcomes,
+        split=(split.train, split.test),
+        scorer=new_scorer(len(split.train)),
+        details={
+            "snapshots": len(snapshots.frame),
+            "snapshot_moments": len(snapshots.moments),
+            "distinct_leads": int(snapshots.frame["lead_id"].nunique()),
+            "test_from": split.cutoff.isoformat(),
+            "snapshot_seconds": round(seconds, 1),
+        },
+    )
+
+
+DATASETS: dict[str, Callable[[Path], Dataset]] = {
+    "ibm": load_ibm,
+    "demo": load_demo,
+    "demo_leads": load_demo_leads,
+}
 
 
 def methods(
@@ -359,6 +408,14 @@ def targets(
             "baselines": {name: demo[name]["brier"] for name in baselines},
             "met": all(demo["topline"]["brier"] < demo[name]["brier"] for name in baselines),
         }
+    if "demo_leads" in results:
+        leads = results["demo_leads"]["methods"]
+        baselines = ("logistic_regression", "naive_bayes")
+        found["demo_leads_auc_above_both_baselines"] = {
+            "value": leads["topline"]["auc"],
+            "baselines": {name: leads[name]["auc"] for name in baselines},
+            "met": all(leads["topline"]["auc"] > leads[name]["auc"] for name in baselines),
+        }
     if demo_scale is not None:
         found["demo_train_100k_snapshots_under_60_s"] = {
             "value": demo_scale["train_seconds"],
@@ -408,6 +465,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     DATASETS["demo"] = functools.partial(load_demo, size=args.demo_size, every_days=args.demo_every)
+    DATASETS["demo_leads"] = functools.partial(
+        load_demo_leads, size=args.demo_size, every_days=args.demo_every
+    )
     names = [name.strip() for name in args.datasets.split(",") if name.strip()]
     unknown = [name for name in names if name not in DATASETS]
     if unknown:

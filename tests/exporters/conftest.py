@@ -17,11 +17,11 @@ from tests.databases import backends, fresh_engine
 from tests.factories import make_deal
 from topline.audit.models import AuditEntry
 from topline.auth.models import ApiToken, User
-from topline.crm.models import Account, Stage
+from topline.crm.models import Account, Lead, Stage
 from topline.demo import build_demo
 from topline.exporters.manifest import backup_tables
 from topline.importers.models import ExternalId, ImportJob, JobStatus
-from topline.scoring.models import DealScore, ScoringModel
+from topline.scoring.models import DealScore, LeadScore, ScoringModel
 
 HOSTILE_TEXT = '=HYPERLINK("http://x","y") Zoë 北京 😀\nline two\r\n\ttabbed \\N back\\slash'
 AT = datetime(2025, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
@@ -100,6 +100,11 @@ def add_edge_cases(engine: Engine) -> None:
         session.flush()
         session.add(DealScore(deal_id=deal.id, model_id=model.id, probability=1 / 3,
                               factors=None, scored_at=AT))  # fmt: skip
+        lead = session.scalars(select(Lead).order_by(Lead.id)).first()
+        assert lead is not None
+        session.add(LeadScore(lead_id=lead.id, model_id=model.id, probability=0.0,
+                              factors={"up": [], "down": [{"text": HOSTILE_TEXT}]},
+                              scored_at=AT))  # fmt: skip
 
 
 def table_rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:

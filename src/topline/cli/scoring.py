@@ -48,6 +48,16 @@ AsOfOption = Annotated[
 FormatOption = Annotated[EvaluateFormat, typer.Option("--format", help="table or json.")]
 
 
+class Target(StrEnum):
+    DEALS = "deals"
+    LEADS = "leads"
+
+
+TargetOption = Annotated[
+    Target, typer.Option("--target", help="deals (win probability) or leads (conversion).")
+]
+
+
 def _as_of(text: str | None) -> datetime | None:
     if text is None:
         return None
@@ -65,14 +75,21 @@ def _busy(message: str) -> AbstractContextManager[Any]:
 
 @score_app.command("train")
 def train(
-    db: DbOption = None, as_of: AsOfOption = None, output: FormatOption = EvaluateFormat.TABLE
+    db: DbOption = None,
+    as_of: AsOfOption = None,
+    output: FormatOption = EvaluateFormat.TABLE,
+    target: TargetOption = Target.DEALS,
 ) -> None:
-    """Train a new version of the deal win model on the org's history, test it on the latest
-    months and store it (with too little history: historical win rates by stage)."""
+    """Train a new version of the deal win model (or, with --target leads, of the lead
+    conversion and lead-to-won models) on the org's history, test it on the latest months and
+    store it (with too little history: historical rates by stage and source)."""
     from topline.scoring.schemas import ScoringModelRead
     from topline.scoring.service import build_deal_model, save_model
 
     moment = _as_of(as_of)
+    if target == Target.LEADS:
+        _train_leads(db, moment, output)
+        return
     with user_errors(), _busy("Training on the deal history…"):
         engine = database.engine_for(settings_for(db).database_url)
         database.require_schema(engine)
@@ -89,10 +106,42 @@ def train(
         _print_model(stored)
 
 
+def _train_leads(db: str | None, moment: datetime | None, output: EvaluateFormat) -> None:
+    """Train and store the lead conversion model and the lead-to-won model."""
+    from topline.scoring.schemas import ScoringModelRead
+    from topline.scoring.service import LEAD_TARGETS, build_lead_model, save_model
+
+    stored: list[ScoringModelRead] = []
+    with user_errors(), _busy("Training on the lead history…"):
+        engine = database.engine_for(settings_for(db).database_url)
+        database.require_schema(engine)
+        with Session(engine) as reader:
+            models = [build_lead_model(reader, target=name, as_of=moment) for name in LEAD_TARGETS]
+        with database.write_session(engine) as writer:
+            for built in models:
+                save_model(writer, built)
+            writer.commit()
+            stored = [ScoringModelRead.model_validate(built) for built in models]
+    if output == EvaluateFormat.JSON:
+        out.print_json(json.dumps([read.model_dump(mode="json") for read in stored]))
+        return
+    for read in stored:
+        _print_model(read)
+
+
 @score_app.command("apply")
-def apply(db: DbOption = None, output: FormatOption = EvaluateFormat.TABLE) -> None:
-    """Score every open deal with the latest deal win model and store the scores."""
+def apply(
+    db: DbOption = None,
+    output: FormatOption = EvaluateFormat.TABLE,
+    target: TargetOption = Target.DEALS,
+) -> None:
+    """Score every open deal with the latest deal win model (or every open lead with the
+    latest lead models, --target leads) and store the scores."""
     from topline.scoring.service import latest_model, score_open_deals
+
+    if target == Target.LEADS:
+        _apply_leads(db, output)
+        return
 
     with user_errors(), _busy("Scoring open deals…"):
         engine = database.engine_for(settings_for(db).database_url)
@@ -107,6 +156,49 @@ def apply(db: DbOption = None, output: FormatOption = EvaluateFormat.TABLE) -> N
     else:
         out.print(
             f"Scored {scored:,} open deals with deal model v{version} ({method}).",
+            highlight=False,
+        )
+
+
+def _apply_leads(db: str | None, output: EvaluateFormat) -> None:
+    """Score every open lead with the latest model of each lead kind that has been trained."""
+    from topline.scoring.service import (
+        LEAD_CONVERSION,
+        LEAD_TARGETS,
+        ScoringModelNotFound,
+        latest_model,
+        score_open_leads,
+    )
+
+    results: list[dict[str, Any]] = []
+    with user_errors(), _busy("Scoring open leads…"):
+        engine = database.engine_for(settings_for(db).database_url)
+        database.require_schema(engine)
+        with database.write_session(engine) as session:
+            for name, kind in LEAD_TARGETS.items():
+                try:
+                    model = latest_model(session, kind=kind)
+                except ScoringModelNotFound:
+                    if kind == LEAD_CONVERSION:
+                        raise
+                    continue
+                scored = score_open_leads(session, model=model)
+                results.append(
+                    {
+                        "target": name,
+                        "scored": scored,
+                        "model_version": model.version,
+                        "method": model.method,
+                    }
+                )
+            session.commit()
+    if output == EvaluateFormat.JSON:
+        out.print_json(json.dumps(results))
+        return
+    for result in results:
+        out.print(
+            f"Scored {result['scored']:,} open leads ({result['target']}) with lead model "
+            f"v{result['model_version']} ({result['method']}).",
             highlight=False,
         )
 
@@ -185,25 +277,35 @@ def _evaluate_org(db: str | None, as_of: datetime | None, output: EvaluateFormat
     )
 
 
+_MODEL_NAMES = {
+    "deal_win": ("Deal model", "win rates", "closed deals", "deals"),
+    "lead_conversion": ("Lead conversion model", "conversion rates", "lead snapshots", "leads"),
+    "lead_won": ("Lead-to-won model", "lead-to-won rates", "lead snapshots", "leads"),
+}
+
+
 def _print_model(model: ScoringModelRead) -> None:
     metrics = model.metrics
+    title, rates, counted, records = _MODEL_NAMES.get(
+        model.kind, (model.kind, "rates", "records", "records")
+    )
     out.print(
-        f"[bold]Deal model v{model.version}[/] ({model.method}) trained as of "
+        f"[bold]{title} v{model.version}[/] ({model.method}) trained as of "
         f"{model.as_of:%Y-%m-%d %H:%M} UTC",
         highlight=False,
     )
     if metrics.message:
         out.print(f"Too little history to train: {metrics.message}.", highlight=False)
         out.print(
-            f"Scores come from historical win rates by stage and source over "
-            f"{model.n_train:,} closed deals.",
+            f"Scores come from historical {rates} by stage and source over "
+            f"{model.n_train:,} {counted}.",
             highlight=False,
         )
         return
     start = f"{model.window_start:%Y-%m-%d}" if model.window_start else "?"
     end = f"{model.window_end:%Y-%m-%d}" if model.window_end else "?"
     out.print(
-        f"Snapshots {start} to {end}; trained on {model.n_train:,} deals, tested on "
+        f"Snapshots {start} to {end}; trained on {model.n_train:,} {records}, tested on "
         f"{model.n_test:,} later snapshots",
         highlight=False,
     )

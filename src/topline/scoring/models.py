@@ -23,7 +23,7 @@ from topline.storage.types import BigId, UTCDateTime
 
 
 class ScoringModel(IdMixin, Base):
-    """One trained version of a scorer (`kind` "deal_win"; lead scoring and ICP fit to come):
+    """One trained version of a scorer (`kind` "deal_win", "lead_conversion" or "lead_won"):
     what it learned from, how accurate it proved, and the fitted model itself.
 
     `method` is "lightgbm" (Topline's calibrated scorer) or "historical_rates" (too little
@@ -79,6 +79,29 @@ class DealScore(IdMixin, Base):
     )
 
     deal_id: Mapped[int] = mapped_column(BigId, ForeignKey("deals.id"))
+    model_id: Mapped[int] = mapped_column(BigId, ForeignKey("scoring_models.id"), index=True)
+    probability: Mapped[float] = mapped_column(Float)
+    factors: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    scored_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LeadScore(IdMixin, Base):
+    """The probability that an open lead converts within the model's horizon (or, for a
+    `lead_won` model, converts into a deal that is won), as a model scored it at `scored_at`.
+
+    Kept, not overwritten, as deal scores are: a lead's latest score of a kind is its row with
+    the latest `scored_at` from a model of that kind. `factors` lists the fields pushing the
+    probability up and down, in percentage points with a phrase each; null when the scores were
+    too many to explain in bulk.
+    """
+
+    __tablename__ = "lead_scores"
+    __table_args__ = (
+        Index("ix_lead_scores_lead_latest", "lead_id", "scored_at", "id"),
+        CheckConstraint("probability >= 0 AND probability <= 1", name="probability_range"),
+    )
+
+    lead_id: Mapped[int] = mapped_column(BigId, ForeignKey("leads.id"))
     model_id: Mapped[int] = mapped_column(BigId, ForeignKey("scoring_models.id"), index=True)
     probability: Mapped[float] = mapped_column(Float)
     factors: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))

@@ -44,6 +44,10 @@ class ModelMetrics(BaseModel):
     test_from: datetime | None = Field(default=None, description="First test snapshot.")
     snapshots: int = Field(default=0, description="Labelled deal snapshots available.")
     message: str | None = Field(default=None, description="Why no model was trained.")
+    target: str | None = Field(default=None, description="Lead models: converted or won.")
+    horizon_days: int | None = Field(
+        default=None, description="Lead models: days after scoring the outcome counts within."
+    )
 
 
 class ImportanceRead(BaseModel):
@@ -57,7 +61,7 @@ class ScoringModelRead(ReadModel):
     """One trained version of a scorer, with its data window and accuracy."""
 
     id: int
-    kind: str = Field(description="What it predicts: deal_win.")
+    kind: str = Field(description="What it predicts: deal_win, lead_conversion or lead_won.")
     version: int
     method: str = Field(description="lightgbm, or historical_rates with too little history.")
     trained_at: datetime
@@ -103,3 +107,39 @@ class DealScoreRead(BaseModel):
     scored_at: datetime = Field(description="The moment the deal was scored as of.")
     model: ScoreModelRef
     factors: FactorsRead
+
+
+class LeadScoreRead(BaseModel):
+    """A lead's latest probability (0–1) of converting within the horizon, or of converting
+    into a won deal (`target` won), why, and which model gave it."""
+
+    lead_id: int
+    target: str = Field(description="converted or won.")
+    horizon_days: int | None = Field(description="Days after scoring the outcome counts within.")
+    probability: float = Field(ge=0, le=1)
+    scored_at: datetime = Field(description="The moment the lead was scored as of.")
+    model: ScoreModelRef
+    factors: FactorsRead
+
+
+class IcpFactorRead(BaseModel):
+    """One firmographic field's part of an ICP fit."""
+
+    field: str = Field(examples=["industry"])
+    value: str = Field(examples=["Software"])
+    lift: float = Field(description="Customer share of accounts with this value over the usual.")
+    points: float = Field(description="Points of the fit this field gives (they add up to it).")
+    text: str = Field(examples=["Industry Software: 2.1× the usual customer share"])
+
+
+class IcpFitRead(BaseModel):
+    """How closely an account resembles the accounts that became customers: 0 (least) to 100
+    (most), from Laplace-smoothed customer shares by segment, industry, size band and country."""
+
+    account_id: int | None = Field(description="The account compared (leads: null if none).")
+    lead_id: int | None = None
+    fit: float = Field(ge=0, le=100)
+    as_of: datetime
+    customers: int = Field(description="Accounts with won revenue by then.")
+    accounts: int = Field(description="Accounts compared against.")
+    factors: list[IcpFactorRead]

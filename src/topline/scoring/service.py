@@ -1,5 +1,5 @@
-"""Deal win probability for the org: train and store a model version, score every open deal,
-and read a deal's latest score with the factors behind it.
+"""Deal win probability and lead conversion for the org: train and store a model version,
+score every open deal (or lead), and read its latest score with the factors behind it.
 
 Scoring runs in bulk: the features of every open deal in a handful of queries, one
 prediction call, one bulk insert. Explaining a LightGBM score (its per-field contributions) is
@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -23,12 +24,20 @@ from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from topline.clock import ensure_utc, utcnow
-from topline.crm.models import Deal
+from topline.crm.models import Deal, Lead
 from topline.errors import NotFound
 from topline.scoring.estimators import TabularScorer
 from topline.scoring.explain import Factor, explain, format_points
 from topline.scoring.features import FEATURES, deal_features, describe_feature
-from topline.scoring.models import DealScore, ScoringModel
+from topline.scoring.lead_features import (
+    HORIZON_DAYS,
+    LEAD_CATEGORICAL,
+    LEAD_FEATURES,
+    LEAD_NUMERIC,
+    describe_lead_feature,
+    lead_features,
+)
+from topline.scoring.models import DealScore, LeadScore, ScoringModel
 from topline.scoring.training import (
     HISTORICAL_RATES,
     LIGHTGBM,
@@ -39,10 +48,14 @@ from topline.scoring.training import (
     deal_snapshots,
     dump_scorer,
     evaluate_deal_scorer,
+    evaluate_snapshots,
     fit_deal_scorer,
+    fit_scorer,
     historical_rates,
     importances,
+    lead_snapshots,
     load_scorer,
+    snapshot_rates,
     state_digest,
 )
 
@@ -140,9 +153,11 @@ def _model(
     state: dict[str, Any],
     n_train: int,
     shares: list[tuple[str, float]],
+    kind: str = DEAL_WIN,
+    extra: dict[str, Any] | None = None,
 ) -> ScoringModel:
     return ScoringModel(
-        kind=DEAL_WIN,
+        kind=kind,
         method=method,
         trained_at=utcnow(),
         as_of=report.as_of,
@@ -150,7 +165,7 @@ def _model(
         window_end=report.moments[-1] if report.moments else None,
         n_train=n_train,
         n_test=report.evaluation.n_test if report.evaluation else 0,
-        metrics=_metrics(report),
+        metrics={**_metrics(report), **(extra or {})},
         importances=[{"feature": name, "share": share} for name, share in shares],
         booster=booster,
         state=state,
@@ -321,12 +336,17 @@ def load_model(model: ScoringModel) -> Predictor:
     return predictor
 
 
-def _factor_json(feature: str, value: object, points: float) -> dict[str, Any]:
+Describe = Callable[[str, object], str]
+
+
+def _factor_json(
+    feature: str, value: object, points: float, describe: Describe = describe_feature
+) -> dict[str, Any]:
     return {
         "feature": feature,
         "value": _json_value(value),
         "points": round(points, 2),
-        "text": f"{describe_feature(feature, value)}: {format_points(points)}",
+        "text": f"{describe(feature, value)}: {format_points(points)}",
     }
 
 
@@ -340,18 +360,25 @@ def _json_value(value: object) -> float | str | None:
     return str(value)
 
 
-def _scorer_factors(scorer: TabularScorer, features: pd.DataFrame) -> list[dict[str, Any] | None]:
-    """Each deal's strongest pushes up and down, from LightGBM's per-field contributions."""
-    explanations = explain(scorer, features[FEATURES], top=TOP_FACTORS, min_points=MIN_POINTS)
+def _scorer_factors(
+    scorer: TabularScorer,
+    features: pd.DataFrame,
+    columns: list[str] = FEATURES,
+    describe: Describe = describe_feature,
+) -> list[dict[str, Any] | None]:
+    """Each record's strongest pushes up and down, from LightGBM's per-field contributions."""
+    explanations = explain(scorer, features[columns], top=TOP_FACTORS, min_points=MIN_POINTS)
 
     def as_json(factors: list[Factor]) -> list[dict[str, Any]]:
-        return [_factor_json(f.feature, f.value, f.points) for f in factors]
+        return [_factor_json(f.feature, f.value, f.points, describe) for f in factors]
 
     return [{"up": as_json(item.up), "down": as_json(item.down)} for item in explanations]
 
 
-def _rate_factors(rates: HistoricalRates, features: pd.DataFrame) -> list[dict[str, Any] | None]:
-    """Each deal's stage (and source) rate against the org's, in points."""
+def _rate_factors(
+    rates: HistoricalRates, features: pd.DataFrame, describe: Describe = describe_feature
+) -> list[dict[str, Any] | None]:
+    """Each record's stage (and source) rate against the org's, in points."""
     cache: dict[tuple[object, object], dict[str, Any]] = {}
     result: list[dict[str, Any] | None] = []
     for stage, source in zip(features["stage"], features["source"], strict=True):
@@ -360,7 +387,7 @@ def _rate_factors(rates: HistoricalRates, features: pd.DataFrame) -> list[dict[s
             _, pushes = rates.explain(stage, source)
             values = {"stage": stage, "source": source}
             factors = [
-                _factor_json(name, values[name], points)
+                _factor_json(name, values[name], points, describe)
                 for name, points in pushes
                 if abs(points) >= MIN_POINTS
             ]
@@ -370,3 +397,180 @@ def _rate_factors(rates: HistoricalRates, features: pd.DataFrame) -> list[dict[s
             }
         result.append(cache[key])
     return result
+
+
+# Lead conversion: the same scheme as deals (snapshots, out-of-time test, fallback to rates),
+# one model kind per outcome.
+LEAD_CONVERSION = "lead_conversion"
+LEAD_WON = "lead_won"
+LEAD_TARGETS = {"converted": LEAD_CONVERSION, "won": LEAD_WON}
+_LEAD_OUTCOME_NAMES = {"converted": ("converted", "unconverted"), "won": ("won", "not won")}
+
+
+class LeadScoreNotFound(NotFound):
+    """The lead has never been scored by a model of that kind."""
+
+    code = "lead_score_not_found"
+
+
+def train_lead_model(
+    session: Session,
+    *,
+    target: str = "converted",
+    as_of: datetime | None = None,
+    horizon_days: int = HORIZON_DAYS,
+    every_days: int = SNAPSHOT_EVERY_DAYS,
+    random_state: int = 0,
+) -> ScoringModel:
+    """Train, evaluate and store a new version of the lead model for `target`: "converted"
+    (the lead converts within `horizon_days`) or "won" (it converts then into a won deal).
+
+    With too little history the version holds Laplace-smoothed historical rates by funnel
+    stage and source, and `metrics["message"]` says why. Raises `InvalidDataset` when no lead
+    snapshot has a known outcome yet.
+    """
+    model = build_lead_model(
+        session,
+        target=target,
+        as_of=as_of,
+        horizon_days=horizon_days,
+        every_days=every_days,
+        random_state=random_state,
+    )
+    return save_model(session, model)
+
+
+def build_lead_model(
+    session: Session,
+    *,
+    target: str = "converted",
+    as_of: datetime | None = None,
+    horizon_days: int = HORIZON_DAYS,
+    every_days: int = SNAPSHOT_EVERY_DAYS,
+    random_state: int = 0,
+) -> ScoringModel:
+    """`train_lead_model` without storing (only reads)."""
+    if target not in LEAD_TARGETS:
+        raise ValueError(f"unknown lead target {target!r}: converted or won")
+    as_of = ensure_utc(as_of or utcnow())
+    snapshots = lead_snapshots(
+        session, as_of, target=target, horizon_days=horizon_days, every_days=every_days
+    )
+    report = evaluate_snapshots(
+        snapshots,
+        as_of,
+        categorical=LEAD_CATEGORICAL,
+        numeric=LEAD_NUMERIC,
+        outcome_names=_LEAD_OUTCOME_NAMES[target],
+        random_state=random_state,
+    )
+    extra = {"target": target, "horizon_days": horizon_days}
+    kind = LEAD_TARGETS[target]
+    if report.evaluation is None:
+        rates = snapshot_rates(snapshots)
+        return _model(
+            report,
+            method=HISTORICAL_RATES,
+            booster=None,
+            state=rates.to_json(),
+            n_train=rates.overall[1],
+            shares=[],
+            kind=kind,
+            extra=extra,
+        )
+    scorer = fit_scorer(snapshots, LEAD_FEATURES, random_state=random_state)
+    booster, state = dump_scorer(scorer)
+    return _model(
+        report,
+        method=LIGHTGBM,
+        booster=booster,
+        state=state,
+        n_train=int(report.evaluation.n_train),
+        shares=importances(scorer),
+        kind=kind,
+        extra=extra,
+    )
+
+
+def score_open_leads(
+    session: Session,
+    *,
+    as_of: datetime | None = None,
+    model: ScoringModel | None = None,
+    explain_max: int = EXPLAIN_IN_BULK_MAX,
+) -> int:
+    """Score every lead open at `as_of` (now) with `model` (the latest lead conversion model
+    trained as of then) and store the scores; returns how many leads were scored.
+
+    Factors are stored as for deals: with at most `explain_max` leads or historical rates.
+    """
+    as_of = ensure_utc(as_of or utcnow())
+    model = model if model is not None else latest_model(session, kind=LEAD_CONVERSION, as_of=as_of)
+    if model.kind not in LEAD_TARGETS.values():
+        raise ValueError(f"model {model.id} scores {model.kind}, not leads")
+    features = lead_features(session, as_of)
+    if features.empty:
+        return 0
+    predictor = load_model(model)
+    probability = predictor.predict_proba(features[LEAD_FEATURES])[:, 1]
+    factors: list[dict[str, Any] | None]
+    if isinstance(predictor, HistoricalRates):
+        factors = _rate_factors(predictor, features, describe_lead_feature)
+    elif len(features) <= explain_max:
+        factors = _scorer_factors(predictor, features, LEAD_FEATURES, describe_lead_feature)
+    else:
+        factors = [None] * len(features)
+    rows = [
+        {
+            "lead_id": lead_id,
+            "model_id": model.id,
+            "probability": float(chance),
+            "factors": explained,
+            "scored_at": as_of,
+        }
+        for lead_id, chance, explained in zip(
+            features["lead_id"].tolist(), np.clip(probability, 0.0, 1.0), factors, strict=True
+        )
+    ]
+    session.execute(insert(cast(Table, LeadScore.__table__)), rows)
+    return len(rows)
+
+
+@dataclass(frozen=True)
+class LeadScoreView:
+    """A lead's latest score of one kind with its factors and the model that gave it."""
+
+    lead_id: int
+    probability: float
+    scored_at: datetime
+    model: ScoringModel
+    factors: dict[str, Any]
+
+
+def lead_score(session: Session, lead: Lead, *, kind: str = LEAD_CONVERSION) -> LeadScoreView:
+    """The lead's latest score from a model of `kind` and why; `LeadScoreNotFound` when it was
+    never scored by one. The caller has checked that the viewer may see the lead."""
+    row = session.execute(
+        select(LeadScore, ScoringModel)
+        .join(ScoringModel, ScoringModel.id == LeadScore.model_id)
+        .where(LeadScore.lead_id == lead.id, ScoringModel.kind == kind)
+        .order_by(LeadScore.scored_at.desc(), LeadScore.id.desc())
+        .limit(1)
+    ).one_or_none()
+    if row is None:
+        raise LeadScoreNotFound(f"lead {lead.id} has not been scored for {kind} yet")
+    score, model = row
+    factors = score.factors
+    if factors is None:
+        features = lead_features(session, score.scored_at, lead_ids=[lead.id])
+        factors = {"up": [], "down": []}
+        if not features.empty:
+            predictor = load_model(model)
+            if isinstance(predictor, HistoricalRates):
+                explained = _rate_factors(predictor, features, describe_lead_feature)[0]
+            else:
+                explained = _scorer_factors(
+                    predictor, features, LEAD_FEATURES, describe_lead_feature
+                )[0]
+            factors = explained or factors
+    return LeadScoreView(lead.id, score.probability, score.scored_at, model, factors)

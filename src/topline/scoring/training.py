@@ -48,7 +48,7 @@ from sqlalchemy.orm import Session
 from topline.analytics.history import state_as_of
 from topline.clock import ensure_utc
 from topline.crm.enums import StageType
-from topline.crm.models import Deal, DealHistory, Stage
+from topline.crm.models import Deal, DealHistory, Lead, Stage
 from topline.scoring.encoding import TabularEncoding
 from topline.scoring.errors import InvalidDataset
 from topline.scoring.estimators import FrequencyScorer, TabularScorer, logistic_regression
@@ -61,6 +61,7 @@ from topline.scoring.evaluation import (
     score_method,
 )
 from topline.scoring.features import CATEGORICAL, FEATURES, NUMERIC, deal_features, deal_outcomes
+from topline.scoring.lead_features import HORIZON_DAYS, lead_features, lead_outcomes
 
 SNAPSHOT_EVERY_DAYS = 30
 SETTLE_DAYS = 30
@@ -77,18 +78,30 @@ HISTORICAL_RATES = "historical_rates"
 
 @dataclass
 class Snapshots:
-    """Labelled deal snapshots: `deal_features` columns plus `snapshot_at`, `won` (0/1) and
-    `closed_at`, one row per deal and snapshot, oldest snapshot first."""
+    """Labelled snapshots: for deals, `deal_features` columns plus `snapshot_at`, `won` (0/1)
+    and `closed_at`, one row per deal and snapshot, oldest snapshot first.
+
+    Other records (leads) name their identifier column `key`, their 0/1 outcome `label` and
+    the moment that outcome became known `known_at`.
+    """
 
     frame: pd.DataFrame
     moments: list[datetime]
     unlabelled: int
+    key: str = "deal_id"
+    label: str = "won"
+    known_at: str = "closed_at"
 
     @property
     def outcomes(self) -> np.ndarray:
-        """Won (1) or lost (0), one per row."""
-        outcomes: np.ndarray = self.frame["won"].to_numpy(dtype=np.int8)
+        """The outcome (1 won or converted, 0 not), one per row."""
+        outcomes: np.ndarray = self.frame[self.label].to_numpy(dtype=np.int8)
         return outcomes
+
+    @property
+    def noun(self) -> str:
+        """What a row is a snapshot of: "deal", "lead"."""
+        return self.key.removesuffix("_id")
 
 
 def snapshot_moments(
@@ -103,8 +116,17 @@ def snapshot_moments(
     as_of = ensure_utc(as_of)
     history = DealHistory.__table__
     first = session.scalar(select(func.min(history.c.valid_from)))
+    return moments_back(first, as_of, every_days=every_days, settle_days=settle_days)
+
+
+def moments_back(
+    first: datetime | None, as_of: datetime, *, every_days: int, settle_days: int
+) -> list[datetime]:
+    """Moments `settle_days`, then every `every_days` more, before `as_of`, back to `first`
+    (the first record); oldest first."""
     if first is None:
         return []
+    first = ensure_utc(first)
     moments: list[datetime] = []
     moment = as_of - timedelta(days=settle_days)
     while moment > first:
@@ -143,6 +165,70 @@ def deal_snapshots(
     return Snapshots(frame, moments, unlabelled)
 
 
+def lead_snapshots(
+    session: Session,
+    as_of: datetime,
+    *,
+    target: str = "converted",
+    horizon_days: int = HORIZON_DAYS,
+    every_days: int = SNAPSHOT_EVERY_DAYS,
+) -> Snapshots:
+    """The leads open at each snapshot moment with their features then and their `target`
+    outcome ("converted" or "won", as `lead_outcomes`) as known at `as_of`.
+
+    The last snapshot is `horizon_days` before `as_of`, so every lead's horizon is over.
+    """
+    as_of = ensure_utc(as_of)
+    first = session.scalar(select(func.min(Lead.created_at)))
+    moments = moments_back(first, as_of, every_days=every_days, settle_days=horizon_days)
+    known_at = f"{target}_known_at"
+    parts: list[pd.DataFrame] = []
+    unlabelled = 0
+    for moment in moments:
+        features = lead_features(session, moment)
+        outcomes = lead_outcomes(session, moment, as_of, horizon_days=horizon_days)
+        outcomes = outcomes.loc[outcomes[target].notna(), ["lead_id", target, known_at]]
+        labelled = features.merge(outcomes, on="lead_id", how="inner")
+        unlabelled += len(features) - len(labelled)
+        labelled.insert(1, "snapshot_at", pd.Timestamp(moment))
+        parts.append(labelled)
+    if parts:
+        frame = pd.concat(parts, ignore_index=True)
+    else:
+        frame = lead_features(session, as_of).iloc[:0]
+        frame.insert(1, "snapshot_at", pd.Series(dtype="datetime64[ns, UTC]"))
+        frame[target] = pd.Series(dtype=np.float64)
+        frame[known_at] = pd.Series(dtype="datetime64[ns, UTC]")
+    frame[target] = frame[target].astype(np.int8)
+    return Snapshots(frame, moments, unlabelled, key="lead_id", label=target, known_at=known_at)
+
+
+def snapshot_rates(snapshots: Snapshots) -> HistoricalRates:
+    """Historical rates from labelled snapshots with `stage` and `source` columns: of the
+    snapshots at a stage (and from a source), the share with the positive outcome.
+
+    Raises `InvalidDataset` when no snapshot has a known outcome.
+    """
+    frame = snapshots.frame
+    if frame.empty:
+        raise InvalidDataset(
+            f"no {snapshots.noun} has a known outcome yet: there is no history to score from"
+        )
+    label = frame[snapshots.label].astype(np.int64)
+    positives = int(label.sum())
+    stages: dict[str, tuple[int, int]] = {}
+    pairs: dict[str, dict[str, tuple[int, int]]] = {}
+    counts = label.groupby([frame["stage"], frame["source"]], dropna=False).agg(["sum", "count"])
+    for (stage, source), (positive, total) in counts.iterrows():
+        if not isinstance(stage, str):
+            continue
+        won, closed = stages.get(stage, (0, 0))
+        stages[stage] = (won + int(positive), closed + int(total))
+        if isinstance(source, str):
+            pairs.setdefault(stage, {})[source] = (int(positive), int(total))
+    return HistoricalRates(overall=(positives, len(frame)), stages=stages, stage_sources=pairs)
+
+
 @dataclass(frozen=True)
 class Split:
     """Row positions of an out-of-time, deal-grouped split and the moment it falls at."""
@@ -159,6 +245,7 @@ def out_of_time_split(
     ones, without the tested deals and labelled as known at the first tested snapshot, are
     trained on, one row per deal. None when there are fewer than two snapshots with rows."""
     frame = snapshots.frame
+    key = snapshots.key
     sizes = frame.groupby("snapshot_at").size().sort_index(ascending=False)
     if len(sizes) < 2:
         return None
@@ -171,26 +258,35 @@ def out_of_time_split(
         if taken >= wanted:
             break
     in_test = (frame["snapshot_at"] >= cutoff).to_numpy()
-    tested_deals = frame.loc[in_test, "deal_id"].unique()
+    tested = frame.loc[in_test, key].unique()
     train = (
         ~in_test
-        & ~frame["deal_id"].isin(tested_deals).to_numpy()
-        & (frame["closed_at"] <= cutoff).to_numpy()
+        & ~frame[key].isin(tested).to_numpy()
+        & (frame[snapshots.known_at] <= cutoff).to_numpy()
     )
-    rows = one_per_deal(frame, np.flatnonzero(train), random_state=random_state)
+    rows = one_per_deal(frame, np.flatnonzero(train), random_state=random_state, key=key)
     return Split(rows, np.flatnonzero(in_test), cutoff.to_pydatetime())
 
 
-def shortage(outcomes: np.ndarray, split: Split | None) -> str | None:
-    """Why the history is too thin to train and test a model on, or None when it is enough."""
+def shortage(
+    outcomes: np.ndarray,
+    split: Split | None,
+    *,
+    noun: str = "deal",
+    outcome_names: tuple[str, str] = ("won", "lost"),
+) -> str | None:
+    """Why the history is too thin to train and test a model on, or None when it is enough.
+
+    `noun` names the records ("deal", "lead"), `outcome_names` the positive and negative
+    outcomes in the message."""
     rows = len(outcomes)
     won = int(outcomes.sum())
     fewest = min(won, rows - won)
     if rows < MIN_SNAPSHOTS:
-        return f"only {rows} labelled deal snapshots; at least {MIN_SNAPSHOTS} are needed"
+        return f"only {rows} labelled {noun} snapshots; at least {MIN_SNAPSHOTS} are needed"
     if fewest < MIN_PER_OUTCOME:
-        which = "won" if won < rows - won else "lost"
-        return f"only {fewest} {which} deal snapshots; at least {MIN_PER_OUTCOME} are needed"
+        which = outcome_names[0] if won < rows - won else outcome_names[1]
+        return f"only {fewest} {which} {noun} snapshots; at least {MIN_PER_OUTCOME} are needed"
     if split is None:
         return "the history covers a single snapshot; two are needed to test out of time"
     for part, rows_of in (("test", split.test), ("training", split.train)):
@@ -198,7 +294,7 @@ def shortage(outcomes: np.ndarray, split: Split | None) -> str | None:
         part_fewest = min(part_won, len(rows_of) - part_won)
         if part_fewest < MIN_TEST_PER_OUTCOME:
             return (
-                f"the {part} part would hold only {part_fewest} deals of one outcome; "
+                f"the {part} part would hold only {part_fewest} {noun}s of one outcome; "
                 f"at least {MIN_TEST_PER_OUTCOME} are needed"
             )
     return None
@@ -375,13 +471,16 @@ def new_scorer(rows: int, random_state: int = 0) -> TabularScorer:
     )
 
 
-def one_per_deal(frame: pd.DataFrame, rows: np.ndarray, *, random_state: int = 0) -> np.ndarray:
-    """Of the row positions `rows`, one per deal drawn at random (seeded), in order."""
+def one_per_deal(
+    frame: pd.DataFrame, rows: np.ndarray, *, random_state: int = 0, key: str = "deal_id"
+) -> np.ndarray:
+    """Of the row positions `rows`, one per deal (or other record named by `key`) drawn at
+    random (seeded), in order."""
     draw = np.random.default_rng(random_state).random(len(rows))
     chosen = (
-        pd.DataFrame({"row": rows, "deal_id": frame["deal_id"].to_numpy()[rows], "draw": draw})
+        pd.DataFrame({"row": rows, "record": frame[key].to_numpy()[rows], "draw": draw})
         .sort_values(["draw", "row"])
-        .drop_duplicates("deal_id")
+        .drop_duplicates("record")
     )
     return np.sort(chosen["row"].to_numpy())
 
@@ -397,22 +496,44 @@ def evaluate_deal_scorer(
     """Train on the older snapshots and measure on the latest, as the module says."""
     as_of = ensure_utc(as_of)
     snapshots = snapshots if snapshots is not None else deal_snapshots(session, as_of)
+    return evaluate_snapshots(
+        snapshots,
+        as_of,
+        categorical=CATEGORICAL,
+        numeric=NUMERIC,
+        baselines=baselines,
+        random_state=random_state,
+    )
+
+
+def evaluate_snapshots(
+    snapshots: Snapshots,
+    as_of: datetime,
+    *,
+    categorical: list[str],
+    numeric: list[str],
+    baselines: bool = True,
+    outcome_names: tuple[str, str] = ("won", "lost"),
+    random_state: int = 0,
+) -> DealEvaluation:
+    """`evaluate_deal_scorer` for any labelled snapshots learned from `categorical` and
+    `numeric` columns (deals or leads)."""
     y = snapshots.outcomes
     split = out_of_time_split(snapshots, random_state=random_state)
-    reason = shortage(y, split)
+    reason = shortage(y, split, noun=snapshots.noun, outcome_names=outcome_names)
     report = DealEvaluation(
         as_of, snapshots.moments, len(y), snapshots.unlabelled, None, reason, None
     )
     if reason is not None or split is None:
         return report
-    X = snapshots.frame[FEATURES]
+    X = snapshots.frame[[*categorical, *numeric]]
     train = split.train
     scorer = new_scorer(len(train), random_state)
     scores, probability = score_method(scorer, X, y, train, split.test)
     measured: dict[str, MethodScores] = {}
     if baselines:
         measured["logistic_regression"], _ = score_method(
-            logistic_regression(CATEGORICAL, NUMERIC, random_state=random_state),
+            logistic_regression(categorical, numeric, random_state=random_state),
             X,
             y,
             train,
@@ -431,8 +552,8 @@ def evaluate_deal_scorer(
         calibration=calibration_table(y[split.test], probability),
         importances=importances(scorer),
         baselines=measured,
-        categorical=list(CATEGORICAL),
-        numeric=list(NUMERIC),
+        categorical=list(categorical),
+        numeric=list(numeric),
         rows_without_outcome=snapshots.unlabelled,
         seconds={"fit": scores.fit_seconds, "predict": scores.predict_seconds},
     )
@@ -450,10 +571,17 @@ def importances(scorer: TabularScorer, top: int = TOP_IMPORTANCES) -> list[tuple
 
 def fit_deal_scorer(snapshots: Snapshots, *, random_state: int = 0) -> TabularScorer:
     """Topline's scorer fitted on the labelled snapshots, one per deal."""
+    return fit_scorer(snapshots, FEATURES, random_state=random_state)
+
+
+def fit_scorer(
+    snapshots: Snapshots, features: list[str], *, random_state: int = 0
+) -> TabularScorer:
+    """Topline's scorer fitted on the `features` of labelled snapshots, one per record."""
     frame = snapshots.frame
-    rows = one_per_deal(frame, np.arange(len(frame)), random_state=random_state)
+    rows = one_per_deal(frame, np.arange(len(frame)), random_state=random_state, key=snapshots.key)
     scorer = new_scorer(len(rows), random_state)
-    return scorer.fit(frame.iloc[rows][FEATURES], snapshots.outcomes[rows])
+    return scorer.fit(frame.iloc[rows][features], snapshots.outcomes[rows])
 
 
 def calibration_json(table: list[CalibrationBin]) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ from topline.crm.models import (
 from topline.forecasting.models import ForecastSubmission
 from topline.importers.models import ExternalId, ImportJob
 from topline.quotas.models import Quota
-from topline.scoring.models import DealScore, ScoringModel
+from topline.scoring.models import DealScore, LeadScore, ScoringModel
 from topline.storage.base import Base
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "ForecastSubmission",
     "ImportJob",
     "Lead",
+    "LeadScore",
     "Organization",
     "Pipeline",
     "Quota",
