@@ -234,31 +234,52 @@ def score_open_deals(
     if model.kind != DEAL_WIN:
         raise ValueError(f"model {model.id} scores {model.kind}, not deals")
     features = deal_features(session, as_of)
+    return _store_scores(
+        session, model, features, as_of,
+        table=DealScore.__table__, key="deal_id", columns=FEATURES,
+        describe=describe_feature, explain_max=explain_max,
+    )  # fmt: skip
+
+
+def _store_scores(
+    session: Session,
+    model: ScoringModel,
+    features: pd.DataFrame,
+    as_of: datetime,
+    *,
+    table: Any,
+    key: str,
+    columns: list[str],
+    describe: Describe,
+    explain_max: int,
+) -> int:
+    """Score each record of `features` (its id in column `key`) with `model`, explain the
+    scores when that is cheap enough (see `score_open_deals`), and store them in `table`."""
     if features.empty:
         return 0
     predictor = load_model(model)
-    probability = predictor.predict_proba(features[FEATURES])[:, 1]
+    probability = predictor.predict_proba(features[columns])[:, 1]
     factors: list[dict[str, Any] | None]
     if isinstance(predictor, HistoricalRates):
-        factors = _rate_factors(predictor, features)
+        factors = _rate_factors(predictor, features, describe)
     elif len(features) <= explain_max:
-        factors = _scorer_factors(predictor, features)
+        factors = _scorer_factors(predictor, features, columns, describe)
     else:
         factors = [None] * len(features)
     rows = [
         {
-            "deal_id": deal_id,
+            key: record_id,
             "model_id": model.id,
             "probability": float(chance),
             "factors": explained,
             "scored_at": as_of,
         }
-        for deal_id, chance, explained in zip(
-            features["deal_id"].tolist(), np.clip(probability, 0.0, 1.0), factors, strict=True
+        for record_id, chance, explained in zip(
+            features[key].tolist(), np.clip(probability, 0.0, 1.0), factors, strict=True
         )
     ]
     # A Core insert: the ORM's bulk path spent a fifth more on 100k rows for nothing used here.
-    session.execute(insert(cast(Table, DealScore.__table__)), rows)
+    session.execute(insert(cast(Table, table)), rows)
     return len(rows)
 
 
@@ -509,31 +530,11 @@ def score_open_leads(
     if model.kind not in LEAD_TARGETS.values():
         raise ValueError(f"model {model.id} scores {model.kind}, not leads")
     features = lead_features(session, as_of)
-    if features.empty:
-        return 0
-    predictor = load_model(model)
-    probability = predictor.predict_proba(features[LEAD_FEATURES])[:, 1]
-    factors: list[dict[str, Any] | None]
-    if isinstance(predictor, HistoricalRates):
-        factors = _rate_factors(predictor, features, describe_lead_feature)
-    elif len(features) <= explain_max:
-        factors = _scorer_factors(predictor, features, LEAD_FEATURES, describe_lead_feature)
-    else:
-        factors = [None] * len(features)
-    rows = [
-        {
-            "lead_id": lead_id,
-            "model_id": model.id,
-            "probability": float(chance),
-            "factors": explained,
-            "scored_at": as_of,
-        }
-        for lead_id, chance, explained in zip(
-            features["lead_id"].tolist(), np.clip(probability, 0.0, 1.0), factors, strict=True
-        )
-    ]
-    session.execute(insert(cast(Table, LeadScore.__table__)), rows)
-    return len(rows)
+    return _store_scores(
+        session, model, features, as_of,
+        table=LeadScore.__table__, key="lead_id", columns=LEAD_FEATURES,
+        describe=describe_lead_feature, explain_max=explain_max,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
