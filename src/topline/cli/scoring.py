@@ -10,6 +10,7 @@ module is imported, which the end of `topline/cli/main.py` does.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -309,30 +310,37 @@ def _print_model(model: ScoringModelRead) -> None:
         f"{model.n_test:,} later snapshots",
         highlight=False,
     )
-    scores = Table(title="Accuracy on the test snapshots", title_justify="left")
-    scores.add_column("method")
-    for column in ("ROC AUC", "PR AUC", "Brier"):
-        scores.add_column(column, justify="right")
-    scores.add_row(
-        "Topline",
-        f"{metrics.auc or 0:.3f}",
-        f"{metrics.pr_auc or 0:.3f}",
-        f"{metrics.brier or 0:.4f}",
-    )
-    for key, method in metrics.baselines.items():
-        scores.add_row(
-            BASELINE_LABELS.get(key, key),
-            f"{method.auc:.3f}",
-            f"{method.pr_auc:.3f}",
-            f"{method.brier:.4f}",
+    out.print(
+        _accuracy_table(
+            "Accuracy on the test snapshots",
+            (metrics.auc or 0, metrics.pr_auc or 0, metrics.brier or 0),
+            metrics.baselines,
         )
-    out.print(scores)
+    )
     importances = Table(title="What the model learns most from", title_justify="left")
     importances.add_column("field")
     importances.add_column("share of gain", justify="right")
     for entry in model.importances:
         importances.add_row(entry.feature, f"{entry.share:.1%}")
     out.print(importances)
+
+
+def _accuracy_table(
+    title: str, topline: tuple[float, float, float], baselines: Mapping[str, Any]
+) -> Table:
+    """ROC AUC, PR AUC and Brier of Topline's scorer and of each baseline."""
+    scores = Table(title=title, title_justify="left")
+    scores.add_column("method")
+    for column in ("ROC AUC", "PR AUC", "Brier"):
+        scores.add_column(column, justify="right")
+    rows = [("Topline", *topline)]
+    rows += [
+        (BASELINE_LABELS.get(key, key), method.auc, method.pr_auc, method.brier)
+        for key, method in baselines.items()
+    ]
+    for name, auc, pr_auc, brier in rows:
+        scores.add_row(name, f"{auc:.3f}", f"{pr_auc:.3f}", f"{brier:.4f}")
+    return scores
 
 
 def _print_evaluation(result: Evaluation, name: str, target: str, positive: str) -> None:
@@ -348,19 +356,11 @@ def _print_evaluation(result: Evaluation, name: str, target: str, positive: str)
             f"{result.rows_without_outcome:,} rows without an outcome.",
             highlight=False,
         )
-    scores = Table(title="Accuracy on the test rows", title_justify="left")
-    scores.add_column("method")
-    for column in ("ROC AUC", "PR AUC", "Brier"):
-        scores.add_column(column, justify="right")
-    scores.add_row("Topline", f"{result.auc:.3f}", f"{result.pr_auc:.3f}", f"{result.brier:.4f}")
-    for key, method in result.baselines.items():
-        scores.add_row(
-            BASELINE_LABELS.get(key, key),
-            f"{method.auc:.3f}",
-            f"{method.pr_auc:.3f}",
-            f"{method.brier:.4f}",
+    out.print(
+        _accuracy_table(
+            "Accuracy on the test rows", (result.auc, result.pr_auc, result.brier), result.baselines
         )
-    out.print(scores)
+    )
     calibration = Table(title="Calibration: predicted vs. observed", title_justify="left")
     for column in ("probability", "records", "predicted", "observed"):
         calibration.add_column(column, justify="left" if column == "probability" else "right")
