@@ -32,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -146,23 +146,42 @@ def deal_snapshots(
     known at `as_of`."""
     as_of = ensure_utc(as_of)
     moments = snapshot_moments(session, as_of, every_days=every_days, settle_days=settle_days)
+
+    def labelled_at(moment: datetime) -> tuple[int, pd.DataFrame]:
+        features = deal_features(session, moment)
+        outcomes = deal_outcomes(session, moment, as_of)
+        return len(features), features.merge(outcomes, on="deal_id", how="inner")
+
+    def empty() -> pd.DataFrame:
+        frame = deal_features(session, as_of).iloc[:0]
+        frame["won"] = pd.Series(dtype=np.int8)
+        frame["closed_at"] = pd.Series(dtype="datetime64[ns, UTC]")
+        return frame
+
+    frame, unlabelled = _stacked(moments, labelled_at, empty)
+    return Snapshots(frame, moments, unlabelled)
+
+
+def _stacked(
+    moments: list[datetime],
+    labelled_at: Callable[[datetime], tuple[int, pd.DataFrame]],
+    empty: Callable[[], pd.DataFrame],
+) -> tuple[pd.DataFrame, int]:
+    """Every moment's labelled records in one frame, `snapshot_at` after the id column, and
+    how many open records had no outcome yet. `labelled_at` gives a moment's count of open
+    records and the labelled ones; `empty` the frame's columns when there is no moment."""
     parts: list[pd.DataFrame] = []
     unlabelled = 0
     for moment in moments:
-        features = deal_features(session, moment)
-        outcomes = deal_outcomes(session, moment, as_of)
-        labelled = features.merge(outcomes, on="deal_id", how="inner")
-        unlabelled += len(features) - len(labelled)
+        total, labelled = labelled_at(moment)
+        unlabelled += total - len(labelled)
         labelled.insert(1, "snapshot_at", pd.Timestamp(moment))
         parts.append(labelled)
     if parts:
-        frame = pd.concat(parts, ignore_index=True)
-    else:
-        frame = deal_features(session, as_of).iloc[:0]
-        frame.insert(1, "snapshot_at", pd.Series(dtype="datetime64[ns, UTC]"))
-        frame["won"] = pd.Series(dtype=np.int8)
-        frame["closed_at"] = pd.Series(dtype="datetime64[ns, UTC]")
-    return Snapshots(frame, moments, unlabelled)
+        return pd.concat(parts, ignore_index=True), unlabelled
+    frame = empty()
+    frame.insert(1, "snapshot_at", pd.Series(dtype="datetime64[ns, UTC]"))
+    return frame, 0
 
 
 def lead_snapshots(
@@ -182,23 +201,20 @@ def lead_snapshots(
     first = session.scalar(select(func.min(Lead.created_at)))
     moments = moments_back(first, as_of, every_days=every_days, settle_days=horizon_days)
     known_at = f"{target}_known_at"
-    parts: list[pd.DataFrame] = []
-    unlabelled = 0
-    for moment in moments:
+
+    def labelled_at(moment: datetime) -> tuple[int, pd.DataFrame]:
         features = lead_features(session, moment)
         outcomes = lead_outcomes(session, moment, as_of, horizon_days=horizon_days)
         outcomes = outcomes.loc[outcomes[target].notna(), ["lead_id", target, known_at]]
-        labelled = features.merge(outcomes, on="lead_id", how="inner")
-        unlabelled += len(features) - len(labelled)
-        labelled.insert(1, "snapshot_at", pd.Timestamp(moment))
-        parts.append(labelled)
-    if parts:
-        frame = pd.concat(parts, ignore_index=True)
-    else:
+        return len(features), features.merge(outcomes, on="lead_id", how="inner")
+
+    def empty() -> pd.DataFrame:
         frame = lead_features(session, as_of).iloc[:0]
-        frame.insert(1, "snapshot_at", pd.Series(dtype="datetime64[ns, UTC]"))
         frame[target] = pd.Series(dtype=np.float64)
         frame[known_at] = pd.Series(dtype="datetime64[ns, UTC]")
+        return frame
+
+    frame, unlabelled = _stacked(moments, labelled_at, empty)
     frame[target] = frame[target].astype(np.int8)
     return Snapshots(frame, moments, unlabelled, key="lead_id", label=target, known_at=known_at)
 
