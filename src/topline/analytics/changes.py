@@ -18,7 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import CTE, ColumnElement, and_, case, func, select, true, union
+from sqlalchemy import CTE, ColumnElement, and_, case, func, or_, select, true, union
 from sqlalchemy.orm import Session
 
 from topline.analytics import metrics
@@ -256,6 +256,8 @@ def slippage_report(
         .join(user, user.c.id == first_out.c.previous_owner_id)
         .join(now, now.c.deal_id == first_out.c.deal_id)
         .outerjoin(then, then.c.deal_id == first_out.c.deal_id)
+        # Only the scope's rows: listed, or part of its pipeline at `since`.
+        .where(or_(_owned(scope, first_out.c.previous_owner_id), open_then))
         .order_by(first_out.c.previous_amount_cents.desc(), first_out.c.deal_id)
     )
     rows = []
