@@ -16,16 +16,20 @@ LAYERS = {
     "auth": 1,
     "crm": 2,
     "quotas": 3,
-    "forecasting": 3,
+    "forecasting": 5,
     "access": 4,
     "demo": 4,
     "importers": 4,
     "exporters": 4,
     "analytics": 4,
     "scoring": 4,
-    "web": 5,
-    "cli": 5,
+    "web": 6,
+    "cli": 6,
 }
+# Modules that sit lower than the rest of their package: the forecast call's record is read by
+# the access rule and written by the demo, while the forecast engine builds on analytics and
+# scoring.
+MODULE_LAYERS = {"forecasting.models": 3}
 SHARED = {"config", "errors", "clock", "money", "types", "__init__"}
 
 
@@ -46,10 +50,11 @@ def _modules() -> list[Path]:
 
 @pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(SRC)))
 def test_imports_follow_the_dependency_rule(path: Path) -> None:
-    package = path.relative_to(SRC).parts[0].removesuffix(".py")
+    parts = path.relative_to(SRC).with_suffix("").parts
+    package = parts[0]
     if package in SHARED or path.name == "all_models.py":
         return
-    own = LAYERS[package]
+    own = MODULE_LAYERS.get(".".join(parts), LAYERS[package])
     for name in _imports(path):
         root = name.split(".")[0]
         if root in {"fastapi", "starlette"}:
@@ -59,4 +64,7 @@ def test_imports_follow_the_dependency_rule(path: Path) -> None:
         target = name.split(".")[1]
         if target in SHARED:
             continue
-        assert LAYERS[target] <= own, f"{path.relative_to(SRC)} imports {name}: against the rule"
+        module = ".".join(name.split(".")[1:3])
+        assert MODULE_LAYERS.get(module, LAYERS[target]) <= own, (
+            f"{path.relative_to(SRC)} imports {name}: against the rule"
+        )

@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -62,6 +63,15 @@ def fail(message: str, code: int = 1) -> NoReturn:
     """Print one clear line and exit non-zero: user mistakes never show a traceback."""
     err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+def parse_moment(text: str, option: str = "--as-of") -> datetime:
+    """An ISO date or date and time from the command line, in UTC (UTC when no zone)."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        fail(f"{option} {text!r}: give an ISO date or date and time, e.g. 2025-06-30T18:00Z")
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 @contextmanager
@@ -396,9 +406,10 @@ if __name__ == "__main__":  # pragma: no cover
     main()
 
 
-# `export`, `backup`, `restore` (topline/cli/exports.py) and `report` (topline/cli/reports.py)
-# register on `app`
-# when it is imported.
+# `export`, `backup`, `restore` (topline/cli/exports.py), `forecast` (topline/cli/forecast.py),
+# `report` (topline/cli/reports.py) and `score` (topline/cli/scoring.py) register on `app` when
+# it is imported.
 from topline.cli import exports as _exports  # noqa: E402, F401
+from topline.cli import forecast as _forecast  # noqa: E402, F401
 from topline.cli import reports as _reports  # noqa: E402, F401
 from topline.cli import scoring as _scoring  # noqa: E402, F401

@@ -19,21 +19,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from topline.cli import database
-from topline.cli.main import DbOption, app, fail, out, settings_for, user_errors
+from topline.cli.main import DbOption, app, fail, out, parse_moment, settings_for, user_errors
 
 
 class ReportFormat(StrEnum):
     TABLE = "table"
     CSV = "csv"
     JSON = "json"
-
-
-def _moment(text: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        fail(f"--as-of {text!r}: give an ISO date or date and time, e.g. 2025-06-30T18:00Z")
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _day(text: str | None, option: str) -> date | None:
@@ -89,7 +81,7 @@ def report(
         fail(f"no report {name!r}; reports: {', '.join(REPORTS)}")
     if team is not None and rep is not None:
         fail("give --team or --rep, not both")
-    moment = _moment(as_of) if as_of else datetime.now(UTC)
+    moment = parse_moment(as_of) if as_of else datetime.now(UTC)
     options = {key: value for key, value in {"by": by, "since": since, "window": window}.items()
                if value is not None}  # fmt: skip
     for key in options:

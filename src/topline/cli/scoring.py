@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from contextlib import AbstractContextManager, nullcontext
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -22,7 +22,16 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from topline.cli import database
-from topline.cli.main import DbOption, app, err, fail, out, settings_for, user_errors
+from topline.cli.main import (
+    DbOption,
+    app,
+    err,
+    fail,
+    out,
+    parse_moment,
+    settings_for,
+    user_errors,
+)
 
 if TYPE_CHECKING:
     from topline.scoring.evaluation import Evaluation
@@ -60,13 +69,7 @@ TargetOption = Annotated[
 
 
 def _as_of(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        fail(f"--as-of {text!r}: give an ISO date or date and time, e.g. 2025-06-30T18:00Z")
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return None if text is None else parse_moment(text)
 
 
 def _busy(message: str) -> AbstractContextManager[Any]:

@@ -18,7 +18,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import GroupShuffleSplit, train_test_split
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 from sklearn.utils.validation import check_is_fitted
@@ -95,18 +95,18 @@ class TabularScorer(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    def fit(self, X: pd.DataFrame, y: Any) -> Self:
-        """Learn from closed records: `X` their fields, `y` their outcomes (two labels)."""
+    def fit(self, X: pd.DataFrame, y: Any, groups: Any = None) -> Self:
+        """Learn from closed records: `X` their fields, `y` their outcomes (two labels).
+
+        `groups` (one key per row, e.g. the deal of each snapshot) keeps each group's rows on
+        one side of the held-out fold: rows of one record on both sides would stop the
+        boosting late and calibrate it overconfidently.
+        """
         frame = require_frame(X)
         target, self.classes_ = _binary_target(y, len(frame))
         encoding = TabularEncoding(derived=self.derived_features).fit(frame)
         matrix = encoding.transform(frame, leave_one_out=True)
-        fit_rows, calibration_rows = train_test_split(
-            np.arange(len(frame)),
-            test_size=self.calibration_size,
-            stratify=target,
-            random_state=self.random_state,
-        )
+        fit_rows, calibration_rows = self._held_out_split(target, groups)
         names = [f"f{position}" for position in range(matrix.shape[1])]
         training = lgb.Dataset(
             matrix[fit_rows],
@@ -139,6 +139,27 @@ class TabularScorer(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self._fit_calibration(self._log_odds(matrix[calibration_rows]), target[calibration_rows])
         self.base_log_odds_ = float(self._contributions(matrix[:1])[0, -1])
         return self
+
+    def _held_out_split(self, target: np.ndarray, groups: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Row positions to boost on and to stop and calibrate on: stratified by outcome, or
+        by whole groups when given."""
+        rows = np.arange(len(target))
+        if groups is None:
+            fit_rows, held_rows = train_test_split(
+                rows,
+                test_size=self.calibration_size,
+                stratify=target,
+                random_state=self.random_state,
+            )
+            return np.asarray(fit_rows), np.asarray(held_rows)
+        keys = np.asarray(groups)
+        if keys.shape != target.shape:
+            raise ValueError(f"groups must be one key per row ({len(target)}), got {keys.shape}")
+        split = GroupShuffleSplit(
+            n_splits=1, test_size=self.calibration_size, random_state=self.random_state
+        )
+        fit_rows, held_rows = next(split.split(rows, target, keys))
+        return fit_rows, held_rows
 
     def _booster_params(self) -> dict[str, Any]:
         return {

@@ -17,7 +17,7 @@ from topline.crm.models import (
     Pipeline,
     Stage,
 )
-from topline.forecasting.models import ForecastSubmission
+from topline.forecasting.models import ForecastSnapshot, ForecastSubmission
 from topline.importers.models import ExternalId, ImportJob
 from topline.quotas.models import Quota
 from topline.scoring.models import DealScore, LeadScore, ScoringModel
@@ -34,6 +34,7 @@ __all__ = [
     "DealHistory",
     "DealScore",
     "ExternalId",
+    "ForecastSnapshot",
     "ForecastSubmission",
     "ImportJob",
     "Lead",
