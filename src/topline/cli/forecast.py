@@ -49,6 +49,7 @@ METHOD_LABELS = {
     "historical_conversion": "historical conversion",
     "category_rollup": "category roll-up",
     "people": "people's call (commit)",
+    "reps_calls": "reps' own calls summed (commit)",
 }
 
 
@@ -110,7 +111,11 @@ def backtest_command(
 def _print_accuracy(
     methods: dict[str, dict[int, MethodAccuracy]], horizons: tuple[int, ...]
 ) -> None:
-    table = Table("method", *[f"{weeks} wk: error / bias / in P10–P90" for weeks in horizons])
+    table = Table(
+        "method",
+        *[f"{weeks} weeks in" for weeks in horizons],
+        caption="error / bias / share of actuals inside P10–P90 (projection), over n quarters",
+    )
     for name, by_horizon in methods.items():
         cells = []
         for weeks in horizons:

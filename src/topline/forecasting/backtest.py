@@ -27,6 +27,8 @@ from sqlalchemy.orm import Session
 
 from topline.analytics.periods import Period
 from topline.analytics.reports import fiscal_start_month
+from topline.auth.enums import Role
+from topline.auth.models import User
 from topline.clock import ensure_utc
 from topline.crm.models import DealHistory
 from topline.forecasting.moments import people_call
@@ -43,6 +45,8 @@ from topline.forecasting.projection import (
 )
 
 HORIZON_WEEKS = (0, 4, 8, 12)
+# The reps' own calls summed, before managers adjust them (a method of the backtest only).
+REPS_CALLS = "reps_calls"
 # A quarter is backtested only with at least this many ended quarters before it to learn from.
 MIN_TRAINING_PERIODS = 2
 
@@ -137,6 +141,8 @@ def backtest(
     report = progress or (lambda message: None)
     history = History(session)
     quarters = _quarters(session, as_of)
+    # The people's calls are the org's number; a backtest of some owners has none to compare.
+    reps = _reps(session) if people and owners is None else None
     points: list[BacktestPoint] = []
     skipped: list[str] = []
     for index, quarter in enumerate(quarters):
@@ -162,9 +168,7 @@ def backtest(
             projection = project(
                 state, forecasters, owners=owners, drivers=0, random_state=random_state
             )
-            points.append(
-                _point(session, projection, weeks, int(actual.sum()), owners if people else ())
-            )
+            points.append(_point(session, projection, weeks, int(actual.sum()), reps))
     return Backtest(
         as_of,
         tuple(horizons),
@@ -173,6 +177,10 @@ def backtest(
         time.perf_counter() - started,
         skipped,
     )
+
+
+def _reps(session: Session) -> list[int]:
+    return list(session.scalars(select(User.id).where(User.role == Role.REP)))
 
 
 def _quarters(session: Session, as_of: datetime) -> list[Period]:
@@ -187,14 +195,18 @@ def _point(
     projection: Projection,
     weeks: int,
     actual: int,
-    owners: Collection[int] | None,
+    reps: list[int] | None,
 ) -> BacktestPoint:
+    """One backtest point; with `reps` (the org's reps), the people's calls too: the call at
+    the top of the reporting line and the sum of the reps' own calls."""
     forecasts = {name: method.expected for name, method in projection.methods.items()}
     ranged = projection.methods.get(PROJECTION)
-    if owners is None:
-        call = people_call(session, projection.period, projection.as_of)
-        if call is not None:
-            forecasts[PEOPLE] = float(call)
+    if reps is not None:
+        calls = {
+            PEOPLE: people_call(session, projection.period, projection.as_of),
+            REPS_CALLS: people_call(session, projection.period, projection.as_of, reps),
+        }
+        forecasts.update({name: float(call) for name, call in calls.items() if call is not None})
     return BacktestPoint(
         projection.period,
         weeks,

@@ -37,6 +37,8 @@ PRIOR_WEIGHT = 10.0
 EPSILON = 1e-4
 # The smallest shift between periods assumed, in log-odds, however steady the past looked.
 MIN_PERIOD_SHIFT = 0.05
+# Shifts are searched within ± this many log-odds (a factor of e¹² ≈ 160,000 in the odds).
+MAX_SHIFT = 12.0
 # Snapshots with fewer open deals say little about a period's shift and are left out of it.
 MIN_SHIFT_DEALS = 20
 
@@ -235,14 +237,16 @@ def solve_shift(probability: np.ndarray, value: np.ndarray, won: float) -> float
     if total <= 0 or not 0 < won < total:
         return None
     log_odds = logit(np.clip(probability, EPSILON, 1 - EPSILON))
-    low, high = -12.0, 12.0
+    low, high = -MAX_SHIFT, MAX_SHIFT
     for _ in range(60):
         middle = (low + high) / 2
         if float((value * expit(log_odds + middle)).sum()) < won:
             low = middle
         else:
             high = middle
-    return (low + high) / 2
+    shift = (low + high) / 2
+    # Pinned at the edge: no shift in range reproduces the outcome.
+    return None if abs(shift) >= MAX_SHIFT - 1e-6 else shift
 
 
 class RunRate(BaseEstimator):  # type: ignore[misc]
@@ -272,8 +276,10 @@ class RunRate(BaseEstimator):  # type: ignore[misc]
         table = self.table_
         if table.empty:
             return np.zeros(0)
-        distance = (table["days_in"] - days_in).abs()
-        near = table[distance <= self.tolerance_days].assign(distance=distance)
+        # The distance is a column before filtering: assigning a Series to an empty frame
+        # would bring back every row of the Series' index, as missing values.
+        table = table.assign(distance=(table["days_in"] - days_in).abs())
+        near = table[table["distance"] <= self.tolerance_days]
         nearest = near.sort_values(["period_start", "distance"]).drop_duplicates("period_start")
         latest = nearest.sort_values("period_start").tail(self.recent)
         values: np.ndarray = latest["new_won_cents"].to_numpy(dtype=np.float64)

@@ -70,7 +70,7 @@ def period_moment(session: Session, period: Period, as_of: datetime) -> PeriodMo
     won_until = min(as_of, period.end_at)
     won = won_by_owner(session, period.start_at, won_until, as_of)
     deals = deal_features(session, as_of, period_end=period.end)
-    probabilities = dict(session.execute(select(Stage.id, Stage.probability)).tuples().all())
+    probabilities = {row[0]: row[1] for row in session.execute(select(Stage.id, Stage.probability))}
     deals[STAGE_PROBABILITY] = deals["stage_id"].map(probabilities).astype(np.float64)
     deals[CLOSES_IN_PERIOD] = _closes_in(deals["close_date"], period).astype(np.float64)
     return PeriodMoment(period, as_of, won, deals)
@@ -96,7 +96,7 @@ def won_by_owner(session: Session, start: datetime, end: datetime, as_of: dateti
         .where(closed.c.stage_type == StageType.WON)
         .group_by(closed.c.owner_id)
     )
-    rows = session.execute(stmt).tuples().all()
+    rows = session.execute(stmt).all()
     return pd.Series(
         [int(total) for _, total in rows],
         index=pd.Index([int(owner) for owner, _ in rows], dtype=np.int64),
@@ -123,7 +123,7 @@ def new_deals_won_by_owner(session: Session, period: Period, after: datetime) ->
         .where(closed.c.stage_type == StageType.WON)
         .group_by(closed.c.owner_id)
     )
-    rows = session.execute(stmt).tuples().all()
+    rows = session.execute(stmt).all()
     return pd.Series(
         [int(total) for _, total in rows],
         index=pd.Index([int(owner) for owner, _ in rows], dtype=np.int64),

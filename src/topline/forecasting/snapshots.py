@@ -74,7 +74,7 @@ class ForecastScope:
 
 def all_scopes(session: Session) -> list[ForecastScope]:
     """The org, every manager's reporting subtree (themselves included) and every rep."""
-    people = session.execute(select(User.id, User.role).order_by(User.id)).tuples().all()
+    people = session.execute(select(User.id, User.role).order_by(User.id)).all()
     tree = _reporting_tree(session)
     scopes = [ForecastScope.org()]
     scopes += [
@@ -99,7 +99,7 @@ def scope_of(session: Session, person: User | None) -> ForecastScope:
 def _reporting_tree(session: Session) -> dict[int, list[int]]:
     """Each manager's direct reports."""
     reports: dict[int, list[int]] = {}
-    for user_id, manager_id in session.execute(select(User.id, User.manager_id)).tuples():
+    for user_id, manager_id in session.execute(select(User.id, User.manager_id)):
         if manager_id is not None:
             reports.setdefault(manager_id, []).append(user_id)
     return reports

@@ -10,6 +10,8 @@ from topline.web.api import (
     audit,
     contacts,
     deals,
+    forecast_calls,
+    forecast_projection,
     forecasts,
     imports,
     leads,
@@ -31,10 +33,10 @@ API_PREFIX = "/api/v1"
 
 router = APIRouter(prefix=API_PREFIX)
 # Routes are matched one by one in this order, so the resources asked for most come first
-# (only the report modules share a prefix, with distinct paths).
+# (modules that share a prefix, the reports' and the forecast's, have distinct paths).
 for resource in (
     deals, accounts, contacts, leads, activities, users, teams, pipelines, quotas, forecasts,
-    tokens, audit, imports, reports, reports_quota, reports_funnel, reports_changes,
-    reports_revenue, reports_people, scores,
+    forecast_calls, forecast_projection, tokens, audit, imports, reports, reports_quota,
+    reports_funnel, reports_changes, reports_revenue, reports_people, scores,
 ):  # fmt: skip
     router.include_router(resource.router)
