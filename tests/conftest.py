@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from tests.databases import backends, fresh_engine
 from tests.factories import SalesOrg, make_account, make_deal, make_pipeline, make_user, stage_named
+from tests.helpers import rolled_back
 from topline.auth.enums import Role
 from topline.auth.models import User
 from topline.auth.passwords import hash_password
@@ -45,15 +46,8 @@ def engine(
 @pytest.fixture
 def session(engine: Engine) -> Iterator[Session]:
     """A session inside a transaction that is rolled back after the test."""
-    connection = engine.connect()
-    transaction = connection.begin()
-    db = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
-    try:
+    with rolled_back(engine) as db:
         yield db
-    finally:
-        db.close()
-        transaction.rollback()
-        connection.close()
 
 
 @pytest.fixture(scope="session")

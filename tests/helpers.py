@@ -115,3 +115,20 @@ def assert_history_marks(session: Session) -> int:
         if row is not None:
             deal.append(row)
     return checked
+
+
+@contextmanager
+def rolled_back(engine: Engine) -> Iterator[Session]:
+    """A session on `engine` inside a transaction that is rolled back at the end: commits
+    inside it only release savepoints."""
+    connection = engine.connect()
+    transaction = connection.begin()
+    session = Session(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
+    try:
+        yield session
+    finally:
+        session.close()
+        transaction.rollback()
+        connection.close()

@@ -20,6 +20,7 @@ from topline.auth.models import ApiToken, User
 from topline.crm.models import Account, Lead, Stage
 from topline.demo import build_demo
 from topline.exporters.manifest import backup_tables
+from topline.forecasting.models import ForecastSnapshot
 from topline.importers.models import ExternalId, ImportJob, JobStatus
 from topline.scoring.models import DealScore, LeadScore, ScoringModel
 
@@ -105,6 +106,14 @@ def add_edge_cases(engine: Engine) -> None:
         session.add(LeadScore(lead_id=lead.id, model_id=model.id, probability=0.0,
                               factors={"up": [], "down": [{"text": HOSTILE_TEXT}]},
                               scored_at=AT))  # fmt: skip
+        session.add(ForecastSnapshot(scope_key=f"rep:{owner.id}", scope_kind="rep",
+                                     scope_user_id=owner.id, period_start=date(2025, 1, 1),
+                                     period_end=date(2025, 4, 1), method="projection",
+                                     taken_on=AT.date(), taken_at=AT, expected_cents=2**62,
+                                     p10_cents=0, p50_cents=None, p90_cents=2**62,
+                                     won_cents=0, open_deals=1,
+                                     details={"drivers": [{"factors": [HOSTILE_TEXT]}]},
+                                     ))  # fmt: skip
 
 
 def table_rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
+from tests.helpers import rolled_back
 from topline.analytics.periods import quarter_period
 from topline.auth.enums import Role
 from topline.auth.models import User
@@ -56,17 +57,8 @@ def demo_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
 @pytest.fixture
 def demo(demo_engine: Engine) -> Iterator[Session]:
     """A session on the demo org whose writes are rolled back after the test."""
-    connection = demo_engine.connect()
-    transaction = connection.begin()
-    session = Session(
-        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
-    )
-    try:
+    with rolled_back(demo_engine) as session:
         yield session
-    finally:
-        session.close()
-        transaction.rollback()
-        connection.close()
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from tests.databases import backends, fresh_engine
 from tests.factories import make_lead
+from tests.helpers import rolled_back
 from topline.cli.main import app
 from topline.crm.models import Lead
 from topline.demo import DEFAULT_AS_OF, build_demo
@@ -50,15 +51,8 @@ def demo_engine(
 @pytest.fixture
 def demo(demo_engine: Engine) -> Iterator[Session]:
     """A session on the demo org whose writes are rolled back after the test."""
-    connection = demo_engine.connect()
-    transaction = connection.begin()
-    session = Session(
-        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
-    )
-    yield session
-    session.close()
-    transaction.rollback()
-    connection.close()
+    with rolled_back(demo_engine) as session:
+        yield session
 
 
 class TestTrainAndScore:

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from tests.databases import backends, fresh_engine
 from tests.factories import T0, make_deal, make_pipeline, make_user, stage_named
-from tests.helpers import assert_max_queries
+from tests.helpers import assert_max_queries, rolled_back
 from topline.cli.main import app
 from topline.crm.deals import close_deal_lost, close_deal_won, move_deal_to_stage
 from topline.crm.models import Deal
@@ -53,17 +53,8 @@ def demo_engine(
 @pytest.fixture
 def demo(demo_engine: Engine) -> Iterator[Session]:
     """A session on the demo org whose writes are rolled back after the test."""
-    connection = demo_engine.connect()
-    transaction = connection.begin()
-    session = Session(
-        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
-    )
-    try:
+    with rolled_back(demo_engine) as session:
         yield session
-    finally:
-        session.close()
-        transaction.rollback()
-        connection.close()
 
 
 @pytest.fixture

@@ -69,6 +69,8 @@ SNAPSHOT_EVERY_WEEKS = 1
 # and the category roll-up without a learned share can be shown.
 MIN_TRAINING_ROWS = 500
 MIN_TRAINING_WINS = 30
+# At most this many training rows: a larger org's snapshots are sampled (see `training_set`).
+MAX_TRAINING_ROWS = 400_000
 # The deals that move a projection most are listed, this many.
 TOP_DRIVERS = 10
 
@@ -159,33 +161,51 @@ class TrainingSet:
 
 
 def training_set(
-    history: History, periods: list[Period], *, every_weeks: int = SNAPSHOT_EVERY_WEEKS
+    history: History,
+    periods: list[Period],
+    *,
+    every_weeks: int = SNAPSHOT_EVERY_WEEKS,
+    max_rows: int = MAX_TRAINING_ROWS,
+    random_state: int = 0,
 ) -> TrainingSet:
-    """Snapshots of the ended `periods`, every `every_weeks` weeks into each."""
+    """Snapshots of the ended `periods`, every `every_weeks` weeks into each.
+
+    A large org's snapshots are sampled: each moment keeps at most its share of `max_rows`
+    deals, drawn at random (seeded), so fitting stays within memory and minutes. The run-rate
+    table always counts every deal.
+    """
+    moments = [
+        (period, moment)
+        for period in periods
+        for moment in snapshot_moments(period, every_weeks=every_weeks)
+    ]
+    per_moment = max(1, max_rows // max(1, len(moments)))
+    rng = np.random.default_rng(random_state)
     parts: list[pd.DataFrame] = []
     owner_parts: list[pd.DataFrame] = []
-    key = 0
-    for period in periods:
-        for moment in snapshot_moments(period, every_weeks=every_weeks):
-            deals = history.snapshot(period, moment)
-            parts.append(deals.assign(**{MOMENT_KEY: key}))
-            key += 1
-            open_cents = (
-                pd.Series(amounts(deals), index=deals["owner_id"].to_numpy()).groupby(level=0).sum()
+    for key, (period, moment) in enumerate(moments):
+        deals = history.snapshot(period, moment)
+        kept = deals
+        if len(deals) > per_moment:
+            rows = np.sort(rng.choice(len(deals), size=per_moment, replace=False))
+            kept = deals.iloc[rows]
+        parts.append(kept.assign(**{MOMENT_KEY: key}))
+        open_cents = (
+            pd.Series(amounts(deals), index=deals["owner_id"].to_numpy()).groupby(level=0).sum()
+        )
+        new = history.new_deals_won(period, moment).astype(np.float64)
+        owners = open_cents.index.union(new.index)
+        owner_parts.append(
+            pd.DataFrame(
+                {
+                    "period_start": period.start,
+                    "days_in": (moment.date() - period.start).days,
+                    "owner_id": owners.to_numpy(dtype=np.int64),
+                    "open_cents": open_cents.reindex(owners, fill_value=0.0).to_numpy(),
+                    "new_won_cents": new.reindex(owners, fill_value=0.0).to_numpy(),
+                }
             )
-            new = history.new_deals_won(period, moment).astype(np.float64)
-            owners = open_cents.index.union(new.index)
-            owner_parts.append(
-                pd.DataFrame(
-                    {
-                        "period_start": period.start,
-                        "days_in": (moment.date() - period.start).days,
-                        "owner_id": owners.to_numpy(dtype=np.int64),
-                        "open_cents": open_cents.reindex(owners, fill_value=0.0).to_numpy(),
-                        "new_won_cents": new.reindex(owners, fill_value=0.0).to_numpy(),
-                    }
-                )
-            )
+        )
     snapshots = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     columns = ["period_start", "days_in", "owner_id", "open_cents", "new_won_cents"]
     by_owner = (
