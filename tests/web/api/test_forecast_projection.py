@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 from tests.factories import make_deal, make_user
 from topline.auth.enums import Role
 from topline.auth.models import User
-from topline.auth.tokens import create_token
 from topline.crm.deals import close_deal_won
 from topline.forecasting.models import ForecastSnapshot
 
@@ -28,17 +27,6 @@ Q4 = (date(2026, 10, 1), date(2027, 1, 1))
 Q1 = (date(2026, 1, 1), date(2026, 4, 1))
 
 ApiAs = Callable[[User], TestClient]
-
-
-@pytest.fixture
-def api_as(session: Session, make_client: Callable[..., TestClient]) -> ApiAs:
-    def build(user: User) -> TestClient:
-        _, plain = create_token(session, user=user, name="tests")
-        client = make_client()
-        client.headers["Authorization"] = f"Bearer {plain}"
-        return client
-
-    return build
 
 
 @dataclass

@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 from tests.forecasting.test_calls import CallOrg, K, call_org
 from tests.helpers import assert_max_queries
 from topline.auth.models import User
-from topline.auth.tokens import create_token
 
 ROLLUP = "/api/v1/forecast/rollup"
 PREFILL = "/api/v1/forecast/prefill"
@@ -23,19 +22,6 @@ BIAS = "/api/v1/forecast/bias"
 AS_OF = "2025-03-01T12:00:00Z"
 
 ApiAs = Callable[[User], TestClient]
-
-
-@pytest.fixture
-def api_as(session: Session, make_client: Callable[..., TestClient]) -> ApiAs:
-    """A client authenticated as `user` with a fresh personal API token."""
-
-    def build(user: User) -> TestClient:
-        _, plain = create_token(session, user=user, name="tests")
-        client = make_client()
-        client.headers["Authorization"] = f"Bearer {plain}"
-        return client
-
-    return build
 
 
 @pytest.fixture
