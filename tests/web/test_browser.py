@@ -1,4 +1,5 @@
-"""A real headless Chromium signs in through the form and reads the team pipeline."""
+"""A real headless Chromium signs in through the form, reads the team pipeline and the
+forecast, submits a forecast call and imports a spreadsheet."""
 
 from __future__ import annotations
 
@@ -13,10 +14,14 @@ from sqlalchemy.orm import Session
 from tests.databases import fresh_engine
 from tests.factories import make_account, make_deal, make_pipeline, make_user, stage_named
 from tests.helpers import serving
+from topline.analytics.periods import PeriodKind, period_containing
 from topline.auth.enums import Role
+from topline.auth.models import User
 from topline.auth.passwords import hash_password
+from topline.clock import utcnow
 from topline.config import Settings
 from topline.crm.models import Account
+from topline.forecasting.models import ForecastSnapshot
 from topline.storage.migrate import upgrade_database
 from topline.web.app import create_app
 
@@ -117,6 +122,80 @@ def test_manager_signs_in_and_sees_the_team_pipeline(tmp_path: Path) -> None:
 
                 page.get_by_role("button", name="Sign out").click()
                 expect(page).to_have_url(f"{base_url}/login")
+            finally:
+                browser.close()
+    finally:
+        engine.dispose()
+
+
+def keep_projection(engine: Engine) -> None:
+    """The team's projection of the quarter in progress, as the daily snapshot keeps it."""
+    today = utcnow()
+    quarter = period_containing(today.date(), PeriodKind.QUARTER)
+    with Session(engine) as session:
+        maria = session.scalars(select(User).where(User.email == "maria@topline.example")).one()
+        session.add(
+            ForecastSnapshot(
+                scope_key=f"team:{maria.id}", scope_kind="team", scope_user_id=maria.id,
+                period_start=quarter.start, period_end=quarter.end, method="projection",
+                taken_on=today.date(), taken_at=today, expected_cents=61_000_00,
+                p10_cents=48_000_00, p50_cents=60_500_00, p90_cents=75_000_00,
+                won_cents=0, open_deals=4, details={"drivers": [], "new_deals_cents": 0},
+            )
+        )  # fmt: skip
+        session.commit()
+
+
+@pytest.mark.browser
+def test_manager_reads_the_forecast_and_submits_a_call(tmp_path: Path) -> None:
+    require_chromium()
+    from playwright.sync_api import expect, sync_playwright
+
+    engine = fresh_engine("sqlite", tmp_path, "browser_forecast")
+    upgrade_database(engine)
+    seed_team(engine)
+    keep_projection(engine)
+    settings = Settings(database_url=str(engine.url), secret_key="browser-test-secret")
+
+    try:
+        with (
+            serving(create_app(settings, engine=engine)) as base_url,
+            sync_playwright() as playwright,
+        ):
+            browser = playwright.chromium.launch(
+                executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+            )
+            try:
+                page = browser.new_page(viewport={"width": 1280, "height": 900})
+                page.goto(f"{base_url}/login")
+                page.get_by_label("Email").fill("maria@topline.example")
+                page.get_by_label("Password").fill(PASSWORD)
+                page.get_by_role("button", name="Sign in").click()
+                page.get_by_role("link", name="Forecast").click()
+
+                expect(page).to_have_url(f"{base_url}/forecast")
+                expect(page.get_by_role("heading", level=1)).to_have_text(
+                    "Forecast — team of Maria Manager"
+                )
+                expect(page.get_by_test_id("range")).to_have_text("$48,000 – $75,000")
+                expect(page.get_by_role("img", name=re.compile("80% range"))).to_be_visible()
+                expect(page.locator("#rollup")).to_contain_text("Rita Rep")
+
+                page.get_by_label("Commit ($)").fill("30000")
+                page.get_by_label("Best case ($)").fill("20000")
+                page.get_by_role("button", name="Submit call").click()
+                expect(page.get_by_role("alert")).to_contain_text("not submitted")
+                expect(page.get_by_label("Best case ($)")).to_have_value("20000")
+
+                page.get_by_label("Best case ($)").fill("45000")
+                page.get_by_label("Pipeline ($)").fill("90000")
+                page.get_by_label("Note").fill("Initech signs in March")
+                page.get_by_role("button", name="Submit call").click()
+                expect(page.get_by_role("status")).to_contain_text("is submitted")
+                row = page.locator("#rollup tbody tr").first
+                expect(row).to_contain_text("$30,000")
+                expect(row).to_contain_text("Current")
+                page.screenshot(path=str(tmp_path / "forecast.png"), full_page=True)
             finally:
                 browser.close()
     finally:

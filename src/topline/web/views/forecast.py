@@ -1,0 +1,238 @@
+"""The forecast page: the viewer's number for the quarter, the projection with its range and
+the deals behind it, the call of everyone below them, and how past forecasts did.
+
+A manager sees their reporting subtree, a rep their own number, an admin the whole org; the
+call roll-up, the kept projection and the accuracy all come from the same service functions
+as the API. The viewer submits their own call from the page (prefilled from their deals).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from topline.analytics.periods import Period, PeriodKind, period_containing
+from topline.analytics.reports import fiscal_start_month
+from topline.auth.models import User
+from topline.clock import utcnow
+from topline.crm.models import Deal
+from topline.forecasting.calls import CallAmounts, forecast_rollup, prefill
+from topline.forecasting.projection import PEOPLE, PROJECTION
+from topline.forecasting.service import submit_forecast
+from topline.forecasting.snapshots import (
+    HORIZON_WEEKS,
+    latest_snapshots,
+    scope_of,
+    snapshot_json,
+    tracked_accuracy,
+)
+from topline.web.deps import CurrentUser, DbSession
+from topline.web.routing import TransactionRoute
+from topline.web.templating import templates
+
+router = APIRouter(route_class=TransactionRoute)
+
+METHOD_NAMES = {
+    PROJECTION: "Projection (per-deal model)",
+    PEOPLE: "Forecast call (commit)",
+    "stage_weighted": "Stage-weighted pipeline",
+    "historical_conversion": "Historical conversion",
+    "category_rollup": "Category roll-up",
+}
+METHOD_HELP = {
+    PROJECTION: "Won so far, plus each open deal times its calibrated chance of closing won "
+    "this quarter, plus the deals not yet created that history says will be won; the range "
+    "holds the actual 8 times in 10.",
+    PEOPLE: "The commit called for this number, as submitted.",
+    "stage_weighted": "Won so far, plus each open deal closing this quarter times its stage's "
+    "default probability.",
+    "historical_conversion": "Won so far, plus each open deal times the share of deals like "
+    "it (stage, days in stage, weeks left) that closed won inside their quarter.",
+    "category_rollup": "Won so far, plus commit deals in full and the historical share of "
+    "best-case deals.",
+}
+# Cumulative amounts of a call, as the form names them.
+CALL_FIELDS = ("commit", "best_case", "pipeline")
+CALL_LABELS = {"commit": "Commit", "best_case": "Best case", "pipeline": "Pipeline"}
+
+
+@dataclass
+class CallForm:
+    """What the viewer typed into the call form, and what was wrong with it."""
+
+    values: dict[str, str]
+    note: str
+    errors: dict[str, str]
+
+    @classmethod
+    def prefilled(cls, amounts: CallAmounts) -> CallForm:
+        return cls(
+            {
+                "commit": _dollars(amounts.commit_cents),
+                "best_case": _dollars(amounts.best_case_cents),
+                "pipeline": _dollars(amounts.pipeline_cents),
+            },
+            "",
+            {},
+        )
+
+
+def _dollars(cents: int) -> str:
+    return f"{cents / 100:.2f}".removesuffix(".00")
+
+
+def _quarter(session: Session, moment: datetime) -> Period:
+    return period_containing(moment.date(), PeriodKind.QUARTER, fiscal_start_month(session))
+
+
+def _moment(day: date | None) -> datetime:
+    """The end of `day` (UTC), not later than now; now without a day."""
+    now = utcnow()
+    if day is None:
+        return now
+    return min(now, datetime.combine(day, time.max, tzinfo=UTC))
+
+
+@router.get("/forecast", response_class=HTMLResponse)
+def forecast_page(
+    request: Request,
+    session: DbSession,
+    user: CurrentUser,
+    as_of: Annotated[
+        date | None, Query(description="Show the forecast as it stood that day.")
+    ] = None,
+    saved: bool = False,
+) -> HTMLResponse:
+    """The quarter's forecast for what the viewer may see, and their call, as it stood at the
+    end of `as_of` (default now)."""
+    moment = _moment(as_of)
+    period = _quarter(session, moment)
+    form = CallForm.prefilled(prefill(session, user, period, moment))
+    return _render(request, session, user, period, moment, form, saved=saved)
+
+
+@router.post("/forecast/call", response_class=HTMLResponse, response_model=None)
+def submit_call(
+    request: Request,
+    session: DbSession,
+    user: CurrentUser,
+    commit: Annotated[str, Form()] = "",
+    best_case: Annotated[str, Form()] = "",
+    pipeline: Annotated[str, Form()] = "",
+    note: Annotated[str, Form(max_length=5000)] = "",
+) -> Response:
+    """Submit the viewer's own call for the quarter; errors keep what was typed."""
+    now = utcnow()
+    period = _quarter(session, now)
+    typed = {"commit": commit, "best_case": best_case, "pipeline": pipeline}
+    cents, errors = _parse_call(typed)
+    if len(note) > 2000:
+        errors["note"] = "Keep the note under 2,000 characters."
+    if not errors:
+        submit_forecast(
+            session,
+            submitted_by=user,
+            user=user,
+            period_start=period.start,
+            period_end=period.end,
+            commit_cents=cents["commit"],
+            best_case_cents=cents["best_case"],
+            pipeline_cents=cents["pipeline"],
+            note=note.strip() or None,
+        )
+        return RedirectResponse("/forecast?saved=true", status_code=303)
+    form = CallForm(typed, note, errors)
+    return _render(request, session, user, period, now, form, status_code=422)
+
+
+def _parse_call(typed: dict[str, str]) -> tuple[dict[str, int], dict[str, str]]:
+    """Dollar amounts to cents, each a non-negative number, commit ≤ best case ≤ pipeline."""
+    cents: dict[str, int] = {}
+    errors: dict[str, str] = {}
+    for name in CALL_FIELDS:
+        text = typed[name].strip().replace(",", "").removeprefix("$")
+        try:
+            amount = Decimal(text)
+        except InvalidOperation:
+            errors[name] = "Enter an amount in dollars, such as 125000."
+            continue
+        if not amount.is_finite() or amount < 0 or amount >= Decimal(10) ** 15:
+            errors[name] = "Enter an amount of zero or more dollars."
+            continue
+        cents[name] = int((amount * 100).to_integral_value())
+    if not errors:
+        if cents["best_case"] < cents["commit"]:
+            errors["best_case"] = "Best case includes the commit, so it cannot be lower."
+        if cents["pipeline"] < cents["best_case"]:
+            errors["pipeline"] = "Pipeline includes the best case, so it cannot be lower."
+    return cents, errors
+
+
+def _render(
+    request: Request,
+    session: Session,
+    user: User,
+    period: Period,
+    now: datetime,
+    form: CallForm,
+    *,
+    saved: bool = False,
+    status_code: int = 200,
+) -> HTMLResponse:
+    scope = scope_of(session, user)
+    kept = [snapshot_json(row) for row in latest_snapshots(session, scope, now)]
+    projection = next((row for row in kept if row["method"] == PROJECTION), None)
+    rollup = forecast_rollup(session, user, user, period, now)
+    accuracy = tracked_accuracy(session, scope, now)
+    context: dict[str, Any] = {
+        "heading": _heading(user),
+        "period": period,
+        "kept": kept,
+        "projection": projection,
+        "people": next((row for row in kept if row["method"] == PEOPLE), None),
+        "details": (projection or {}).get("details") or {},
+        "shortage": next(
+            ((row.get("details") or {}).get("shortage") for row in kept if row.get("details")),
+            None,
+        ),
+        "rollup": rollup.root,
+        "accuracy": accuracy,
+        "horizons": HORIZON_WEEKS,
+        "method_names": METHOD_NAMES,
+        "method_help": METHOD_HELP,
+        "form": form,
+        "call_fields": CALL_FIELDS,
+        "call_labels": CALL_LABELS,
+        "saved": saved,
+        "as_of": now,
+        "is_past": now < utcnow() - timedelta(minutes=1),
+        "deal_names": _deal_names(session, projection),
+    }
+    return templates.TemplateResponse(
+        request, "forecast/forecast.html", context, status_code=status_code
+    )
+
+
+def _deal_names(session: Session, projection: dict[str, Any] | None) -> dict[int, str]:
+    """The names of the deals that drive the projection (one query)."""
+    drivers = ((projection or {}).get("details") or {}).get("drivers") or []
+    ids = [driver["deal_id"] for driver in drivers]
+    if not ids:
+        return {}
+    rows = session.execute(select(Deal.id, Deal.name).where(Deal.id.in_(ids)))
+    return {row[0]: row[1] for row in rows}
+
+
+def _heading(viewer: User) -> str:
+    if viewer.role.value == "admin":
+        return "Forecast — whole org"
+    if viewer.role.value == "manager":
+        return f"Forecast — team of {viewer.name}"
+    return "Your forecast"
