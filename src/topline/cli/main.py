@@ -291,10 +291,12 @@ def demo(
             engine = database.wipe_demo(engine)
             state = "empty"
         summary = None
+        forecasts = None
         if state == "empty":
             summary = _build_demo(
                 engine, size=size.value, seed=seed, quiet=output == OutputFormat.JSON
             )
+            forecasts = _keep_demo_forecast(engine, summary, quiet=output == OutputFormat.JSON)
         else:
             database.upgrade(engine)
             err.print(
@@ -303,7 +305,7 @@ def demo(
                 highlight=False,
             )
         logins = database.demo_logins(engine)
-    _print_demo(summary, logins, settings, host, port, output, serving=not no_serve)
+    _print_demo(summary, forecasts, logins, settings, host, port, output, serving=not no_serve)
     if not no_serve:
         _serve(settings, engine, host or settings.host, port or settings.port)
 
@@ -329,6 +331,26 @@ def _build_demo(engine: Engine, *, size: str, seed: int, quiet: bool) -> Any:
         )
 
 
+# Projecting the quarter learns from a week-by-week history; on the large org that takes many
+# minutes, so its demo leaves it to `topline forecast snapshot`.
+DEMO_FORECAST_SIZES = ("small", "medium")
+
+
+def _keep_demo_forecast(engine: Engine, summary: Any, *, quiet: bool) -> int | None:
+    """Keep today's forecast of the new demo org, so its forecast page has a projection; the
+    number of forecast numbers kept, or None when the size is left to the daily job."""
+    from topline.forecasting.snapshots import take_snapshots
+
+    if summary.size not in DEMO_FORECAST_SIZES:
+        return None
+    if not quiet:
+        err.print("Projecting this quarter for every team and rep…", highlight=False)
+    with database.write_session(engine) as session:
+        run = take_snapshots(session, summary.as_of)
+        session.commit()
+    return int(run.rows)
+
+
 def _progress_callback(progress: Progress) -> Callable[[str, int, int], None]:
     tasks: dict[str, Any] = {}
 
@@ -342,6 +364,7 @@ def _progress_callback(progress: Progress) -> Callable[[str, int, int], None]:
 
 def _print_demo(
     summary: Any,
+    forecasts: int | None,
     logins: list[dict[str, str]],
     settings: Settings,
     host: str | None,
@@ -363,6 +386,7 @@ def _print_demo(
                 "history_rows": summary.history_rows,
                 "activities": summary.activities,
                 "seconds": round(summary.seconds, 2),
+                "forecast_numbers": forecasts,
             }
         out.print_json(json.dumps(document))
         return
@@ -372,6 +396,8 @@ def _print_demo(
             f"{summary.history_rows:,} history rows, {summary.activities:,} activities "
             f"in {summary.seconds:.1f} s."
         )
+        if forecasts is None:
+            out.print("Run `topline forecast snapshot` to project this quarter.")
     table = Table(title="Demo logins", title_justify="left")
     table.add_column("email", no_wrap=True)  # never cut: people copy it to sign in
     for column in ("name", "role", "team"):
