@@ -219,3 +219,64 @@ def test_the_page_reads_a_fixed_number_of_queries_whatever_the_team_size(
         client.get("/forecast", params=AS_OF)
 
     assert len(large.statements) == len(small.statements)
+
+
+def test_a_manager_adjusts_a_reports_number_from_their_row(
+    client: TestClient, session: Session, org: SalesOrg
+) -> None:
+    login(client, "maria@topline.example", PASSWORD)
+    page = client.get("/forecast")
+    assert f'id="adjust-{org.ray.id}-commit"' in page.text
+    assert f'id="adjust-{org.maria.id}-commit"' not in page.text  # her own call is the form above
+    token = csrf_from(page.text)
+
+    bad = client.post(
+        "/forecast/call",
+        data={"csrf_token": token, "user_id": str(org.ray.id), "commit": "9000",
+              "best_case": "8000", "pipeline": "9000", "note": "Haircut"},
+    )  # fmt: skip
+    assert bad.status_code == 422
+    assert f'id="adjust-{org.ray.id}-best_case-error"' in bad.text
+    assert 'value="Haircut"' in bad.text
+    assert '<details class="adjust" open>' in bad.text
+
+    done = client.post(
+        "/forecast/call",
+        data={"csrf_token": token, "user_id": str(org.ray.id), "commit": "9000",
+              "best_case": "12000", "pipeline": "30000", "note": "Haircut"},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert done.status_code == 303
+    stored = session.scalars(select(ForecastSubmission)).one()
+    assert (stored.user_id, stored.submitted_by_id, stored.commit_cents) == (
+        org.ray.id,
+        org.maria.id,
+        9_000_00,
+    )
+    rows = table_rows(client.get("/forecast").text, "rollup")
+    ray = next(row for row in rows if row[0].startswith("Ray"))
+    assert ray[0] == "Ray Adjusted"
+    assert ray[1:4] == ["$9,000", "$12,000", "$30,000"]
+
+
+def test_nobody_adjusts_a_number_outside_their_reach(
+    client: TestClient, session: Session, org: SalesOrg
+) -> None:
+    amounts = {"commit": "1", "best_case": "1", "pipeline": "1"}
+    login(client, "rita@topline.example", PASSWORD)
+    token = csrf_from(client.get("/forecast").text)
+    assert 'id="adjust-' not in client.get("/forecast").text
+
+    peer = client.post(
+        "/forecast/call", data={"csrf_token": token, "user_id": str(org.ray.id), **amounts}
+    )
+    assert peer.status_code == 403
+
+    client.post("/logout", data={"csrf_token": token})
+    login(client, "maria@topline.example", PASSWORD)
+    token = csrf_from(client.get("/forecast").text)
+    other_team = client.post(
+        "/forecast/call", data={"csrf_token": token, "user_id": str(org.olga.id), **amounts}
+    )
+    assert other_team.status_code == 404
+    assert session.scalars(select(ForecastSubmission)).all() == []

@@ -18,12 +18,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from topline import access
 from topline.analytics.periods import Period, PeriodKind, period_containing
 from topline.analytics.reports import fiscal_start_month
+from topline.auth.enums import Role
 from topline.auth.models import User
 from topline.clock import utcnow
 from topline.crm.models import Deal
-from topline.forecasting.calls import CallAmounts, forecast_rollup, prefill
+from topline.errors import PermissionDenied
+from topline.forecasting.calls import CallAmounts, RollupNode, forecast_rollup, prefill
 from topline.forecasting.projection import PEOPLE, PROJECTION
 from topline.forecasting.service import submit_forecast
 from topline.forecasting.snapshots import (
@@ -33,6 +36,7 @@ from topline.forecasting.snapshots import (
     snapshot_json,
     tracked_accuracy,
 )
+from topline.types import MAX_ID
 from topline.web.deps import CurrentUser, DbSession
 from topline.web.routing import TransactionRoute
 from topline.web.templating import templates
@@ -65,11 +69,13 @@ CALL_LABELS = {"commit": "Commit", "best_case": "Best case", "pipeline": "Pipeli
 
 @dataclass
 class CallForm:
-    """What the viewer typed into the call form, and what was wrong with it."""
+    """What the viewer typed into a call form, and what was wrong with it. `user_id` is whose
+    number a manager's adjustment is for; None for the viewer's own call."""
 
     values: dict[str, str]
     note: str
     errors: dict[str, str]
+    user_id: int | None = None
 
     @classmethod
     def prefilled(cls, amounts: CallAmounts) -> CallForm:
@@ -127,10 +133,15 @@ def submit_call(
     best_case: Annotated[str, Form()] = "",
     pipeline: Annotated[str, Form()] = "",
     note: Annotated[str, Form(max_length=5000)] = "",
+    user_id: Annotated[int | None, Form(ge=1, le=MAX_ID)] = None,
 ) -> Response:
-    """Submit the viewer's own call for the quarter; errors keep what was typed."""
+    """Submit the viewer's own call for the quarter, or (a manager) adjust the number of
+    someone below them (`user_id`); errors keep what was typed."""
     now = utcnow()
     period = _quarter(session, now)
+    if user_id is not None and user_id != user.id and user.role == Role.REP:
+        raise PermissionDenied("reps call only their own number")
+    target = user if user_id is None else access.get_visible(session, User, user_id, user)
     typed = {"commit": commit, "best_case": best_case, "pipeline": pipeline}
     cents, errors = _parse_call(typed)
     if len(note) > 2000:
@@ -139,7 +150,7 @@ def submit_call(
         submit_forecast(
             session,
             submitted_by=user,
-            user=user,
+            user=target,
             period_start=period.start,
             period_end=period.end,
             commit_cents=cents["commit"],
@@ -148,8 +159,11 @@ def submit_call(
             note=note.strip() or None,
         )
         return RedirectResponse("/forecast?saved=true", status_code=303)
-    form = CallForm(typed, note, errors)
-    return _render(request, session, user, period, now, form, status_code=422)
+    failed = CallForm(typed, note, errors, None if target.id == user.id else target.id)
+    if failed.user_id is None:
+        return _render(request, session, user, period, now, failed, status_code=422)
+    own = CallForm.prefilled(prefill(session, user, period, now))
+    return _render(request, session, user, period, now, own, adjusting=failed, status_code=422)
 
 
 def _parse_call(typed: dict[str, str]) -> tuple[dict[str, int], dict[str, str]]:
@@ -183,6 +197,7 @@ def _render(
     now: datetime,
     form: CallForm,
     *,
+    adjusting: CallForm | None = None,
     saved: bool = False,
     status_code: int = 200,
 ) -> HTMLResponse:
@@ -208,6 +223,9 @@ def _render(
         "method_names": METHOD_NAMES,
         "method_help": METHOD_HELP,
         "form": form,
+        "adjusting": adjusting,
+        "adjust_values": _effective_values(rollup.root),
+        "can_adjust": user.role != Role.REP and not (now < utcnow() - timedelta(minutes=1)),
         "call_fields": CALL_FIELDS,
         "call_labels": CALL_LABELS,
         "saved": saved,
@@ -218,6 +236,19 @@ def _render(
     return templates.TemplateResponse(
         request, "forecast/forecast.html", context, status_code=status_code
     )
+
+
+def _effective_values(root: RollupNode) -> dict[int, dict[str, str]]:
+    """Each person's effective call as the adjustment form shows it (dollars), by user id."""
+    values: dict[int, dict[str, str]] = {}
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        stack.extend(node.children)
+        call = node.effective_call
+        if call is not None:
+            values[node.user.id] = CallForm.prefilled(CallAmounts.of(call)).values
+    return values
 
 
 def _deal_names(session: Session, projection: dict[str, Any] | None) -> dict[int, str]:
@@ -231,8 +262,8 @@ def _deal_names(session: Session, projection: dict[str, Any] | None) -> dict[int
 
 
 def _heading(viewer: User) -> str:
-    if viewer.role.value == "admin":
+    if viewer.role == Role.ADMIN:
         return "Forecast — whole org"
-    if viewer.role.value == "manager":
+    if viewer.role == Role.MANAGER:
         return f"Forecast — team of {viewer.name}"
     return "Your forecast"
