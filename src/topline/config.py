@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -63,6 +64,12 @@ class Settings(BaseSettings):
         "server that is slow to answer.",
     )
     sql_echo: bool = False
+    forecast_snapshot_at: time | None = Field(
+        default=None,
+        description="A UTC time of day (e.g. 05:30) from which the server keeps the day's "
+        "forecast snapshot (`topline forecast snapshot`) once a day; off when unset. Set it on "
+        "one server process, or run the command from cron instead.",
+    )
 
 
 @lru_cache

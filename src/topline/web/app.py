@@ -31,6 +31,7 @@ from topline.storage.db import make_engine, make_session_factory, write_transact
 from topline.web import api, docs, health, views
 from topline.web.docs import OPENAPI_URL
 from topline.web.errors import install_error_handlers
+from topline.web.jobs import DailyForecast
 from topline.web.ratelimit import LoginThrottle
 from topline.web.routing import TransactionRoute
 
@@ -131,7 +132,13 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         # Every route does its blocking work in one thread of this pool (see `routing`).
         to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         await to_thread.run_sync(_fail_interrupted_imports, db_engine)
+        daily = None
+        if settings.forecast_snapshot_at is not None:
+            daily = DailyForecast(db_engine, settings.forecast_snapshot_at)
+            daily.start()
         yield
+        if daily is not None:
+            await to_thread.run_sync(daily.stop)
         await to_thread.run_sync(import_runner.close)
         if owns_engine:
             db_engine.dispose()
