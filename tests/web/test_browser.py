@@ -147,7 +147,7 @@ def keep_projection(engine: Engine) -> None:
 
 
 @pytest.mark.browser
-def test_manager_reads_the_forecast_and_submits_a_call(tmp_path: Path) -> None:
+def test_manager_reads_the_dashboard_and_forecast_and_submits_a_call(tmp_path: Path) -> None:
     require_chromium()
     from playwright.sync_api import expect, sync_playwright
 
@@ -171,7 +171,13 @@ def test_manager_reads_the_forecast_and_submits_a_call(tmp_path: Path) -> None:
                 page.get_by_label("Email").fill("maria@topline.example")
                 page.get_by_label("Password").fill(PASSWORD)
                 page.get_by_role("button", name="Sign in").click()
-                page.get_by_role("link", name="Forecast").click()
+                page.get_by_role("link", name="Dashboard").click()
+                expect(page.get_by_role("heading", level=1)).to_have_text(
+                    "This quarter — team of Maria Manager"
+                )
+                expect(page.get_by_test_id("projection")).to_have_text("$61,000")
+                expect(page.locator("#at-risk")).to_contain_text("Initech platform")
+                page.get_by_role("link", name="Forecast").first.click()
 
                 expect(page).to_have_url(f"{base_url}/forecast")
                 expect(page.get_by_role("heading", level=1)).to_have_text(

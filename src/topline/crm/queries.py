@@ -9,14 +9,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, func, select, true
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, select, true
+from sqlalchemy.orm import Session, aliased
 
 from topline.auth.models import User
 from topline.crm.enums import StageType
-from topline.crm.models import Account, Deal, Stage
+from topline.crm.models import Account, Activity, Deal, DealHistory, Stage
 
 
 @dataclass(frozen=True)
@@ -140,3 +140,112 @@ def largest_open_deals(
             session.execute(stmt)
         )
     ]
+
+
+# --- deals at risk ---------------------------------------------------------------------------
+
+# A deal with no activity and no change for this many days has gone quiet.
+STALE_DAYS = 30
+# A close date moved later within this many days is a slip.
+SLIPPED_DAYS = 30
+RISK_FLAGS = ("past_close_date", "no_next_step", "stale", "slipped")
+
+
+@dataclass(frozen=True)
+class AtRiskDeal:
+    """An open deal with the warning signs it shows (see `deals_at_risk`)."""
+
+    deal_id: int
+    name: str
+    owner_name: str
+    stage_name: str
+    amount_cents: int
+    close_date: date
+    flags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DealsAtRisk:
+    """The riskiest open deals, and how many open deals show each warning sign."""
+
+    deals: list[AtRiskDeal]
+    total: int
+    by_flag: dict[str, int]
+
+
+def deals_at_risk(
+    session: Session, *, owner_ids: Sequence[int] | None, now: datetime, limit: int = 20
+) -> DealsAtRisk:
+    """Open deals that show a warning sign, most signs and largest amount first:
+
+    - `past_close_date`: the expected close date is before today (UTC);
+    - `no_next_step`: no next step written down;
+    - `stale`: nothing logged on the deal and no change to it in `STALE_DAYS` days;
+    - `slipped`: its close date was moved later in the last `SLIPPED_DAYS` days.
+
+    Two queries whatever the number of deals: the counts per sign, and the top `limit`.
+    """
+    today = now.date()
+    quiet_since = now - timedelta(days=STALE_DAYS)
+    slipped_since = now - timedelta(days=SLIPPED_DAYS)
+    later, before = aliased(DealHistory), aliased(DealHistory)
+    signs: dict[str, ColumnElement[bool]] = {
+        "past_close_date": Deal.close_date < today,
+        "no_next_step": or_(Deal.next_step.is_(None), func.trim(Deal.next_step) == ""),
+        "stale": and_(
+            Deal.updated_at < quiet_since,
+            ~exists().where(Activity.deal_id == Deal.id, Activity.occurred_at >= quiet_since),
+        ),
+        "slipped": exists().where(
+            later.deal_id == Deal.id,
+            later.valid_from >= slipped_since,
+            before.deal_id == Deal.id,
+            before.valid_to == later.valid_from,
+            later.close_date > before.close_date,
+        ),
+    }
+    flags = [case((sign, 1), else_=0).label(name) for name, sign in signs.items()]
+    open_deals = (
+        select(Deal.id, *flags)
+        .join(Stage, Stage.id == Deal.stage_id)
+        .where(Stage.type == StageType.OPEN, _owner_filter(owner_ids))
+        .subquery("open_deals")
+    )
+    any_flag = or_(*(open_deals.c[name] == 1 for name in RISK_FLAGS))
+    counts = session.execute(
+        select(
+            func.count(), *(func.coalesce(func.sum(open_deals.c[name]), 0) for name in RISK_FLAGS)
+        )
+        .select_from(open_deals)
+        .where(any_flag)
+    ).one()
+    score = sum((open_deals.c[name] for name in RISK_FLAGS), literal(0))
+    stmt = (
+        select(
+            Deal.id, Deal.name, User.name, Stage.name, Deal.amount_cents, Deal.close_date,
+            *(open_deals.c[name] for name in RISK_FLAGS),
+        )
+        .join(open_deals, open_deals.c.id == Deal.id)
+        .join(Stage, Stage.id == Deal.stage_id)
+        .join(User, User.id == Deal.owner_id)
+        .where(any_flag)
+        .order_by(score.desc(), Deal.amount_cents.desc(), Deal.id)
+        .limit(limit)
+    )  # fmt: skip
+    deals = [
+        AtRiskDeal(
+            deal_id=row[0],
+            name=row[1],
+            owner_name=row[2],
+            stage_name=row[3],
+            amount_cents=row[4],
+            close_date=row[5],
+            flags=tuple(name for name, on in zip(RISK_FLAGS, row[6:], strict=True) if on),
+        )
+        for row in session.execute(stmt)
+    ]
+    return DealsAtRisk(
+        deals,
+        int(counts[0]),
+        {name: int(n) for name, n in zip(RISK_FLAGS, counts[1:], strict=True)},
+    )

@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from topline.web.csrf import verify_csrf
-from topline.web.views import auth, forecast, imports, pipeline
+from topline.web.views import auth, dashboard, forecast, imports, pipeline
 
 router = APIRouter(dependencies=[Depends(verify_csrf)])
 router.include_router(auth.router)
+router.include_router(dashboard.router)
 router.include_router(pipeline.router)
 router.include_router(forecast.router)
 router.include_router(imports.router)
