@@ -11,6 +11,7 @@ import jinja2
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 
+from topline.analytics import glossary
 from topline.web.csrf import FORM_FIELD, HEADER, csrf_token
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -75,6 +76,8 @@ def _environment() -> jinja2.Environment:
     env.filters["money"] = format_money
     env.filters["percent"] = format_percent
     env.filters["date"] = format_date
+    # `define("win-rate")`: a glossary term's definition, for the tooltip where it appears.
+    env.globals["define"] = glossary.define
     return env
 
 

@@ -50,17 +50,13 @@ METHOD_NAMES = {
     "historical_conversion": "Historical conversion",
     "category_rollup": "Category roll-up",
 }
-METHOD_HELP = {
-    PROJECTION: "Won so far, plus each open deal times its calibrated chance of closing won "
-    "this quarter, plus the deals not yet created that history says will be won; the range "
-    "holds the actual 8 times in 10.",
-    PEOPLE: "The commit called for this number, as submitted.",
-    "stage_weighted": "Won so far, plus each open deal closing this quarter times its stage's "
-    "default probability.",
-    "historical_conversion": "Won so far, plus each open deal times the share of deals like "
-    "it (stage, days in stage, weeks left) that closed won inside their quarter.",
-    "category_rollup": "Won so far, plus commit deals in full and the historical share of "
-    "best-case deals.",
+# The glossary term defining each method, for its tooltip.
+METHOD_TERMS = {
+    PROJECTION: "projection",
+    PEOPLE: "forecast-call",
+    "stage_weighted": "stage-weighted",
+    "historical_conversion": "historical-conversion",
+    "category_rollup": "category-rollup",
 }
 # Cumulative amounts of a call, as the form names them.
 CALL_FIELDS = ("commit", "best_case", "pipeline")
@@ -221,7 +217,7 @@ def _render(
         "accuracy": accuracy,
         "horizons": HORIZON_WEEKS,
         "method_names": METHOD_NAMES,
-        "method_help": METHOD_HELP,
+        "method_terms": METHOD_TERMS,
         "form": form,
         "adjusting": adjusting,
         "adjust_values": _effective_values(rollup.root),
