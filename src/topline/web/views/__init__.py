@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from topline.web.csrf import verify_csrf
-from topline.web.views import auth, dashboard, forecast, glossary, imports, pipeline
+from topline.web.views import auth, dashboard, forecast, glossary, imports, pipeline, team
 
 router = APIRouter(dependencies=[Depends(verify_csrf)])
 router.include_router(auth.router)
@@ -14,3 +14,4 @@ router.include_router(pipeline.router)
 router.include_router(forecast.router)
 router.include_router(imports.router)
 router.include_router(glossary.router)
+router.include_router(team.router)
