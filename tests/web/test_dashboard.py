@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from fastapi.testclient import TestClient
@@ -21,8 +22,12 @@ AS_OF = {"as_of": "2025-02-20"}
 
 
 def figure(html: str, name: str) -> str:
+    """The text of the element marked `data-testid=name` (links inside it included)."""
     start = html.index(f'data-testid="{name}">') + len(f'data-testid="{name}">')
-    return html[start : html.index("<", start)].strip()
+    end = html.index("</p>", start) if "</p>" in html[start:] else len(html)
+    inner = html[start:end]
+    inner = inner[: inner.index("</strong>")] if "</strong>" in inner else inner
+    return re.sub(r"<[^>]+>", "", inner).strip()
 
 
 def test_a_manager_sees_the_teams_quarter(client: TestClient, org: SalesOrg) -> None:
@@ -33,6 +38,10 @@ def test_a_manager_sees_the_teams_quarter(client: TestClient, org: SalesOrg) -> 
     assert page.status_code == 200
     assert "<h1>This quarter — team of Maria</h1>" in page.text
     assert figure(page.text, "won") == "$500,000"
+    assert (
+        '/deals?status=won&amp;close_from=2025-01-01&amp;close_to=2025-03-31&amp;sort=-amount_cents"'
+        in page.text
+    )
     assert figure(page.text, "attainment") == "No quota"
     assert figure(page.text, "coverage") == "—"  # no quota: nothing to cover
     # Created in Q1: Rita's 10,000 + 25,000 + 500,000 and Ray's 40,000 + 15,000.

@@ -92,7 +92,7 @@ def list_deals(
     with_total: WithTotal = True,
 ) -> Page[DealRead]:
     """Deals the caller may see, filtered, in a stable order, one page at a time."""
-    stmt = _deals_query(
+    stmt = deals_query(
         session, user, owner_id=owner_id, team_of=team_of, stage_id=stage_id,
         account_id=account_id, status_=status_, close_date_from=close_date_from,
         close_date_to=close_date_to, amount_min=amount_min, amount_max=amount_max,
@@ -114,7 +114,7 @@ def list_deals(
     )
 
 
-def _deals_query(
+def deals_query(
     session: Session,
     user: User,
     *,
@@ -195,7 +195,7 @@ def export_deals(
 
     Money stays in cents; text a spreadsheet would run as a formula is neutralized.
     """
-    stmt = _deals_query(
+    stmt = deals_query(
         session, user, owner_id=owner_id, team_of=team_of, stage_id=stage_id,
         account_id=account_id, status_=status_, close_date_from=close_date_from,
         close_date_to=close_date_to, amount_min=amount_min, amount_max=amount_max,

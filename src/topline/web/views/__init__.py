@@ -5,12 +5,22 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from topline.web.csrf import verify_csrf
-from topline.web.views import auth, dashboard, forecast, glossary, imports, pipeline, team
+from topline.web.views import (
+    auth,
+    dashboard,
+    deals,
+    forecast,
+    glossary,
+    imports,
+    pipeline,
+    team,
+)
 
 router = APIRouter(dependencies=[Depends(verify_csrf)])
 router.include_router(auth.router)
 router.include_router(dashboard.router)
 router.include_router(pipeline.router)
+router.include_router(deals.router)
 router.include_router(forecast.router)
 router.include_router(imports.router)
 router.include_router(glossary.router)

@@ -6,7 +6,7 @@ the leaderboard. Every figure comes from the same report functions as the API.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -62,6 +62,7 @@ def dashboard_page(
     context: dict[str, Any] = {
         "heading": _heading(scope.kind, scope.name),
         "period": period,
+        "period_last_day": period.end - timedelta(days=1),
         "as_of": moment,
         "is_past": as_of is not None and moment < now,
         "attainment": attainment_report(session, scope, period, moment).summary,
