@@ -147,7 +147,9 @@ def keep_projection(engine: Engine) -> None:
 
 
 @pytest.mark.browser
-def test_manager_reads_the_dashboard_and_forecast_and_submits_a_call(tmp_path: Path) -> None:
+def test_a_managers_morning_dashboard_risky_deal_call_logged_forecast_adjusted(
+    tmp_path: Path,
+) -> None:
     require_chromium()
     from playwright.sync_api import expect, sync_playwright
 
@@ -176,7 +178,14 @@ def test_manager_reads_the_dashboard_and_forecast_and_submits_a_call(tmp_path: P
                     "This quarter — team of Maria Manager"
                 )
                 expect(page.get_by_test_id("projection")).to_have_text("$61,000")
-                expect(page.locator("#at-risk")).to_contain_text("Initech platform")
+                page.locator("#at-risk").get_by_role("link", name="Initech platform").click()
+                expect(page.get_by_role("heading", level=1)).to_have_text("Initech platform")
+                page.get_by_label("Kind").select_option("call")
+                page.get_by_label("What happened").fill("Called the CFO about pricing")
+                page.get_by_label("Outcome").fill("Connected")
+                page.get_by_role("button", name="Log it").click()
+                expect(page.get_by_role("status")).to_contain_text("Logged on the deal")
+                expect(page.locator("#activities")).to_contain_text("Called the CFO about pricing")
                 page.get_by_role("link", name="Forecast").first.click()
 
                 expect(page).to_have_url(f"{base_url}/forecast")

@@ -8,6 +8,7 @@ from topline.web.csrf import verify_csrf
 from topline.web.views import (
     auth,
     dashboard,
+    deal,
     deals,
     forecast,
     glossary,
@@ -21,6 +22,7 @@ router.include_router(auth.router)
 router.include_router(dashboard.router)
 router.include_router(pipeline.router)
 router.include_router(deals.router)
+router.include_router(deal.router)
 router.include_router(forecast.router)
 router.include_router(imports.router)
 router.include_router(glossary.router)
