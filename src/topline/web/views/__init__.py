@@ -13,6 +13,7 @@ from topline.web.views import (
     forecast,
     glossary,
     imports,
+    leads,
     pipeline,
     team,
 )
@@ -23,6 +24,7 @@ router.include_router(dashboard.router)
 router.include_router(pipeline.router)
 router.include_router(deals.router)
 router.include_router(deal.router)
+router.include_router(leads.router)
 router.include_router(forecast.router)
 router.include_router(imports.router)
 router.include_router(glossary.router)
