@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends
 
 from topline.web.csrf import verify_csrf
 from topline.web.views import (
+    accounts,
     auth,
     dashboard,
     deal,
@@ -25,6 +26,7 @@ router.include_router(pipeline.router)
 router.include_router(deals.router)
 router.include_router(deal.router)
 router.include_router(leads.router)
+router.include_router(accounts.router)
 router.include_router(forecast.router)
 router.include_router(imports.router)
 router.include_router(glossary.router)
