@@ -221,6 +221,10 @@ def test_a_managers_morning_dashboard_risky_deal_call_logged_forecast_adjusted(
                 expect(ray).to_contain_text("Adjusted")
                 expect(ray).to_contain_text("$12,000")
                 page.screenshot(path=str(tmp_path / "forecast.png"), full_page=True)
+
+                page.get_by_role("link", name="Reports").click()
+                page.get_by_role("link", name=re.compile("pipeline by stage", re.I)).click()
+                expect(page.locator("#chart .main-svg").first).to_be_visible()
             finally:
                 browser.close()
     finally:

@@ -16,6 +16,7 @@ from topline.web.views import (
     imports,
     leads,
     pipeline,
+    reports,
     team,
 )
 
@@ -27,6 +28,7 @@ router.include_router(deals.router)
 router.include_router(deal.router)
 router.include_router(leads.router)
 router.include_router(accounts.router)
+router.include_router(reports.router)
 router.include_router(forecast.router)
 router.include_router(imports.router)
 router.include_router(glossary.router)

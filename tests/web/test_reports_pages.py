@@ -1,0 +1,98 @@
+"""Report pages: any report for the viewer's scope with its chart, figures, rows and CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+
+from fastapi.testclient import TestClient
+
+from tests.conftest import PASSWORD
+from tests.factories import SalesOrg
+from tests.web.helpers import login, table_rows
+from topline.analytics.catalog import REPORTS
+
+Q1 = {"period": "2025Q1", "as_of": "2025-02-20"}
+
+
+def figure(html: str) -> dict[str, object]:
+    match = re.search(r'data-figure="([^"]+)"', html)
+    assert match, "no chart on the page"
+    return dict(json.loads(match.group(1).replace("&#34;", '"').replace("&quot;", '"')))
+
+
+def test_the_index_links_every_report(client: TestClient, org: SalesOrg) -> None:
+    login(client, "maria@topline.example", PASSWORD)
+
+    page = client.get("/reports")
+
+    assert all(f'href="/reports/{name}"' in page.text for name in REPORTS)
+
+
+def test_the_pipeline_report_shows_the_teams_stages_as_a_chart_and_rows(
+    client: TestClient, org: SalesOrg
+) -> None:
+    login(client, "maria@topline.example", PASSWORD)
+
+    page = client.get("/reports/pipeline", params=Q1)
+
+    assert page.status_code == 200
+    assert "Team of Maria · 2025Q1" in page.text
+    chart = figure(page.text)
+    bars = chart["data"][0]  # type: ignore[index]
+    assert bars["type"] == "bar"
+    # Maria's team: Prospecting 10,000, Proposal 25,000 + 40,000, Negotiation 15,000.
+    amounts = dict(zip(bars["x"], bars["y"], strict=True))
+    assert (amounts["Prospecting"], amounts["Proposal"], amounts["Negotiation"]) == (
+        10_000,
+        65_000,
+        15_000,
+    )
+    rows = table_rows(page.text, "report-rows")
+    assert rows[0][:2] == ["pipeline", "stage"]
+    assert '<script src="/assets/plotly.min.js" defer></script>' in page.text
+
+
+def test_the_waterfall_is_drawn_from_its_reconciled_figures(
+    client: TestClient, org: SalesOrg
+) -> None:
+    login(client, "ada@topline.example", PASSWORD)
+
+    page = client.get("/reports/waterfall", params={**Q1, "since": "2025-01-01"})
+
+    assert page.status_code == 200
+    steps = figure(page.text)["data"][0]  # type: ignore[index]
+    assert steps["type"] == "waterfall"
+    assert steps["x"][0] == "Open at A" and steps["x"][-1] == "Open at B"
+    assert sum(steps["y"][:-1]) == steps["y"][-1]  # the steps add up to the pipeline at B
+    assert "Reconciles</dt><dd>yes" in page.text
+
+
+def test_the_rows_export_as_csv(client: TestClient, org: SalesOrg) -> None:
+    login(client, "maria@topline.example", PASSWORD)
+
+    response = client.get("/reports/win-rate/export", params=Q1)
+
+    assert response.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert {row["key"] for row in rows} == {"Rita"}
+    assert rows[0]["won"] == "1"
+
+
+def test_unknown_reports_and_bad_periods_are_refused(client: TestClient, org: SalesOrg) -> None:
+    login(client, "maria@topline.example", PASSWORD)
+
+    assert client.get("/reports/nope").status_code == 404
+    assert client.get("/reports/pipeline", params={"period": "Q5"}).status_code == 422
+
+
+def test_plotly_is_served_by_topline_itself(client: TestClient, org: SalesOrg) -> None:
+    login(client, "rita@topline.example", PASSWORD)
+
+    response = client.get("/assets/plotly.min.js")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/javascript")
+    assert "plotly" in response.text[:2000].lower()
