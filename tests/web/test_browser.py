@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
@@ -38,6 +39,19 @@ CHROMIUM_ARGS = [
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
 ]
 PASSWORD = "manager-password"
+# axe-core (npm, a dev dependency): the WCAG checks run inside the page.
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+AXE_RUN = """async () => (await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa']})).violations
+    .filter(v => v.impact === 'serious' || v.impact === 'critical')
+    .map(v => ({rule: v.id, where: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))"""
+
+
+def assert_accessible(page: Any) -> None:
+    """No serious or critical WCAG 2 A/AA violation on the page, as axe-core finds them."""
+    page.wait_for_load_state("networkidle")
+    page.add_script_tag(path=str(AXE))
+    violations = page.evaluate(AXE_RUN)
+    assert violations == [], f"{page.url}: {violations}"
 
 
 def require_chromium() -> None:
@@ -178,8 +192,10 @@ def test_a_managers_morning_dashboard_risky_deal_call_logged_forecast_adjusted(
                     "This quarter — team of Maria Manager"
                 )
                 expect(page.get_by_test_id("projection")).to_have_text("$61,000")
+                assert_accessible(page)
                 page.locator("#at-risk").get_by_role("link", name="Initech platform").click()
                 expect(page.get_by_role("heading", level=1)).to_have_text("Initech platform")
+                assert_accessible(page)
                 page.get_by_label("Kind").select_option("call")
                 page.get_by_label("What happened").fill("Called the CFO about pricing")
                 page.get_by_label("Outcome").fill("Connected")
@@ -195,6 +211,7 @@ def test_a_managers_morning_dashboard_risky_deal_call_logged_forecast_adjusted(
                 expect(page.get_by_test_id("range")).to_have_text("$48,000 – $75,000")
                 expect(page.get_by_role("img", name=re.compile("80% range"))).to_be_visible()
                 expect(page.locator("#rollup")).to_contain_text("Rita Rep")
+                assert_accessible(page)
 
                 page.get_by_label("Commit ($)", exact=True).fill("30000")
                 page.get_by_label("Best case ($)", exact=True).fill("20000")
@@ -225,6 +242,7 @@ def test_a_managers_morning_dashboard_risky_deal_call_logged_forecast_adjusted(
                 page.get_by_role("link", name="Reports").click()
                 page.get_by_role("link", name=re.compile("pipeline by stage", re.I)).click()
                 expect(page.locator("#chart .main-svg").first).to_be_visible()
+                assert_accessible(page)
             finally:
                 browser.close()
     finally:
