@@ -89,10 +89,10 @@ def test_domain_errors_render_as_json_under_api_and_as_a_page_elsewhere(
         raise DealNotFound("deal 999 not found", details={"deal_id": 999})
 
     app.add_api_route("/api/v1/test-only/999", missing_deal)
-    app.add_api_route("/deals/999", missing_deal)
+    app.add_api_route("/test-only/999", missing_deal)
 
     api = client.get("/api/v1/test-only/999")
-    page = client.get("/deals/999")
+    page = client.get("/test-only/999")
 
     assert api.status_code == 404
     assert api.json() == {
