@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from tests.conftest import PASSWORD
 from tests.factories import SalesOrg, stage_named
 from tests.web.helpers import assert_max_queries, csrf_from, login
+from topline.audit.models import AuditEntry
 from topline.crm.deals import move_deal_to_stage
 from topline.crm.models import Activity, Deal
 
@@ -85,6 +86,13 @@ def test_a_rep_logs_a_call_and_a_mistake_keeps_what_was_typed(
         "Pricing call",
         "Connected",
         "Asked for a discount",
+    )
+    entry = session.scalars(select(AuditEntry)).one()
+    assert (entry.action, entry.entity_type, entry.entity_id, entry.actor_id) == (
+        "create",
+        "activity",
+        activity.id,
+        org.rita.id,
     )
     page = client.get(done.headers["location"])
     assert "Logged on the deal." in page.text

@@ -13,6 +13,7 @@ from tests.conftest import PASSWORD
 from tests.factories import SalesOrg, make_user
 from tests.web.helpers import assert_max_queries, csrf_from, login, table_rows
 from topline.analytics.periods import PeriodKind, period_containing
+from topline.audit.models import AuditEntry
 from topline.auth.models import User
 from topline.clock import utcnow
 from topline.crm.models import Deal
@@ -177,6 +178,12 @@ def test_a_rep_submits_a_call_and_mistakes_keep_what_was_typed(
         90_000_00,
     )
     assert stored.note == "Big quarter"
+    entry = session.scalars(select(AuditEntry)).one()
+    assert (entry.action, entry.entity_type, entry.entity_id) == (
+        "submit",
+        "forecast_submission",
+        stored.id,
+    )
     assert "Your call for" in client.get("/forecast?saved=true").text
 
 

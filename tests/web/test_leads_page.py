@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from tests.conftest import PASSWORD
 from tests.factories import SalesOrg, make_lead
 from tests.web.helpers import csrf_from, login, table_rows
+from topline.audit.models import AuditEntry
 from topline.crm.enums import LeadStatus
 from topline.crm.models import Deal, Lead
 
@@ -54,6 +55,13 @@ def test_a_lead_is_worked_qualified_and_converted(
     session.refresh(lead)
     deal = session.get(Deal, lead.converted_deal_id)
     assert deal is not None
+    logged = session.execute(
+        select(AuditEntry.action, AuditEntry.entity_type).order_by(AuditEntry.id)
+    ).all()
+    assert [tuple(row) for row in logged] == [
+        ("work", "lead"), ("qualify", "lead"), ("create", "account"), ("create", "contact"),
+        ("create", "deal"), ("convert", "lead"),
+    ]  # fmt: skip
     assert (deal.amount_cents, str(deal.close_date), deal.owner_id) == (
         1_250_000,
         "2025-06-30",
@@ -85,3 +93,4 @@ def test_refused_steps_say_why_and_change_nothing(
     session.refresh(lead)
     assert (lead.status, lead.bant_budget, lead.converted_deal_id) == (LeadStatus.NEW, False, None)
     assert session.scalars(select(Deal).where(Deal.name.like("%new business"))).all() == []
+    assert session.scalars(select(AuditEntry)).all() == []

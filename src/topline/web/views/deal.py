@@ -19,8 +19,10 @@ from topline.crm.enums import ActivityType
 from topline.crm.history import deal_history
 from topline.crm.models import Account, Activity, Deal, DealHistory, Stage
 from topline.crm.queries import deals_at_risk
+from topline.crm.schemas import ActivityRead
 from topline.scoring.service import DealScoreNotFound, deal_score
 from topline.types import MAX_ID
+from topline.web.api.common import audit
 from topline.web.deps import CurrentUser, DbSession
 from topline.web.routing import TransactionRoute
 from topline.web.templating import templates
@@ -67,7 +69,7 @@ def log_on_deal(
     if errors or kind is None:
         typed = {"type": type, "subject": subject, "body": body, "outcome": outcome}
         return _render(request, session, user, deal, form=typed, errors=errors, status_code=422)
-    log_activity(
+    activity = log_activity(
         session,
         user=user,
         type=kind,
@@ -77,6 +79,8 @@ def log_on_deal(
         body=body.strip() or None,
         outcome=outcome.strip() or None,
     )
+    created = ActivityRead.model_validate(activity)
+    audit(session, user, action="create", entity="activity", entity_id=activity.id, after=created)
     return RedirectResponse(f"/deals/{deal.id}?logged=1", status_code=303)
 
 

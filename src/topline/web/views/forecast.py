@@ -28,6 +28,7 @@ from topline.crm.models import Deal
 from topline.errors import PermissionDenied
 from topline.forecasting.calls import CallAmounts, RollupNode, forecast_rollup, prefill
 from topline.forecasting.projection import PEOPLE, PROJECTION
+from topline.forecasting.schemas import ForecastSubmissionRead
 from topline.forecasting.service import submit_forecast
 from topline.forecasting.snapshots import (
     HORIZON_WEEKS,
@@ -37,6 +38,7 @@ from topline.forecasting.snapshots import (
     tracked_accuracy,
 )
 from topline.types import MAX_ID
+from topline.web.api.common import audit
 from topline.web.deps import CurrentUser, DbSession
 from topline.web.routing import TransactionRoute
 from topline.web.templating import templates
@@ -143,7 +145,7 @@ def submit_call(
     if len(note) > 2000:
         errors["note"] = "Keep the note under 2,000 characters."
     if not errors:
-        submit_forecast(
+        submission = submit_forecast(
             session,
             submitted_by=user,
             user=target,
@@ -154,6 +156,9 @@ def submit_call(
             pipeline_cents=cents["pipeline"],
             note=note.strip() or None,
         )
+        after = ForecastSubmissionRead.model_validate(submission)
+        audit(session, user, action="submit", entity="forecast_submission",
+              entity_id=submission.id, after=after)  # fmt: skip
         return RedirectResponse("/forecast?saved=true", status_code=303)
     failed = CallForm(typed, note, errors, None if target.id == user.id else target.id)
     if failed.user_id is None:

@@ -18,10 +18,12 @@ from topline.auth.models import User
 from topline.clock import utcnow
 from topline.crm import leads as lead_service
 from topline.crm.enums import LeadStatus
-from topline.crm.errors import InvalidLead
+from topline.crm.errors import InvalidLead, StaleLead
 from topline.crm.models import Lead
+from topline.crm.schemas import AccountRead, ContactRead, DealRead, LeadRead
 from topline.errors import ToplineError
 from topline.types import MAX_ID
+from topline.web.api.common import audit, change_versioned
 from topline.web.deps import CurrentUser, DbSession
 from topline.web.routing import TransactionRoute
 from topline.web.templating import templates
@@ -63,36 +65,77 @@ def act_on_lead(
 ) -> Response:
     """One step of a lead's way; a refused step says why and changes nothing."""
     lead = access.get_visible(session, Lead, lead_id, user)
-    # A refused step undoes all it did (a conversion writes the account and contact first).
-    step = session.begin_nested()
     try:
-        if action == "work":
-            lead_service.start_working_lead(session, lead, owner=user, expected_version=version)
-        elif action in ("mql", "sql"):
-            lead_service.qualify_lead(
-                session, lead, level=LeadStatus(action), actor=user, budget=budget,
-                authority=authority, need=need, timeline=timeline, expected_version=version,
-            )  # fmt: skip
-        elif action == "disqualify":
-            lead_service.disqualify_lead(
-                session, lead, reason=reason, actor=user, expected_version=version
-            )
-        elif action == "convert":
-            cents, day = _conversion(amount, close_date)
-            lead_service.convert_lead(
-                session, lead, actor=user, owner=user, deal_name=f"{lead.company} – new business",
-                amount_cents=cents, close_date=day, expected_version=version,
-            )  # fmt: skip
-        else:
-            raise InvalidLead(f"unknown step {action!r}")
-        step.commit()
+        access.require_editable(user, lead)
+        _step(session, user, lead, action, version, reason=reason, amount=amount,
+              close_date=close_date, bant=(budget, authority, need, timeline))  # fmt: skip
     except ToplineError as error:
-        step.rollback()
         return _render(
             request, session, user, None, problem=(lead_id, error.message),
             status_code=error.status_code,
         )  # fmt: skip
     return RedirectResponse(f"/leads?done={action}", status_code=303)
+
+
+def _step(
+    session: Session,
+    user: User,
+    lead: Lead,
+    action: str,
+    version: int,
+    *,
+    reason: str,
+    amount: str,
+    close_date: str,
+    bant: tuple[bool, bool, bool, bool],
+) -> None:
+    """Apply one step at the version the viewer read and record it in the audit log, as the
+    API does; a refused step runs in a savepoint and leaves no trace."""
+    if action not in ACTIONS:
+        raise InvalidLead(f"unknown step {action!r}")
+    if action == "convert":
+        cents, day = _conversion(amount, close_date)
+        before, done = change_versioned(
+            session, lead, version, read=LeadRead, stale=StaleLead,
+            change=lambda: lead_service.convert_lead(
+                session, lead, actor=user, owner=user,
+                deal_name=f"{lead.company} – new business", amount_cents=cents, close_date=day,
+                expected_version=version,
+            ),
+        )  # fmt: skip
+        created = (
+            ("account", AccountRead.model_validate(done.account)),
+            ("contact", ContactRead.model_validate(done.contact)),
+            ("deal", DealRead.model_validate(done.deal)),
+        )
+        for entity, record in created:
+            audit(session, user, action="create", entity=entity, entity_id=record.id, after=record)
+        after = LeadRead.model_validate(done.lead)
+        audit(session, user, action="convert", entity="lead", entity_id=lead.id, before=before,
+              after=after)  # fmt: skip
+        return
+    budget, authority, need, timeline = bant
+
+    def change() -> Lead:
+        if action == "work":
+            return lead_service.start_working_lead(
+                session, lead, owner=user, expected_version=version
+            )
+        if action == "disqualify":
+            return lead_service.disqualify_lead(
+                session, lead, reason=reason, actor=user, expected_version=version
+            )
+        return lead_service.qualify_lead(
+            session, lead, level=LeadStatus(action), actor=user, budget=budget,
+            authority=authority, need=need, timeline=timeline, expected_version=version,
+        )  # fmt: skip
+
+    before, changed = change_versioned(
+        session, lead, version, read=LeadRead, stale=StaleLead, change=change
+    )
+    audit_action = "qualify" if action in ("mql", "sql") else action
+    audit(session, user, action=audit_action, entity="lead", entity_id=lead.id, before=before,
+          after=LeadRead.model_validate(changed))  # fmt: skip
 
 
 def _conversion(amount: str, close_date: str) -> tuple[int, date]:
