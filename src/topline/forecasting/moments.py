@@ -10,9 +10,10 @@ in force at the period's end falls.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -96,10 +97,14 @@ def won_by_owner(session: Session, start: datetime, end: datetime, as_of: dateti
         .where(closed.c.stage_type == StageType.WON)
         .group_by(closed.c.owner_id)
     )
-    rows = session.execute(stmt).all()
+    return _by_owner(session.execute(stmt).all())
+
+
+def _by_owner(rows: Sequence[Any]) -> pd.Series:
+    """(owner id, cents) rows as a Series of cents indexed by owner id."""
     return pd.Series(
-        [int(total) for _, total in rows],
-        index=pd.Index([int(owner) for owner, _ in rows], dtype=np.int64),
+        [int(row[1]) for row in rows],
+        index=pd.Index([int(row[0]) for row in rows], dtype=np.int64),
         dtype=np.int64,
     )
 
@@ -123,12 +128,7 @@ def new_deals_won_by_owner(session: Session, period: Period, after: datetime) ->
         .where(closed.c.stage_type == StageType.WON)
         .group_by(closed.c.owner_id)
     )
-    rows = session.execute(stmt).all()
-    return pd.Series(
-        [int(total) for _, total in rows],
-        index=pd.Index([int(owner) for owner, _ in rows], dtype=np.int64),
-        dtype=np.int64,
-    )
+    return _by_owner(session.execute(stmt).all())
 
 
 def people_call(

@@ -20,6 +20,7 @@ from topline.types import MAX_ID
 from topline.web.deps import CurrentUser, DbSession
 from topline.web.routing import TransactionRoute
 from topline.web.templating import templates
+from topline.web.views.common import names_by_id
 
 router = APIRouter(route_class=TransactionRoute)
 
@@ -52,7 +53,7 @@ def accounts_page(
             if account_id is None:
                 continue
             totals[account_id]["open" if kind == StageType.OPEN else "won"] = int(cents or 0)
-    owners = _names(session, User, {a.owner_id for a in accounts if a.owner_id})
+    owners = names_by_id(session, User, {a.owner_id for a in accounts})
     context: dict[str, Any] = {
         "accounts": accounts, "totals": totals, "owners": owners, "query": q or "",
         "more": len(accounts) == PAGE_SIZE,
@@ -98,7 +99,7 @@ def account_page(
     roles = sorted({c.buying_role.value for c in contacts if c.buying_role})
     context: dict[str, Any] = {
         "account": account,
-        "owner": _names(session, User, {account.owner_id} if account.owner_id else set()).get(
+        "owner": names_by_id(session, User, [account.owner_id]).get(
             account.owner_id or 0, "Nobody"
         ),
         "contacts": contacts,
@@ -109,10 +110,3 @@ def account_page(
         "missing_roles": [r for r in ("decision_maker", "champion") if r not in roles],
     }
     return templates.TemplateResponse(request, "crm/account.html", context)
-
-
-def _names(session: Any, model: Any, ids: set[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    rows = session.execute(select(model.id, model.name).where(model.id.in_(ids)))
-    return {row[0]: row[1] for row in rows}

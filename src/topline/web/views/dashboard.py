@@ -6,10 +6,10 @@ the leaderboard. Every figure comes from the same report functions as the API.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Any
+from datetime import timedelta
+from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from topline.analytics.quota import attainment_report, coverage_report, leaderboard_report
@@ -23,6 +23,7 @@ from topline.forecasting.snapshots import latest_snapshots, scope_of
 from topline.web.deps import CurrentUser, DbSession
 from topline.web.routing import TransactionRoute
 from topline.web.templating import templates
+from topline.web.views.common import AsOfDay, end_of_day
 
 router = APIRouter(route_class=TransactionRoute)
 
@@ -46,13 +47,11 @@ def dashboard_page(
     request: Request,
     session: DbSession,
     user: CurrentUser,
-    as_of: Annotated[
-        date | None, Query(description="Show the quarter as it stood that day.")
-    ] = None,
+    as_of: AsOfDay = None,
 ) -> HTMLResponse:
     """The fiscal quarter at a glance, as it stood at the end of `as_of` (default now)."""
     now = utcnow()
-    moment = now if as_of is None else min(now, datetime.combine(as_of, time.max, tzinfo=UTC))
+    moment = end_of_day(as_of)
     scope = resolve_scope(session, user)
     period = choose_period(session, period=None, start=None, end=None, as_of=moment)
     kept = latest_snapshots(session, scope_of(session, user), moment)

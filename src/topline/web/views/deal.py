@@ -26,6 +26,7 @@ from topline.web.api.common import audit
 from topline.web.deps import CurrentUser, DbSession
 from topline.web.routing import TransactionRoute
 from topline.web.templating import templates
+from topline.web.views.common import names_by_id
 
 router = APIRouter(route_class=TransactionRoute)
 
@@ -133,14 +134,10 @@ def _names(session: Session, deal: Deal, rows: list[DealHistory]) -> dict[str, d
     }
     people.add(deal.owner_id)
 
-    def lookup(model: Any, ids: set[int]) -> dict[int, str]:
-        stmt = select(model.id, model.name).where(model.id.in_(ids))
-        return {row[0]: row[1] for row in session.execute(stmt)}
-
     return {
-        "stages": lookup(Stage, stage_ids),
-        "people": lookup(User, people),
-        "accounts": lookup(Account, {deal.account_id} if deal.account_id else set()),
+        "stages": names_by_id(session, Stage, stage_ids),
+        "people": names_by_id(session, User, people),
+        "accounts": names_by_id(session, Account, [deal.account_id]),
     }
 
 

@@ -24,6 +24,7 @@ from topline.web.api.exports import export_response
 from topline.web.deps import CurrentUser, DbSession
 from topline.web.routing import TransactionRoute
 from topline.web.templating import templates
+from topline.web.views.common import names_by_id
 
 router = APIRouter(route_class=TransactionRoute)
 
@@ -158,17 +159,9 @@ def _with_names(session: Session, rows: Any) -> list[dict[str, Any]]:
     """The page's deals with their owner's, stage's and account's names (three queries)."""
     deals = [dict(row) for row in rows]
 
-    def names(model: Any, ids: set[int]) -> dict[int, str]:
-        if not ids:
-            return {}
-        return {
-            row[0]: row[1]
-            for row in session.execute(select(model.id, model.name).where(model.id.in_(ids)))
-        }
-
-    owners = names(User, {deal["owner_id"] for deal in deals})
-    stages = names(Stage, {deal["stage_id"] for deal in deals})
-    accounts = names(Account, {deal["account_id"] for deal in deals if deal["account_id"]})
+    owners = names_by_id(session, User, {deal["owner_id"] for deal in deals})
+    stages = names_by_id(session, Stage, {deal["stage_id"] for deal in deals})
+    accounts = names_by_id(session, Account, {deal["account_id"] for deal in deals})
     for deal in deals:
         deal["owner_name"] = owners.get(deal["owner_id"], "")
         deal["stage_name"] = stages.get(deal["stage_id"], "")

@@ -9,13 +9,12 @@ as the API. The viewer submits their own call from the page (prefilled from thei
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from topline import access
@@ -42,6 +41,7 @@ from topline.web.api.common import audit
 from topline.web.deps import CurrentUser, DbSession
 from topline.web.routing import TransactionRoute
 from topline.web.templating import templates
+from topline.web.views.common import AsOfDay, end_of_day, names_by_id
 
 router = APIRouter(route_class=TransactionRoute)
 
@@ -96,27 +96,17 @@ def _quarter(session: Session, moment: datetime) -> Period:
     return period_containing(moment.date(), PeriodKind.QUARTER, fiscal_start_month(session))
 
 
-def _moment(day: date | None) -> datetime:
-    """The end of `day` (UTC), not later than now; now without a day."""
-    now = utcnow()
-    if day is None:
-        return now
-    return min(now, datetime.combine(day, time.max, tzinfo=UTC))
-
-
 @router.get("/forecast", response_class=HTMLResponse)
 def forecast_page(
     request: Request,
     session: DbSession,
     user: CurrentUser,
-    as_of: Annotated[
-        date | None, Query(description="Show the forecast as it stood that day.")
-    ] = None,
+    as_of: AsOfDay = None,
     saved: bool = False,
 ) -> HTMLResponse:
     """The quarter's forecast for what the viewer may see, and their call, as it stood at the
     end of `as_of` (default now)."""
-    moment = _moment(as_of)
+    moment = end_of_day(as_of)
     period = _quarter(session, moment)
     form = CallForm.prefilled(prefill(session, user, period, moment))
     return _render(request, session, user, period, moment, form, saved=saved)
@@ -255,11 +245,7 @@ def _effective_values(root: RollupNode) -> dict[int, dict[str, str]]:
 def _deal_names(session: Session, projection: dict[str, Any] | None) -> dict[int, str]:
     """The names of the deals that drive the projection (one query)."""
     drivers = ((projection or {}).get("details") or {}).get("drivers") or []
-    ids = [driver["deal_id"] for driver in drivers]
-    if not ids:
-        return {}
-    rows = session.execute(select(Deal.id, Deal.name).where(Deal.id.in_(ids)))
-    return {row[0]: row[1] for row in rows}
+    return names_by_id(session, Deal, [driver["deal_id"] for driver in drivers])
 
 
 def _heading(viewer: User) -> str:

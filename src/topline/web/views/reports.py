@@ -19,7 +19,6 @@ from pydantic import BaseModel
 from topline.analytics.catalog import REPORTS
 from topline.analytics.reports import choose_period
 from topline.analytics.scope import resolve_scope
-from topline.clock import utcnow
 from topline.errors import NotFound
 from topline.exporters.tables import ExportFormat
 from topline.web.api.exports import export_columns, rows_response
@@ -27,6 +26,7 @@ from topline.web.api.reports import PERIOD_PATTERN
 from topline.web.deps import CurrentUser, DbSession
 from topline.web.routing import TransactionRoute
 from topline.web.templating import templates
+from topline.web.views.common import end_of_day
 
 router = APIRouter(route_class=TransactionRoute)
 
@@ -83,8 +83,7 @@ def _run(
     spec = REPORTS.get(name)
     if spec is None:
         raise NotFound(f"no report {name!r}")
-    now = utcnow()
-    moment = now if as_of is None else min(now, datetime.combine(as_of, time.max, tzinfo=UTC))
+    moment = end_of_day(as_of)
     scope = resolve_scope(session, user)
     chosen = choose_period(session, period=period, start=None, end=None, as_of=moment)
     options = {}

@@ -4,10 +4,9 @@ funnel leaks: the basis of coaching. The figures are the `reps` report's."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from topline.analytics.people import Better, RepsRow, Unit, reps_report, shortfall
@@ -17,6 +16,7 @@ from topline.clock import utcnow
 from topline.web.deps import CurrentUser, DbSession
 from topline.web.routing import TransactionRoute
 from topline.web.templating import format_money, format_percent, templates
+from topline.web.views.common import AsOfDay, end_of_day
 
 router = APIRouter(route_class=TransactionRoute)
 
@@ -73,13 +73,11 @@ def team_page(
     request: Request,
     session: DbSession,
     user: CurrentUser,
-    as_of: Annotated[
-        date | None, Query(description="Show the quarter as it stood that day.")
-    ] = None,
+    as_of: AsOfDay = None,
 ) -> HTMLResponse:
     """Each rep of the viewer's scope against the median, this fiscal quarter."""
     now = utcnow()
-    moment = now if as_of is None else min(now, datetime.combine(as_of, time.max, tzinfo=UTC))
+    moment = end_of_day(as_of)
     scope = resolve_scope(session, user)
     period = choose_period(session, period=None, start=None, end=None, as_of=moment)
     report = reps_report(session, scope, period, moment)

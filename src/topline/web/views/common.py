@@ -1,0 +1,34 @@
+"""What several pages share: the `as_of` day they are shown at, and names looked up by id."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import UTC, date, datetime, time
+from typing import Annotated, Any
+
+from fastapi import Query
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from topline.clock import utcnow
+
+AsOfDay = Annotated[
+    date | None, Query(description="Show the page as it stood at the end of that day.")
+]
+
+
+def end_of_day(day: date | None) -> datetime:
+    """The end of `day` (UTC), never later than now; now without a day."""
+    now = utcnow()
+    if day is None:
+        return now
+    return min(now, datetime.combine(day, time.max, tzinfo=UTC))
+
+
+def names_by_id(session: Session, model: Any, ids: Collection[int | None]) -> dict[int, str]:
+    """`model`'s `name` for each of `ids` (one query; none for an empty set)."""
+    wanted = {record_id for record_id in ids if record_id is not None}
+    if not wanted:
+        return {}
+    rows = session.execute(select(model.id, model.name).where(model.id.in_(wanted)))
+    return {row[0]: row[1] for row in rows}
