@@ -132,6 +132,15 @@ def test_manager_signs_in_and_sees_the_team_pipeline(tmp_path: Path) -> None:
                 assert page.evaluate("typeof window.htmx") == "object", (
                     "htmx did not load from /static/vendor: run `make assets`"
                 )
+                # Drag a card to another stage: the deal moves and the page says so.
+                card = page.locator(".card", has_text="Acme expansion")
+                target = page.get_by_role("region", name="Negotiation").locator(".board__cards")
+                card.drag_to(target)
+                expect(page.get_by_role("status")).to_contain_text("The deal moved")
+                expect(
+                    page.get_by_role("region", name="Negotiation").locator(".card__name")
+                ).to_contain_text(["Acme expansion"])
+                assert_accessible(page)
                 page.screenshot(path=str(tmp_path / "pipeline.png"), full_page=True)
 
                 page.get_by_role("button", name="Sign out").click()

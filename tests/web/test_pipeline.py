@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.conftest import PASSWORD
 from tests.factories import SalesOrg, make_deal, make_pipeline, stage_named
-from tests.web.helpers import assert_max_queries, login, table_rows
+from tests.web.helpers import assert_max_queries, csrf_from, login, table_rows
+from topline.audit.models import AuditEntry
+from topline.crm.deals import update_deal
+from topline.crm.models import Deal
+from topline.crm.schemas import DealUpdate
 
 STAGE_HEADER = ["Stage", "Probability", "Deals", "Amount", "Weighted", "Share of amount"]
 
@@ -195,8 +202,70 @@ def test_pipeline_page_query_count_is_bounded(
     login(client, "maria@topline.example", PASSWORD)
     session.expunge_all()
 
-    # user, reporting subtree, default pipeline, stage totals, largest deals
-    with assert_max_queries(session, 5):
+    # user, reporting subtree, default pipeline, stage totals, board cards, largest deals
+    with assert_max_queries(session, 6):
         response = client.get("/pipeline")
 
     assert response.status_code == 200
+
+
+# --- the board ----------------------------------------------------------------------------
+
+
+def _board_move(client: TestClient, deal: Deal, stage_id: int, version: int, **headers: str) -> Any:
+    token = csrf_from(client.get("/pipeline").text)
+    data = {"csrf_token": token, "deal_id": deal.id, "version": version, "stage_id": stage_id}
+    return client.post("/pipeline/move", data=data, headers=headers, follow_redirects=False)
+
+
+def test_the_board_moves_a_deal_and_records_it(
+    client: TestClient, session: Session, org: SalesOrg
+) -> None:
+    deal = session.scalars(select(Deal).where(Deal.name == "Rita Prospect")).one()
+    proposal = stage_named(session, org.pipeline, "Proposal")
+    login(client, "rita@topline.example", PASSWORD)
+    board = client.get("/pipeline").text
+    assert f'data-deal-id="{deal.id}"' in board
+
+    done = _board_move(client, deal, proposal.id, deal.version)
+
+    assert done.status_code == 303
+    session.refresh(deal)
+    assert deal.stage_id == proposal.id
+    entry = session.scalars(select(AuditEntry)).one()
+    assert (entry.action, entry.entity_id, entry.actor_id) == ("move", deal.id, org.rita.id)
+    assert "The deal moved." in client.get(done.headers["location"]).text
+
+
+def test_a_stale_card_is_not_moved_and_says_why(
+    client: TestClient, session: Session, org: SalesOrg
+) -> None:
+    deal = session.scalars(select(Deal).where(Deal.name == "Rita Prospect")).one()
+    seen = deal.version
+    update_deal(session, deal, changes=DealUpdate(next_step="Call back"), actor=org.maria)
+    negotiation = stage_named(session, org.pipeline, "Negotiation")
+    login(client, "rita@topline.example", PASSWORD)
+
+    as_page = _board_move(client, deal, negotiation.id, seen)
+    as_json = _board_move(client, deal, negotiation.id, seen, accept="application/json")
+
+    assert as_page.status_code == 409
+    assert "Not moved:" in as_page.text
+    assert as_json.status_code == 409
+    assert "error" in as_json.json()
+    session.refresh(deal)
+    assert deal.stage_id != negotiation.id
+
+
+def test_a_rep_cannot_move_a_peers_deal_from_the_board(
+    client: TestClient, session: Session, org: SalesOrg
+) -> None:
+    deal = session.scalars(select(Deal).where(Deal.name == "Ray Proposal")).one()
+    login(client, "rita@topline.example", PASSWORD)
+
+    response = _board_move(
+        client, deal, stage_named(session, org.pipeline, "Negotiation").id, deal.version,
+        accept="application/json",
+    )  # fmt: skip
+
+    assert response.status_code == 404

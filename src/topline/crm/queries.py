@@ -249,3 +249,49 @@ def deals_at_risk(
         int(counts[0]),
         {name: int(n) for name, n in zip(RISK_FLAGS, counts[1:], strict=True)},
     )
+
+
+# --- the pipeline board ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BoardCard:
+    """An open deal as the pipeline board shows it."""
+
+    deal_id: int
+    name: str
+    owner_name: str
+    stage_id: int
+    amount_cents: int
+    close_date: date
+    version: int
+
+
+def board_cards(
+    session: Session, *, owner_ids: Sequence[int] | None, pipeline_id: int, per_stage: int = 25
+) -> list[BoardCard]:
+    """The largest `per_stage` open deals of each stage of `pipeline_id` (one query)."""
+    rank = (
+        func.row_number()
+        .over(partition_by=Deal.stage_id, order_by=(Deal.amount_cents.desc(), Deal.id))
+        .label("rank")
+    )
+    ranked = (
+        select(Deal.id, rank)
+        .join(Stage, Stage.id == Deal.stage_id)
+        .where(
+            Deal.pipeline_id == pipeline_id, Stage.type == StageType.OPEN, _owner_filter(owner_ids)
+        )
+        .subquery("ranked")
+    )
+    stmt = (
+        select(
+            Deal.id, Deal.name, User.name, Deal.stage_id, Deal.amount_cents, Deal.close_date,
+            Deal.version,
+        )
+        .join(ranked, ranked.c.id == Deal.id)
+        .join(User, User.id == Deal.owner_id)
+        .where(ranked.c.rank <= per_stage)
+        .order_by(Deal.stage_id, Deal.amount_cents.desc(), Deal.id)
+    )  # fmt: skip
+    return [BoardCard(*row) for row in session.execute(stmt)]

@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from typing import Annotated
 
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session, joinedload
+
+from topline import access
 from topline.auth.enums import Role
 from topline.auth.models import User
 from topline.auth.service import visible_user_ids
 from topline.clock import utcnow
-from topline.crm.errors import PipelineNotFound
+from topline.crm.deals import move_deal_to_stage
+from topline.crm.errors import InvalidDeal, PipelineNotFound, StaleDeal
+from topline.crm.models import Deal, Stage
 from topline.crm.pipelines import default_pipeline
-from topline.crm.queries import largest_open_deals, open_pipeline_by_stage, pipeline_totals
+from topline.crm.queries import (
+    BoardCard,
+    board_cards,
+    largest_open_deals,
+    open_pipeline_by_stage,
+    pipeline_totals,
+)
+from topline.crm.schemas import DealRead
+from topline.errors import ToplineError
+from topline.types import MAX_ID
+from topline.web.api.common import audit, change_versioned
 from topline.web.deps import CurrentUser, DbSession
 from topline.web.routing import TransactionRoute
 from topline.web.templating import templates
@@ -32,7 +48,20 @@ def pipeline_heading(viewer: User) -> str:
 
 @router.get("/pipeline", response_class=HTMLResponse)
 def pipeline_page(request: Request, session: DbSession, user: CurrentUser) -> HTMLResponse:
-    """Open pipeline of the default pipeline by stage, with totals and the largest deals."""
+    """Open pipeline of the default pipeline by stage, with totals, the board of the largest
+    deals of each stage, and the largest deals overall."""
+    return _page(request, session, user, moved=request.query_params.get("moved") == "1")
+
+
+def _page(
+    request: Request,
+    session: Session,
+    user: User,
+    *,
+    moved: bool = False,
+    problem: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
     owner_ids = visible_user_ids(session, user)
     context: dict[str, object] = {
         "heading": pipeline_heading(user),
@@ -41,13 +70,20 @@ def pipeline_page(request: Request, session: DbSession, user: CurrentUser) -> HT
         "totals": None,
         "largest_deals": [],
         "today": utcnow().date(),
+        "board": {},
+        "moved": moved,
+        "problem": problem,
     }
     try:
         pipeline = default_pipeline(session)
     except PipelineNotFound:
         return templates.TemplateResponse(request, "crm/pipeline.html", context)
     stages = open_pipeline_by_stage(session, owner_ids=owner_ids, pipeline_id=pipeline.id)
+    cards: dict[int, list[BoardCard]] = {stage.stage_id: [] for stage in stages}
+    for card in board_cards(session, owner_ids=owner_ids, pipeline_id=pipeline.id):
+        cards.setdefault(card.stage_id, []).append(card)
     context.update(
+        board=cards,
         pipeline=pipeline,
         stages=stages,
         totals=pipeline_totals(stages),
@@ -55,4 +91,43 @@ def pipeline_page(request: Request, session: DbSession, user: CurrentUser) -> HT
             session, owner_ids=owner_ids, pipeline_id=pipeline.id, limit=LARGEST_DEALS
         ),
     )
-    return templates.TemplateResponse(request, "crm/pipeline.html", context)
+    return templates.TemplateResponse(
+        request, "crm/pipeline.html", context, status_code=status_code
+    )
+
+
+@router.post("/pipeline/move", response_class=HTMLResponse, response_model=None)
+def move_on_board(
+    request: Request,
+    session: DbSession,
+    user: CurrentUser,
+    deal_id: Annotated[int, Form(ge=1, le=MAX_ID)],
+    version: Annotated[int, Form(ge=1)],
+    stage_id: Annotated[int, Form(ge=1, le=MAX_ID)],
+) -> Response:
+    """Move a deal to another open stage at the version the viewer saw, as the API does
+    (editable-by rule, audit). From the board's script the answer is JSON; from the form, the
+    page again. A stale version says who changed what, and nothing is lost."""
+    wants_json = "application/json" in request.headers.get("accept", "")
+    try:
+        deal = access.get_visible(session, Deal, deal_id, user, options=[joinedload(Deal.stage)])
+        access.require_editable(user, deal)
+        stage = session.get(Stage, stage_id)
+        if stage is None:
+            raise InvalidDeal(f"stage {stage_id} does not exist")
+        before, moved = change_versioned(
+            session, deal, version, read=DealRead, stale=StaleDeal,
+            change=lambda: move_deal_to_stage(
+                session, deal, stage=stage, actor=user, expected_version=version
+            ),
+        )  # fmt: skip
+        after = DealRead.model_validate(moved)
+        audit(session, user, action="move", entity="deal", entity_id=deal.id, before=before,
+              after=after)  # fmt: skip
+    except ToplineError as error:
+        if wants_json:
+            return JSONResponse({"error": error.message}, status_code=error.status_code)
+        return _page(request, session, user, problem=error.message, status_code=error.status_code)
+    if wants_json:
+        return JSONResponse({"deal_id": deal.id, "stage_id": stage.id, "version": moved.version})
+    return RedirectResponse("/pipeline?moved=1", status_code=303)
