@@ -12,14 +12,28 @@ kept or, when the month is shorter, its last day (2025-01-31 + 1 month = 2025-02
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, Field
-from sqlalchemy import Subquery, and_, case, func, or_, select
+from sqlalchemy import (
+    BigInteger,
+    String,
+    Subquery,
+    and_,
+    case,
+    cast,
+    extract,
+    func,
+    or_,
+    select,
+    type_coerce,
+)
 from sqlalchemy.orm import Session
 
 from topline.analytics import metrics
@@ -362,7 +376,8 @@ def mrr_changes(events: Iterable[tuple[int, datetime, bool, bool, int]]) -> list
     """Replay subscription deals in close order into each account's MRR changes.
 
     `events` are (account, closed_at, renewal, won, recurring_cents), in any order; equal
-    moments are replayed in the order given. Unchanged MRR makes no change.
+    moments are replayed in the order given. Unchanged MRR makes no change. The report replays
+    the same way column by column (`_replay`); this is that replay one deal at a time.
     """
     current: dict[int, int] = defaultdict(int)
     changes = []
@@ -375,30 +390,176 @@ def mrr_changes(events: Iterable[tuple[int, datetime, bool, bool, int]]) -> list
     return changes
 
 
-def _mrr_at(changes: Iterable[_Change], moment: datetime, *, inclusive: bool) -> dict[int, int]:
-    """Each account's MRR after its changes up to `moment` (at it too when `inclusive`)."""
-    mrr: dict[int, int] = {}
-    for change in changes:
-        if change.at < moment or (inclusive and change.at == moment):
-            mrr[change.account] = change.after
-    return mrr
+_KINDS = ("new", "expansion", "contraction", "churn")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+# Below this bound every running sum of recurring amounts fits in 64-bit integers; beyond it
+# the replay adds in exact Python integers instead.
+_INT64_SAFE = 2**62
 
 
-def _movements(changes: Iterable[_Change], start_mrr: int) -> dict[str, int]:
-    parts = {"new": 0, "expansion": 0, "contraction": 0, "churn": 0}
-    for change in changes:
-        kind = metrics.mrr_movement(change.before, change.after)
-        if kind is not None:
-            parts[kind] += abs(change.after - change.before)
-    end = start_mrr + parts["new"] + parts["expansion"] - parts["contraction"] - parts["churn"]
+def _micros(moment: datetime) -> int:
+    """A moment as whole microseconds since 1970-01-01 UTC, the unit the replay compares in."""
+    return (ensure_utc(moment) - _EPOCH) // _MICROSECOND
+
+
+def _cents_array(values: Sequence[int]) -> npt.NDArray[Any]:
+    """Amounts in cents as 64-bit integers, or as exact Python integers when they are too large
+    for every sum of them to fit."""
+    try:
+        array = np.fromiter(values, dtype=np.int64, count=len(values))
+    except OverflowError:
+        return np.array(values, dtype=object)
+    if len(array) and max(int(array.max()), -int(array.min())) * len(array) >= _INT64_SAFE:
+        return np.array(values, dtype=object)
+    return array
+
+
+@dataclass(frozen=True)
+class _Events:
+    """Subscription deals in close order (equal moments in deal order), column by column."""
+
+    account: npt.NDArray[np.int64]  # the account's id, or minus the deal's id without one
+    at: npt.NDArray[np.int64]  # the close, in microseconds since 1970-01-01 UTC
+    renewal: npt.NDArray[np.bool_]
+    won_cents: npt.NDArray[Any]  # the recurring amount of a won deal, 0 for a lost one
+
+
+def _movement_amounts(before: npt.NDArray[Any], after: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """Per MRR change, its amount under each of `_KINDS` (`metrics.mrr_movement`) and 0 under
+    the others, running totals with a leading 0: row k, column i is the amount of kind k of
+    the first i changes."""
+    new = before == 0
+    churn = ~new & (after == 0)
+    rise = after > before
+    size = np.abs(after - before)
+    kinds = (new, ~new & ~churn & rise, ~new & ~churn & ~rise, churn)
+    amounts = np.stack([np.where(kind, size, 0) for kind in kinds]).astype(before.dtype)
+    running = np.zeros((len(_KINDS), len(before) + 1), dtype=before.dtype)
+    running[:, 1:] = np.cumsum(amounts, axis=1)
+    return running
+
+
+def _movements(start_mrr: int, moved: Sequence[int]) -> dict[str, int]:
+    """A row's figures from its starting MRR and its movement amounts in `_KINDS` order."""
+    new, expansion, contraction, churn = moved
     return {
         "mrr_start_cents": start_mrr,
-        "new_cents": parts["new"],
-        "expansion_cents": parts["expansion"],
-        "contraction_cents": parts["contraction"],
-        "churn_cents": parts["churn"],
-        "mrr_end_cents": end,
+        "new_cents": new,
+        "expansion_cents": expansion,
+        "contraction_cents": contraction,
+        "churn_cents": churn,
+        "mrr_end_cents": start_mrr + new + expansion - contraction - churn,
     }
+
+
+@dataclass(frozen=True)
+class _Ledger:
+    """Every change of an account's MRR, replayed from `_Events` (as `mrr_changes` does), kept
+    twice: in close order, and by account (each account's changes together, in close order).
+    Moments are in microseconds since 1970-01-01 UTC."""
+
+    at: npt.NDArray[np.int64]  # in close order
+    total: npt.NDArray[Any]  # MRR of all accounts after the first i changes, from i = 0
+    moved: npt.NDArray[Any]  # running movement amounts, as `_movement_amounts`
+    account: npt.NDArray[np.int64]  # by account from here on: each account once
+    account_at: npt.NDArray[np.int64]  # each change's moment
+    account_after: npt.NDArray[Any]  # the account's MRR after each change
+    account_moved: npt.NDArray[Any]  # running movement amounts
+    starts: npt.NDArray[np.intp]  # where each account's changes start
+
+    def total_at(self, moment: int, *, inclusive: bool) -> int:
+        """MRR of all accounts after the changes up to `moment` (at it too when `inclusive`)."""
+        return int(self.total[np.searchsorted(self.at, moment, "right" if inclusive else "left")])
+
+    def month(self, start: int, end: int) -> dict[str, int]:
+        """The figures of the changes in [start, end)."""
+        low, high = np.searchsorted(self.at, [start, end], "left")
+        moved = self.moved[:, high] - self.moved[:, low]
+        return _movements(int(self.total[low]), moved.tolist())
+
+    def positions(self, moment: int, *, inclusive: bool) -> npt.NDArray[np.intp]:
+        """Per account, the position (by account) after its changes up to `moment` (at it
+        too when `inclusive`)."""
+        if not len(self.starts):
+            return self.starts
+        upto = self.account_at <= moment if inclusive else self.account_at < moment
+        return self.starts + np.add.reduceat(upto.astype(np.intp), self.starts)
+
+    def mrr(self, positions: npt.NDArray[np.intp]) -> npt.NDArray[Any]:
+        """Per account, its MRR after its changes before `positions`."""
+        last = self.account_after[np.maximum(positions - 1, 0)] if len(positions) else positions
+        return np.where(positions > self.starts, last, 0).astype(self.account_after.dtype)
+
+    def cohort(self, start: int, end: int) -> dict[str, int]:
+        """The figures of the accounts with MRR at `start` over their changes after it up to
+        `end`."""
+        first = self.positions(start, inclusive=True)
+        mrr = self.mrr(first)
+        cohort = mrr > 0
+        last = self.positions(end, inclusive=True)[cohort]
+        moved = self.account_moved[:, last] - self.account_moved[:, first[cohort]]
+        return _movements(int(mrr[cohort].sum()), moved.sum(axis=1).tolist())
+
+    def by_account(self, start: int, end: int) -> list[tuple[int, dict[str, int]]]:
+        """The figures of each account with MRR at `start` (before it) or a change in
+        [start, end), over those changes."""
+        first = self.positions(start, inclusive=False)
+        last = self.positions(end, inclusive=False)
+        at_start = self.mrr(first)
+        listed = np.flatnonzero((at_start > 0) | (last > first))
+        moved = self.account_moved[:, last[listed]] - self.account_moved[:, first[listed]]
+        return [
+            (account, _movements(start_mrr, amounts))
+            for account, start_mrr, amounts in zip(
+                self.account[listed].tolist(),
+                at_start[listed].tolist(),
+                moved.T.tolist(),
+                strict=True,
+            )
+        ]
+
+
+def _replay(events: _Events) -> _Ledger:
+    """Each account's MRR after each of its subscription deals (`metrics.account_mrr_after`):
+    a running sum of won recurring amounts that a renewal restarts from its own amount (0
+    when lost), and its changes."""
+    size = len(events.account)
+    order = np.argsort(events.account, kind="stable")  # by account, close order kept within
+    account = events.account[order]
+    won_cents = events.won_cents[order]
+    first = np.ones(size, dtype=bool)
+    first[1:] = account[1:] != account[:-1]
+    restart = first | events.renewal[order]
+    running = np.cumsum(won_cents)
+    heads = np.flatnonzero(restart)
+    after = running - (running[heads] - won_cents[heads])[np.cumsum(restart) - 1]
+    before = np.zeros_like(after)
+    before[1:] = after[:-1]
+    before[first] = 0
+    changed = np.asarray(after != before, dtype=bool)
+    # The same changes in close order: put the replay back where each deal came from.
+    in_order = np.zeros(size, dtype=bool)
+    in_order[order] = changed
+    before_in_order, after_in_order = np.zeros_like(before), np.zeros_like(after)
+    before_in_order[order], after_in_order[order] = before, after
+    before_in_order, after_in_order = before_in_order[in_order], after_in_order[in_order]
+    total = np.zeros(len(after_in_order) + 1, dtype=after.dtype)
+    total[1:] = np.cumsum(after_in_order - before_in_order)
+    changed_accounts = account[changed]
+    boundary = np.ones(len(changed_accounts), dtype=bool)
+    boundary[1:] = changed_accounts[1:] != changed_accounts[:-1]
+    starts = np.flatnonzero(boundary)
+    return _Ledger(
+        at=events.at[in_order],
+        total=total,
+        moved=_movement_amounts(before_in_order, after_in_order),
+        account=changed_accounts[starts],
+        account_at=events.at[order][changed],
+        account_after=after[changed],
+        account_moved=_movement_amounts(before[changed], after[changed]),
+        starts=starts,
+    )
 
 
 def mrr_report(
@@ -438,14 +599,10 @@ def mrr_report(
       `account`: each account with MRR at the period's start or end or a movement in the
       period, largest MRR at the end first.
     """
-    changes = mrr_changes(_subscription_events(session, scope, as_of))
-    start_12 = _twelve_months_before(as_of)
-    mrr_now = sum(_mrr_at(changes, as_of, inclusive=True).values())
-    cohort = {a: v for a, v in _mrr_at(changes, start_12, inclusive=True).items() if v > 0}
-    cohort_changes = [
-        change for change in changes if change.account in cohort and start_12 < change.at <= as_of
-    ]
-    retained = _movements(cohort_changes, sum(cohort.values()))
+    ledger = _replay(_subscription_events(session, scope, as_of))
+    now = _micros(as_of)
+    mrr_now = ledger.total_at(now, inclusive=True)
+    retained = ledger.cohort(_micros(_twelve_months_before(as_of)), now)
     expansion = retained["expansion_cents"] + retained["new_cents"]
     contraction, churn = retained["contraction_cents"], retained["churn_cents"]
     bookings = _bookings_by_type(session, scope, period, as_of)
@@ -463,9 +620,9 @@ def mrr_report(
         renewal_cents=bookings.get(DealType.RENEWAL, 0),
     )
     if by == MrrBreakdown.ACCOUNT:
-        rows = _rows_by_account(session, changes, period)
+        rows = _rows_by_account(session, ledger, period)
     else:
-        rows = _rows_by_month(changes, period)
+        rows = _rows_by_month(ledger, period)
     return Report(**_envelope("mrr", scope, period, as_of), summary=summary, rows=rows)
 
 
@@ -475,9 +632,7 @@ def _twelve_months_before(as_of: datetime) -> datetime:
     return datetime.combine(day, moment.timetz())
 
 
-def _subscription_events(
-    session: Session, scope: Scope, as_of: datetime
-) -> list[tuple[int, datetime, bool, bool, int]]:
+def _subscription_events(session: Session, scope: Scope, as_of: datetime) -> _Events:
     """The scope's subscription deals at `as_of` (see `mrr_report`), in close order.
 
     Every subscription deal of the org's history is read, so the database works out the
@@ -486,13 +641,13 @@ def _subscription_events(
     deal = Deal.__table__
     renewal = deal.c.type == DealType.RENEWAL.value
     won = state.c.stage_type == WON
+    dialect = session.get_bind().dialect.name
     stmt = _scoped(
         select(
             func.coalesce(deal.c.account_id, -deal.c.id),
-            state.c.closed_at,
+            _close_moment(state.c.closed_at, dialect),
             case((renewal, 1), else_=0),
-            case((won, 1), else_=0),
-            func.coalesce(deal.c.recurring_amount_cents, 0),
+            case((won, func.coalesce(deal.c.recurring_amount_cents, 0)), else_=0),
         )
         .join(deal, deal.c.id == state.c.deal_id)
         .where(
@@ -506,10 +661,32 @@ def _subscription_events(
         scope,
         state.c.owner_id,
     )
-    return [
-        (account, closed_at, bool(renewal_flag), bool(won_flag), recurring)
-        for account, closed_at, renewal_flag, won_flag, recurring in session.execute(stmt)
-    ]
+    rows = session.execute(stmt).all()
+    return _Events(
+        account=np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows)),
+        at=_moments_array([row[1] for row in rows], dialect),
+        renewal=np.fromiter((row[2] for row in rows), dtype=bool, count=len(rows)),
+        won_cents=_cents_array([row[3] for row in rows]),
+    )
+
+
+def _close_moment(closed_at: Any, dialect: str) -> Any:
+    """The close as the database hands it over most cheaply: SQLite's stored UTC text,
+    PostgreSQL's microseconds since 1970-01-01 UTC, otherwise a datetime."""
+    if dialect == "sqlite":
+        return type_coerce(closed_at, String)
+    if dialect == "postgresql":
+        return cast(extract("epoch", closed_at) * 1_000_000, BigInteger)
+    return closed_at
+
+
+def _moments_array(values: Sequence[Any], dialect: str) -> npt.NDArray[np.int64]:
+    """Closes from `_close_moment` in microseconds since 1970-01-01 UTC."""
+    if dialect == "sqlite":
+        return np.array(values, dtype="datetime64[us]").astype(np.int64)
+    if dialect == "postgresql":
+        return np.fromiter(values, dtype=np.int64, count=len(values))
+    return np.fromiter((_micros(value) for value in values), dtype=np.int64, count=len(values))
 
 
 def _text(value: Any) -> str:
@@ -528,42 +705,30 @@ def _bookings_by_type(
     return {_text(kind): int(amount) for kind, amount in session.execute(stmt)}
 
 
-def _rows_by_month(changes: list[_Change], period: Period) -> list[MrrRow]:
+def _rows_by_month(ledger: _Ledger, period: Period) -> list[MrrRow]:
     rows = []
     start = period.start
     while start < period.end:
         end = min(months_later(start.replace(day=1), 1), period.end)
-        start_at, end_at = _midnight(start), _midnight(end)
-        before = sum(_mrr_at(changes, start_at, inclusive=False).values())
-        inside = [change for change in changes if start_at <= change.at < end_at]
-        rows.append(
-            MrrRow(
-                key=f"{start:%Y-%m}", id=None, start=start, end=end, **_movements(inside, before)
-            )
-        )
+        figures = ledger.month(_micros(_midnight(start)), _micros(_midnight(end)))
+        rows.append(MrrRow(key=f"{start:%Y-%m}", id=None, start=start, end=end, **figures))
         start = end
     return rows
 
 
-def _rows_by_account(session: Session, changes: list[_Change], period: Period) -> list[MrrRow]:
-    at_start = _mrr_at(changes, period.start_at, inclusive=False)
-    by_account: dict[int, list[_Change]] = defaultdict(list)
-    for change in changes:
-        if period.start_at <= change.at < period.end_at:
-            by_account[change.account].append(change)
-    accounts = {a for a, v in at_start.items() if v > 0} | set(by_account)
-    names = dict(
-        session.execute(select(Account.id, Account.name).where(Account.id.in_(accounts))).all()
-    )
+def _rows_by_account(session: Session, ledger: _Ledger, period: Period) -> list[MrrRow]:
+    figures = ledger.by_account(_micros(period.start_at), _micros(period.end_at))
+    known = [account for account, _ in figures if account > 0]
+    names = _account_names(session, known)
     rows = [
         MrrRow(
             key=names.get(account, f"Deal {-account} (no account)"),
             id=account if account > 0 else None,
             start=None,
             end=None,
-            **_movements(by_account.get(account, []), at_start.get(account, 0)),
+            **row,
         )
-        for account in accounts
+        for account, row in figures
     ]
     rows.sort(key=lambda row: (-row.mrr_end_cents, row.key.casefold(), row.id or 0))
     return rows
@@ -598,3 +763,18 @@ register(
         {"by": "rows by month (default) or account"},
     )
 )
+
+
+# PostgreSQL takes at most 65,535 parameters in a statement; an org-wide list of accounts can
+# hold more, so their names are read in slices.
+NAME_SLICE = 10_000
+
+
+def _account_names(session: Session, account_ids: list[int]) -> dict[int, str]:
+    """The names of `account_ids`, a slice of ids per query."""
+    names: dict[int, str] = {}
+    for start in range(0, len(account_ids), NAME_SLICE):
+        ids = account_ids[start : start + NAME_SLICE]
+        rows = session.execute(select(Account.id, Account.name).where(Account.id.in_(ids)))
+        names.update({row[0]: row[1] for row in rows})
+    return names
