@@ -174,7 +174,12 @@ class DealsAtRisk:
 
 
 def deals_at_risk(
-    session: Session, *, owner_ids: Sequence[int] | None, now: datetime, limit: int = 20
+    session: Session,
+    *,
+    owner_ids: Sequence[int] | None,
+    now: datetime,
+    limit: int = 20,
+    deal_ids: Sequence[int] | None = None,
 ) -> DealsAtRisk:
     """Open deals that show a warning sign, most signs and largest amount first:
 
@@ -184,6 +189,7 @@ def deals_at_risk(
     - `slipped`: its close date was moved later in the last `SLIPPED_DAYS` days.
 
     Two queries whatever the number of deals: the counts per sign, and the top `limit`.
+    `deal_ids` narrows it to those deals (a deal page asks about its own).
     """
     today = now.date()
     quiet_since = now - timedelta(days=STALE_DAYS)
@@ -208,7 +214,11 @@ def deals_at_risk(
     open_deals = (
         select(Deal.id, *flags)
         .join(Stage, Stage.id == Deal.stage_id)
-        .where(Stage.type == StageType.OPEN, _owner_filter(owner_ids))
+        .where(
+            Stage.type == StageType.OPEN,
+            _owner_filter(owner_ids),
+            true() if deal_ids is None else Deal.id.in_(deal_ids),
+        )
         .subquery("open_deals")
     )
     any_flag = or_(*(open_deals.c[name] == 1 for name in RISK_FLAGS))

@@ -22,15 +22,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from topline.analytics.periods import Period
-from topline.analytics.reports import fiscal_start_month
 from topline.auth.enums import Role
 from topline.auth.models import User
 from topline.clock import ensure_utc
-from topline.crm.models import DealHistory
 from topline.forecasting.moments import people_call
 from topline.forecasting.projection import (
     PEOPLE,
@@ -39,8 +37,8 @@ from topline.forecasting.projection import (
     Projection,
     ended_before,
     fit_forecasters,
+    history_quarters,
     project,
-    quarters_between,
     training_set,
 )
 
@@ -140,7 +138,7 @@ def backtest(
     as_of = ensure_utc(as_of)
     report = progress or (lambda message: None)
     history = History(session)
-    quarters = _quarters(session, as_of)
+    quarters = history_quarters(session, as_of)
     # The people's calls are the org's number; a backtest of some owners has none to compare.
     reps = _reps(session) if people and owners is None else None
     points: list[BacktestPoint] = []
@@ -181,13 +179,6 @@ def backtest(
 
 def _reps(session: Session) -> list[int]:
     return list(session.scalars(select(User.id).where(User.role == Role.REP)))
-
-
-def _quarters(session: Session, as_of: datetime) -> list[Period]:
-    first = session.scalar(select(func.min(DealHistory.valid_from)))
-    if first is None:
-        return []
-    return quarters_between(ensure_utc(first), as_of, fiscal_start_month(session))
 
 
 def _point(

@@ -27,10 +27,13 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from topline.analytics.periods import Period, PeriodKind, period_containing
+from topline.analytics.reports import fiscal_start_month
 from topline.clock import ensure_utc
+from topline.crm.models import DealHistory
 from topline.forecasting.estimators import (
     LABEL,
     MODEL_FEATURES,
@@ -126,6 +129,15 @@ def quarters_between(first: datetime, last: datetime, fiscal_start_month: int) -
         quarters.append(quarter)
         quarter = period_containing(quarter.end, PeriodKind.QUARTER, fiscal_start_month)
     return quarters
+
+
+def history_quarters(session: Session, as_of: datetime) -> list[Period]:
+    """The fiscal quarters from the one holding the first recorded deal change to the one
+    holding `as_of` (none without history)."""
+    first = session.scalar(select(func.min(DealHistory.valid_from)))
+    if first is None:
+        return []
+    return quarters_between(ensure_utc(first), ensure_utc(as_of), fiscal_start_month(session))
 
 
 def snapshot_moments(

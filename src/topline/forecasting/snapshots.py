@@ -28,7 +28,6 @@ from topline.analytics.reports import fiscal_start_month
 from topline.auth.enums import Role
 from topline.auth.models import User
 from topline.clock import ensure_utc
-from topline.crm.models import DealHistory
 from topline.forecasting.backtest import BacktestPoint, MethodAccuracy, accuracy
 from topline.forecasting.models import ForecastSnapshot
 from topline.forecasting.moments import people_call, won_by_owner
@@ -38,9 +37,10 @@ from topline.forecasting.projection import (
     PROJECTION,
     History,
     Projection,
+    ended_before,
     fit_forecasters,
+    history_quarters,
     project,
-    quarters_between,
     training_set,
 )
 
@@ -147,7 +147,7 @@ def take_snapshots(
     report = progress or (lambda message: None)
     period = current_quarter(session, as_of)
     history = History(session)
-    quarters = _ended_quarters(session, as_of)
+    quarters = ended_before(history_quarters(session, as_of), as_of)
     report(f"learning from {len(quarters)} ended quarter(s)")
     forecasters = fit_forecasters(training_set(history, quarters), random_state=random_state)
     moment = history.moment(period, as_of)
@@ -177,14 +177,6 @@ def take_snapshots(
         forecasters.shortage,
         time.perf_counter() - started,
     )
-
-
-def _ended_quarters(session: Session, as_of: datetime) -> list[Period]:
-    first = session.scalar(select(func.min(DealHistory.valid_from)))
-    if first is None:
-        return []
-    quarters = quarters_between(ensure_utc(first), as_of, fiscal_start_month(session))
-    return [quarter for quarter in quarters if quarter.end_at <= as_of]
 
 
 def _rows(

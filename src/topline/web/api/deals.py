@@ -215,7 +215,7 @@ def create_deal(session: DbSession, user: ApiUser, body: DealCreate) -> DealRead
     owner = access.assignable_owner(session, user, body.owner_id, field="owner_id")
     account = access.get_referenced(session, Account, body.account_id, user, field="account_id")
     contact = access.get_referenced(session, Contact, body.contact_id, user, field="contact_id")
-    stage = _stage(session, body.stage_id) if body.stage_id is not None else None
+    stage = stage_by_id(session, body.stage_id) if body.stage_id is not None else None
     deal = deal_service.create_deal(
         session,
         actor=user,
@@ -254,7 +254,7 @@ def get_deal_history(session: DbSession, user: ApiUser, deal_id: DealId) -> list
 def update_deal(session: DbSession, user: ApiUser, deal_id: DealId, body: DealPatch) -> DealRead:
     """Edit fields of a deal. A stale `version` is refused with the current deal in `details`."""
     changes = DealUpdate.model_validate(body.model_dump(exclude={"version"}, exclude_unset=True))
-    return _act(
+    return act_on_deal(
         session, user, deal_id, body.version, "update",
         lambda deal: deal_service.update_deal(
             session, deal, changes=changes, actor=user, expected_version=body.version
@@ -265,8 +265,8 @@ def update_deal(session: DbSession, user: ApiUser, deal_id: DealId, body: DealPa
 @router.post("/{deal_id:int}/move", response_model=DealRead, responses=errors(403, 404, 409))
 def move_deal(session: DbSession, user: ApiUser, deal_id: DealId, body: DealMove) -> DealRead:
     """Move an open deal to another open stage of its pipeline."""
-    stage = _stage(session, body.stage_id)
-    return _act(
+    stage = stage_by_id(session, body.stage_id)
+    return act_on_deal(
         session, user, deal_id, body.version, "move",
         lambda deal: deal_service.move_deal_to_stage(
             session, deal, stage=stage, actor=user, expected_version=body.version
@@ -277,7 +277,7 @@ def move_deal(session: DbSession, user: ApiUser, deal_id: DealId, body: DealMove
 @router.post("/{deal_id:int}/win", response_model=DealRead, responses=errors(403, 404, 409))
 def win_deal(session: DbSession, user: ApiUser, deal_id: DealId, body: DealWin) -> DealRead:
     """Mark an open deal won."""
-    return _act(
+    return act_on_deal(
         session, user, deal_id, body.version, "win",
         lambda deal: deal_service.close_deal_won(
             session, deal, actor=user, amount_cents=body.amount_cents,
@@ -289,8 +289,8 @@ def win_deal(session: DbSession, user: ApiUser, deal_id: DealId, body: DealWin) 
 @router.post("/{deal_id:int}/lose", response_model=DealRead, responses=errors(403, 404, 409))
 def lose_deal(session: DbSession, user: ApiUser, deal_id: DealId, body: DealLose) -> DealRead:
     """Mark an open deal lost, with the reason."""
-    stage = _stage(session, body.stage_id) if body.stage_id is not None else None
-    return _act(
+    stage = stage_by_id(session, body.stage_id) if body.stage_id is not None else None
+    return act_on_deal(
         session, user, deal_id, body.version, "lose",
         lambda deal: deal_service.close_deal_lost(
             session, deal, loss_reason=body.loss_reason, actor=user, stage=stage,
@@ -302,8 +302,8 @@ def lose_deal(session: DbSession, user: ApiUser, deal_id: DealId, body: DealLose
 @router.post("/{deal_id:int}/reopen", response_model=DealRead, responses=errors(403, 404, 409))
 def reopen_deal(session: DbSession, user: ApiUser, deal_id: DealId, body: DealReopen) -> DealRead:
     """Put a won or lost deal back into an open stage."""
-    stage = _stage(session, body.stage_id)
-    return _act(
+    stage = stage_by_id(session, body.stage_id)
+    return act_on_deal(
         session, user, deal_id, body.version, "reopen",
         lambda deal: deal_service.reopen_deal(
             session, deal, stage=stage, close_date=body.close_date, actor=user,
@@ -318,7 +318,7 @@ def reassign_deal(
 ) -> DealRead:
     """Hand a deal to someone else in the caller's team (managers and admins)."""
     owner = access.assignable_owner(session, user, body.owner_id, field="owner_id")
-    return _act(
+    return act_on_deal(
         session, user, deal_id, body.version, "reassign",
         lambda deal: deal_service.change_deal_owner(
             session, deal, owner=owner, actor=user, expected_version=body.version
@@ -326,7 +326,7 @@ def reassign_deal(
     )  # fmt: skip
 
 
-def _act(
+def act_on_deal(
     session: Session,
     user: User,
     deal_id: int,
@@ -348,7 +348,7 @@ def _act(
     return after
 
 
-def _stage(session: Session, stage_id: int) -> Stage:
+def stage_by_id(session: Session, stage_id: int) -> Stage:
     stage = session.get(Stage, stage_id)
     if stage is None:
         raise MissingReference(

@@ -218,7 +218,7 @@ def get_lead(session: DbSession, user: ApiUser, lead_id: LeadId) -> LeadRead:
 @router.post("/{lead_id:int}/work", response_model=LeadRead, responses=errors(403, 404, 409))
 def work_lead(session: DbSession, user: ApiUser, lead_id: LeadId, body: LeadWork) -> LeadRead:
     """Start working a new lead: the caller takes it, or a manager routes it to a rep."""
-    return _act(
+    return act_on_lead(
         session, user, lead_id, body.version, "work",
         lambda lead: lead_service.start_working_lead(
             session, lead,
@@ -231,7 +231,7 @@ def work_lead(session: DbSession, user: ApiUser, lead_id: LeadId, body: LeadWork
 @router.post("/{lead_id:int}/qualify", response_model=LeadRead, responses=errors(403, 404, 409))
 def qualify_lead(session: DbSession, user: ApiUser, lead_id: LeadId, body: LeadQualify) -> LeadRead:
     """Qualify a lead as MQL or SQL; an SQL needs three of the four BANT criteria confirmed."""
-    return _act(
+    return act_on_lead(
         session, user, lead_id, body.version, "qualify",
         lambda lead: lead_service.qualify_lead(
             session, lead, level=LeadStatus(body.level), actor=user, budget=body.budget,
@@ -246,7 +246,7 @@ def disqualify_lead(
     session: DbSession, user: ApiUser, lead_id: LeadId, body: LeadDisqualify
 ) -> LeadRead:
     """Close a lead as not worth pursuing, with the reason."""
-    return _act(
+    return act_on_lead(
         session, user, lead_id, body.version, "disqualify",
         lambda lead: lead_service.disqualify_lead(
             session, lead, reason=body.reason, actor=user, expected_version=body.version
@@ -301,7 +301,7 @@ def convert_lead(
     )
 
 
-def _act(
+def act_on_lead(
     session: Session,
     user: User,
     lead_id: int,

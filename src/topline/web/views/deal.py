@@ -109,8 +109,8 @@ def _render(
         score = deal_score(session, deal)
     except DealScoreNotFound:
         score = None
-    risk = deals_at_risk(session, owner_ids=[deal.owner_id], now=utcnow(), limit=10_000)
-    flags = next((d.flags for d in risk.deals if d.deal_id == deal.id), ())
+    risk = deals_at_risk(session, owner_ids=None, now=utcnow(), deal_ids=[deal.id])
+    flags = risk.deals[0].flags if risk.deals else ()
     context: dict[str, Any] = {
         "deal": deal,
         "names": names,

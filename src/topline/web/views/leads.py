@@ -24,6 +24,7 @@ from topline.crm.schemas import AccountRead, ContactRead, DealRead, LeadRead
 from topline.errors import ToplineError
 from topline.types import MAX_ID
 from topline.web.api.common import audit, change_versioned
+from topline.web.api.leads import act_on_lead
 from topline.web.deps import CurrentUser, DbSession
 from topline.web.routing import TransactionRoute
 from topline.web.templating import templates
@@ -48,7 +49,7 @@ def leads_page(
 
 
 @router.post("/leads/{lead_id}", response_class=HTMLResponse, response_model=None)
-def act_on_lead(
+def lead_step(
     request: Request,
     session: DbSession,
     user: CurrentUser,
@@ -116,7 +117,7 @@ def _step(
         return
     budget, authority, need, timeline = bant
 
-    def change() -> Lead:
+    def change(lead: Lead) -> Lead:
         if action == "work":
             return lead_service.start_working_lead(
                 session, lead, owner=user, expected_version=version
@@ -130,12 +131,8 @@ def _step(
             authority=authority, need=need, timeline=timeline, expected_version=version,
         )  # fmt: skip
 
-    before, changed = change_versioned(
-        session, lead, version, read=LeadRead, stale=StaleLead, change=change
-    )
     audit_action = "qualify" if action in ("mql", "sql") else action
-    audit(session, user, action=audit_action, entity="lead", entity_id=lead.id, before=before,
-          after=LeadRead.model_validate(changed))  # fmt: skip
+    act_on_lead(session, user, lead.id, version, audit_action, change)
 
 
 def _conversion(amount: str, close_date: str) -> tuple[int, date]:

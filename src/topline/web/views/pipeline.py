@@ -6,16 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
-from topline import access
 from topline.auth.enums import Role
 from topline.auth.models import User
 from topline.auth.service import visible_user_ids
 from topline.clock import utcnow
 from topline.crm.deals import move_deal_to_stage
-from topline.crm.errors import InvalidDeal, PipelineNotFound, StaleDeal
-from topline.crm.models import Deal, Stage
+from topline.crm.errors import PipelineNotFound
 from topline.crm.pipelines import default_pipeline
 from topline.crm.queries import (
     BoardCard,
@@ -24,10 +22,9 @@ from topline.crm.queries import (
     open_pipeline_by_stage,
     pipeline_totals,
 )
-from topline.crm.schemas import DealRead
 from topline.errors import ToplineError
 from topline.types import MAX_ID
-from topline.web.api.common import audit, change_versioned
+from topline.web.api.deals import act_on_deal, stage_by_id
 from topline.web.deps import CurrentUser, DbSession
 from topline.web.routing import TransactionRoute
 from topline.web.templating import templates
@@ -110,24 +107,19 @@ def move_on_board(
     page again. A stale version says who changed what, and nothing is lost."""
     wants_json = "application/json" in request.headers.get("accept", "")
     try:
-        deal = access.get_visible(session, Deal, deal_id, user, options=[joinedload(Deal.stage)])
-        access.require_editable(user, deal)
-        stage = session.get(Stage, stage_id)
-        if stage is None:
-            raise InvalidDeal(f"stage {stage_id} does not exist")
-        before, moved = change_versioned(
-            session, deal, version, read=DealRead, stale=StaleDeal,
-            change=lambda: move_deal_to_stage(
+        stage = stage_by_id(session, stage_id)
+        moved = act_on_deal(
+            session, user, deal_id, version, "move",
+            lambda deal: move_deal_to_stage(
                 session, deal, stage=stage, actor=user, expected_version=version
             ),
         )  # fmt: skip
-        after = DealRead.model_validate(moved)
-        audit(session, user, action="move", entity="deal", entity_id=deal.id, before=before,
-              after=after)  # fmt: skip
     except ToplineError as error:
         if wants_json:
             return JSONResponse({"error": error.message}, status_code=error.status_code)
         return _page(request, session, user, problem=error.message, status_code=error.status_code)
     if wants_json:
-        return JSONResponse({"deal_id": deal.id, "stage_id": stage.id, "version": moved.version})
+        return JSONResponse(
+            {"deal_id": moved.id, "stage_id": moved.stage_id, "version": moved.version}
+        )
     return RedirectResponse("/pipeline?moved=1", status_code=303)
