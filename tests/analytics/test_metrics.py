@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -39,3 +42,18 @@ def test_win_rates_stay_between_zero_and_one(won: int, lost: int) -> None:
 @given(st.lists(st.integers(0, 5000)))
 def test_every_cycle_lands_in_one_bucket(days: list[int]) -> None:
     assert sum(metrics.distribution(days).values()) == len(days)
+
+
+@given(st.lists(st.integers(min_value=0, max_value=400), max_size=60))
+def test_median_and_mean_of_counts_equal_those_of_the_expanded_list(values: list[int]) -> None:
+    counts = Counter(values)
+    assert metrics.median_of_counts(counts) == metrics.median(values)
+    expected = metrics.mean(values)
+    found = metrics.mean_of_counts(counts)
+    assert found == (None if expected is None else pytest.approx(expected))
+
+
+def test_median_of_counts_by_hand() -> None:
+    assert metrics.median_of_counts({3: 1, 10: 1}) == 6.5
+    assert metrics.median_of_counts({1: 2, 9: 1}) == 1
+    assert metrics.median_of_counts({}) is None

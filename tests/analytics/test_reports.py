@@ -27,6 +27,7 @@ from tests.factories import make_deal, make_pipeline, make_user, stage_named
 from topline.analytics.periods import parse_period
 from topline.analytics.reports import (
     Breakdown,
+    closed_trend,
     cycle_report,
     pipeline_report,
     win_rate_report,
@@ -145,6 +146,35 @@ def test_win_rate_breakdowns(session: Session, team: Team) -> None:
     reasons = {r.key: r.lost for r in win_rate_report(
         session, org_scope(), Q1, AFTER, by=Breakdown.LOSS_REASON).rows}  # fmt: skip
     assert reasons == {"Price": 1, None: 0}
+
+
+def test_trend_matches_the_win_rate_and_cycle_reports_quarter_by_quarter(
+    session: Session, team: Team
+) -> None:
+    quarters = [parse_period(label) for label in ("2024Q4", "2025Q1", "2025Q2")]
+    points = closed_trend(session, org_scope(), quarters, AFTER)
+    # Q1 by hand: won D1 (62 days), D4 (59), D5 (0); lost D2. Q2: D3 won. Q4 2024: nothing.
+    assert [(p.period, p.won, p.lost, p.win_rate) for p in points] == [
+        ("2024Q4", 0, 0, None),
+        ("2025Q1", 3, 1, 0.75),
+        ("2025Q2", 1, 0, 1.0),
+    ]
+    assert (points[1].median_days, points[1].mean_days) == (59, pytest.approx(121 / 3))
+    for scope in (org_scope(), team_scope(team.maria), rep_scope(team.rita)):
+        trend = closed_trend(session, scope, quarters, AFTER)
+        for point, quarter in zip(trend, quarters, strict=True):
+            rates = win_rate_report(session, scope, quarter, AFTER).summary
+            cycle = cycle_report(session, scope, quarter, AFTER).summary
+            assert (point.won, point.lost) == (rates.won, rates.lost)
+            assert point.win_rate == rates.win_rate
+            assert point.median_days == cycle.median_days
+            assert point.mean_days == pytest.approx(cycle.mean_days)
+
+
+def test_trend_as_of_a_past_moment(session: Session, team: Team) -> None:
+    (q1,) = closed_trend(session, org_scope(), [Q1], at("2025-01-25T00:00"))
+    assert (q1.won, q1.lost) == (1, 1)  # D5 won; D4 lost then (it reopened later)
+    assert closed_trend(session, org_scope(), [], AFTER) == []
 
 
 def test_quarter_boundaries_are_half_open(session: Session, team: Team) -> None:

@@ -90,3 +90,47 @@ def test_the_dashboard_reads_a_fixed_number_of_queries(
     with assert_max_queries(session, 40):
         page = client.get("/dashboard", params=AS_OF)
     assert "<h1>This quarter — whole org</h1>" in page.text
+
+
+def test_the_trend_shows_each_quarters_win_rate_and_cycle(
+    client: TestClient, org: SalesOrg
+) -> None:
+    login(client, "maria@topline.example", PASSWORD)
+
+    rows = table_rows(client.get("/dashboard", params=AS_OF).text, "trend")
+
+    assert rows[0] == ["Quarter", "2023Q4", "2024Q1", "2024Q2", "2024Q3", "2024Q4", "2025Q1"]
+    # Only Rita's deal has closed: won on 2025-02-03, 28 days after it was created.
+    assert rows[1] == ["Win rate", "—", "—", "—", "—", "—", "100%"]
+    assert rows[2] == ["Won / lost", "0 / 0", "0 / 0", "0 / 0", "0 / 0", "0 / 0", "1 / 0"]
+    assert rows[3] == ["Median cycle", "—", "—", "—", "—", "—", "28 d"]
+
+
+def test_an_admin_sees_each_team_and_a_manager_of_reps_does_not(
+    client: TestClient, org: SalesOrg
+) -> None:
+    login(client, "ada@topline.example", PASSWORD)
+    admin_page = client.get("/dashboard", params=AS_OF).text
+    client.cookies.clear()
+    login(client, "maria@topline.example", PASSWORD)
+    maria_page = client.get("/dashboard", params=AS_OF).text
+
+    teams = table_rows(admin_page, "teams")
+    assert [row[:2] + row[4:5] for row in teams[1:]] == [
+        ["Maria", "$500,000", "$90,000"],  # Ray 40,000 + 15,000; Rita 10,000 + 25,000
+        ["Otto", "$0", "$100,000"],  # Olga's discovery
+    ]
+    assert f'href="/deals?team_of={org.maria.id}&amp;status=won' in admin_page
+    assert 'id="teams"' not in maria_page
+
+
+def test_every_risk_count_links_to_the_deals_behind_it(client: TestClient, org: SalesOrg) -> None:
+    login(client, "maria@topline.example", PASSWORD)
+
+    page = client.get("/dashboard", params=AS_OF).text
+    listed = client.get("/deals", params={"risk": "no_next_step"}).text
+
+    assert 'href="/deals?risk=no_next_step&amp;sort=-amount_cents"' in page
+    assert sorted(row[0] for row in table_rows(listed, "deals")[1:]) == [
+        "Ray Negotiation", "Ray Proposal", "Rita Proposal", "Rita Prospect",
+    ]  # fmt: skip

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 
 def ratio(part: float, whole: float) -> float | None:
@@ -37,6 +37,28 @@ def median(values: Sequence[float]) -> float | None:
 
 def mean(values: Sequence[float]) -> float | None:
     return statistics.fmean(values) if values else None
+
+
+def median_of_counts(counts: Mapping[int, int]) -> float | None:
+    """The median of a list given as value → how many times it occurs (the same as `median`
+    of the expanded list, without expanding it)."""
+    total = sum(counts.values())
+    if total == 0:
+        return None
+    middle = [(total - 1) // 2, total // 2]  # positions of the middle value(s), 0-based
+    found: list[int] = []
+    seen = 0
+    for value in sorted(counts):
+        seen += counts[value]
+        while len(found) < 2 and middle[len(found)] < seen:
+            found.append(value)
+    return (found[0] + found[1]) / 2
+
+
+def mean_of_counts(counts: Mapping[int, int]) -> float | None:
+    """The mean of a list given as value → how many times it occurs."""
+    total = sum(counts.values())
+    return sum(value * n for value, n in counts.items()) / total if total else None
 
 
 # Sales-cycle buckets in days, as managers read them: a week, a month, a quarter, half a year,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from topline.auth.enums import Role
@@ -86,3 +86,21 @@ class ApiToken(IdMixin, Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship(foreign_keys=[user_id], lazy="raise")
+
+
+class SavedView(IdMixin, Base):
+    """A list page's filters and sort, saved by a person under a name to come back to.
+
+    `page` names the list ("deals"); `query` is the page's query string as it was saved. The
+    filters are checked again each time the view is opened, so a saved view never shows more
+    than its owner may see at that moment.
+    """
+
+    __tablename__ = "saved_views"
+    __table_args__ = (UniqueConstraint("user_id", "page", "name", name="uq_saved_views_name"),)
+
+    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id"))
+    page: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(80))
+    query: Mapped[str] = mapped_column(String(2000))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -173,6 +173,29 @@ class DealsAtRisk:
     by_flag: dict[str, int]
 
 
+def risk_signs(now: datetime) -> dict[str, ColumnElement[bool]]:
+    """Each warning sign (see `deals_at_risk`) as a condition on `Deal`, as of `now`."""
+    today = now.date()
+    quiet_since = now - timedelta(days=STALE_DAYS)
+    slipped_since = now - timedelta(days=SLIPPED_DAYS)
+    later, before = aliased(DealHistory), aliased(DealHistory)
+    return {
+        "past_close_date": Deal.close_date < today,
+        "no_next_step": or_(Deal.next_step.is_(None), func.trim(Deal.next_step) == ""),
+        "stale": and_(
+            Deal.updated_at < quiet_since,
+            ~exists().where(Activity.deal_id == Deal.id, Activity.occurred_at >= quiet_since),
+        ),
+        "slipped": exists().where(
+            later.deal_id == Deal.id,
+            later.valid_from >= slipped_since,
+            before.deal_id == Deal.id,
+            before.valid_to == later.valid_from,
+            later.close_date > before.close_date,
+        ),
+    }
+
+
 def deals_at_risk(
     session: Session,
     *,
@@ -191,25 +214,7 @@ def deals_at_risk(
     Two queries whatever the number of deals: the counts per sign, and the top `limit`.
     `deal_ids` narrows it to those deals (a deal page asks about its own).
     """
-    today = now.date()
-    quiet_since = now - timedelta(days=STALE_DAYS)
-    slipped_since = now - timedelta(days=SLIPPED_DAYS)
-    later, before = aliased(DealHistory), aliased(DealHistory)
-    signs: dict[str, ColumnElement[bool]] = {
-        "past_close_date": Deal.close_date < today,
-        "no_next_step": or_(Deal.next_step.is_(None), func.trim(Deal.next_step) == ""),
-        "stale": and_(
-            Deal.updated_at < quiet_since,
-            ~exists().where(Activity.deal_id == Deal.id, Activity.occurred_at >= quiet_since),
-        ),
-        "slipped": exists().where(
-            later.deal_id == Deal.id,
-            later.valid_from >= slipped_since,
-            before.deal_id == Deal.id,
-            before.valid_to == later.valid_from,
-            later.close_date > before.close_date,
-        ),
-    }
+    signs = risk_signs(now)
     flags = [case((sign, 1), else_=0).label(name) for name, sign in signs.items()]
     open_deals = (
         select(Deal.id, *flags)

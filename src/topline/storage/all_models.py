@@ -6,7 +6,7 @@ This is the one module of `storage` allowed to import domain code.
 from __future__ import annotations
 
 from topline.audit.models import AuditEntry
-from topline.auth.models import ApiToken, Organization, Team, User
+from topline.auth.models import ApiToken, Organization, SavedView, Team, User
 from topline.crm.models import (
     Account,
     Activity,
@@ -42,6 +42,7 @@ __all__ = [
     "Organization",
     "Pipeline",
     "Quota",
+    "SavedView",
     "ScoringModel",
     "Stage",
     "Team",

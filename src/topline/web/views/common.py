@@ -1,4 +1,5 @@
-"""What several pages share: the `as_of` day they are shown at, and names looked up by id."""
+"""What several pages share: the `as_of` day they are shown at, names looked up by id, and how
+the warning signs of a deal at risk are named."""
 
 from __future__ import annotations
 
@@ -32,3 +33,17 @@ def names_by_id(session: Session, model: Any, ids: Collection[int | None]) -> di
         return {}
     rows = session.execute(select(model.id, model.name).where(model.id.in_(wanted)))
     return {row[0]: row[1] for row in rows}
+
+
+RISK_LABELS = {
+    "past_close_date": "Past close date",
+    "no_next_step": "No next step",
+    "stale": "Gone quiet",
+    "slipped": "Slipped",
+}
+RISK_HELP = {
+    "past_close_date": "The expected close date is before today and the deal is still open.",
+    "no_next_step": "Nobody wrote down what happens next.",
+    "stale": "Nothing logged on the deal and no change to it in 30 days.",
+    "slipped": "Its close date was moved later in the last 30 days.",
+}

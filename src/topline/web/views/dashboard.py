@@ -9,12 +9,30 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import plotly.graph_objects as go
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, aliased
 
-from topline.analytics.quota import attainment_report, coverage_report, leaderboard_report
-from topline.analytics.reports import choose_period, cycle_report, pipeline_report, win_rate_report
-from topline.analytics.scope import ScopeKind, resolve_scope
+from topline.analytics.periods import Period
+from topline.analytics.quota import (
+    CoverageSummary,
+    attainment_report,
+    coverage_report,
+    leaderboard_report,
+)
+from topline.analytics.reports import (
+    TrendPoint,
+    choose_period,
+    closed_trend,
+    cycle_report,
+    pipeline_report,
+    win_rate_report,
+)
+from topline.analytics.scope import ScopeKind, resolve_scope, team_scope
+from topline.auth.enums import Role
+from topline.auth.models import User
 from topline.auth.service import visible_user_ids
 from topline.clock import utcnow
 from topline.crm.queries import RISK_FLAGS, deals_at_risk
@@ -23,23 +41,12 @@ from topline.forecasting.snapshots import latest_snapshots, scope_of
 from topline.web.deps import CurrentUser, DbSession
 from topline.web.routing import TransactionRoute
 from topline.web.templating import templates
-from topline.web.views.common import AsOfDay, end_of_day
+from topline.web.views.common import RISK_HELP, RISK_LABELS, AsOfDay, end_of_day
 
 router = APIRouter(route_class=TransactionRoute)
 
-RISK_LABELS = {
-    "past_close_date": "Past close date",
-    "no_next_step": "No next step",
-    "stale": "Gone quiet",
-    "slipped": "Slipped",
-}
-RISK_HELP = {
-    "past_close_date": "The expected close date is before today and the deal is still open.",
-    "no_next_step": "Nobody wrote down what happens next.",
-    "stale": "Nothing logged on the deal and no change to it in 30 days.",
-    "slipped": "Its close date was moved later in the last 30 days.",
-}
 LEADERS = 10
+TREND_QUARTERS = 6
 
 
 @router.get("/dashboard", response_class=HTMLResponse)
@@ -58,10 +65,15 @@ def dashboard_page(
     methods = {row.method: row for row in kept}
     risk = deals_at_risk(session, owner_ids=visible_user_ids(session, user), now=moment)
     leaderboard = leaderboard_report(session, scope, period, moment)
+    quarters = _quarters_up_to(period, TREND_QUARTERS)
+    trend = closed_trend(session, scope, quarters, moment)
+    previous = quarters[-2] if len(quarters) > 1 else period
     context: dict[str, Any] = {
         "heading": _heading(scope.kind, scope.name),
         "period": period,
         "period_last_day": period.end - timedelta(days=1),
+        "previous": previous,
+        "previous_last_day": previous.end - timedelta(days=1),
         "as_of": moment,
         "is_past": as_of is not None and moment < now,
         "attainment": attainment_report(session, scope, period, moment).summary,
@@ -77,8 +89,87 @@ def dashboard_page(
         "risk_help": RISK_HELP,
         "leaders": leaderboard.rows[:LEADERS],
         "show_leaderboard": scope.kind != ScopeKind.REP,
+        "trend": trend,
+        "trend_figure": _trend_figure(trend),
+        "teams": _teams(session, user, period, moment),
     }
     return templates.TemplateResponse(request, "dashboard.html", context)
+
+
+def _quarters_up_to(period: Period, count: int) -> list[Period]:
+    """`period` and the ones before it, oldest first (fewer when the calendar starts)."""
+    quarters = [period]
+    while len(quarters) < count and quarters[0].start.year > 1:
+        quarters.insert(0, quarters[0].previous())
+    return quarters
+
+
+def _trend_figure(trend: list[TrendPoint]) -> str | None:
+    """Win rate (line, left axis) and median won cycle (bars, right axis) by quarter, as Plotly
+    JSON; None when nothing closed in any of them."""
+    if not any(point.won or point.lost for point in trend):
+        return None
+    labels = [point.period for point in trend]
+    figure = go.Figure(
+        [
+            go.Bar(
+                x=labels,
+                y=[point.median_days for point in trend],
+                name="Median cycle (days)",
+                yaxis="y2",
+                marker_color="#c9d6f6",
+            ),
+            go.Scatter(
+                x=labels,
+                y=[point.win_rate for point in trend],
+                name="Win rate",
+                mode="lines+markers",
+                line={"color": "#1f4fd1", "width": 3},
+            ),
+        ],
+        layout={
+            "height": 260,
+            "margin": {"l": 50, "r": 50, "t": 10, "b": 40},
+            "paper_bgcolor": "rgba(0,0,0,0)",
+            "plot_bgcolor": "rgba(0,0,0,0)",
+            "legend": {"orientation": "h", "y": -0.25},
+            "yaxis": {"tickformat": ".0%", "rangemode": "tozero", "title": "Win rate"},
+            "yaxis2": {
+                "overlaying": "y",
+                "side": "right",
+                "rangemode": "tozero",
+                "title": "Days",
+                "showgrid": False,
+            },
+        },
+    )
+    return str(figure.to_json())
+
+
+def _teams(
+    session: Session, viewer: User, period: Period, moment: Any
+) -> list[tuple[User, CoverageSummary]]:
+    """For a director (or an admin), each team led by a manager just below them: its won
+    amount, quota, open pipeline and coverage. One report per team, for the handful of teams
+    a director leads; none for a manager of reps only."""
+    if viewer.role == Role.REP:
+        return []
+    boss = aliased(User)
+    stmt = (
+        select(User)
+        .outerjoin(boss, boss.id == User.manager_id)
+        .where(User.role == Role.MANAGER, User.active.is_(True))
+        .order_by(User.name, User.id)
+    )
+    if viewer.role == Role.MANAGER:
+        stmt = stmt.where(User.manager_id == viewer.id)
+    else:
+        stmt = stmt.where(or_(User.manager_id.is_(None), boss.role != Role.MANAGER))
+    managers = list(session.scalars(stmt))
+    return [
+        (manager, coverage_report(session, team_scope(manager), period, moment).summary)
+        for manager in managers
+    ]
 
 
 def _heading(kind: ScopeKind, name: str) -> str:
