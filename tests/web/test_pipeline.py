@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -175,7 +176,7 @@ def test_nav_shows_the_user_and_a_logout_form(client: TestClient, org: SalesOrg)
 
     text = client.get("/pipeline").text
 
-    assert '<span class="account__name">Maria</span>' in text
+    assert '<a class="account__name" href="/settings/tokens" title="Your API tokens">Maria</a>' in text
     assert ">Manager</span>" in text
     assert '<form method="post" action="/logout"' in text
     assert 'aria-current="page">Pipeline</a>' in text
@@ -202,8 +203,9 @@ def test_pipeline_page_query_count_is_bounded(
     login(client, "maria@topline.example", PASSWORD)
     session.expunge_all()
 
-    # user, reporting subtree, default pipeline, stage totals, board cards, largest deals
-    with assert_max_queries(session, 6):
+    # user, reporting subtree, the people to filter by, pipelines, fiscal year start, default
+    # pipeline, stage totals, board cards, largest deals
+    with assert_max_queries(session, 9):
         response = client.get("/pipeline")
 
     assert response.status_code == 200
@@ -269,3 +271,55 @@ def test_a_rep_cannot_move_a_peers_deal_from_the_board(
     )  # fmt: skip
 
     assert response.status_code == 404
+
+
+def test_the_board_narrows_to_a_person_a_team_and_a_close_window(
+    client: TestClient, session: Session, org: SalesOrg
+) -> None:
+    make_deal(
+        session, owner=org.ray, stage=stage_named(session, org.pipeline, "Discovery"),
+        amount_cents=7_000_00, name="Ray Later", close_date=date(2025, 9, 30),
+    )  # fmt: skip
+    login(client, "ada@topline.example", PASSWORD)
+
+    ray = client.get("/pipeline", params={"owner_id": org.ray.id})
+    team = client.get("/pipeline", params={"team_of": org.otto.id})
+    q3 = client.get("/pipeline", params={"close_from": "2025-07-01", "close_to": "2025-09-30"})
+
+    assert deal_names(ray.text) == ["Ray Proposal", "Ray Negotiation", "Ray Later"]
+    assert stage_table(ray.text)[-1] == ["Total", "", "3", "$62,000", "$38,800", ""]
+    assert deal_names(team.text) == ["Olga Discovery"]
+    assert deal_names(q3.text) == ["Ray Later"]
+    assert stage_table(q3.text)[3][:4] == ["Discovery", "40%", "1", "$7,000"]
+
+
+def test_a_rep_cannot_narrow_the_board_to_someone_else(client: TestClient, org: SalesOrg) -> None:
+    login(client, "rita@topline.example", PASSWORD)
+
+    assert client.get("/pipeline", params={"owner_id": org.ray.id}).status_code == 404
+    assert client.get("/pipeline", params={"team_of": org.maria.id}).status_code == 404
+    both = client.get("/pipeline", params={"owner_id": org.rita.id, "team_of": org.rita.id})
+    assert both.status_code == 422
+
+
+def test_a_move_keeps_the_boards_filters(
+    client: TestClient, session: Session, org: SalesOrg
+) -> None:
+    deal = session.scalars(select(Deal).where(Deal.name == "Ray Proposal")).one()
+    negotiation = stage_named(session, org.pipeline, "Negotiation")
+    login(client, "maria@topline.example", PASSWORD)
+    board = client.get("/pipeline", params={"owner_id": org.ray.id}).text
+    back = f"owner_id={org.ray.id}"
+    assert f'name="back" value="{back}"' in board
+
+    done = client.post(
+        "/pipeline/move",
+        data={
+            "csrf_token": csrf_from(board), "deal_id": deal.id, "version": deal.version,
+            "stage_id": negotiation.id, "back": back + "&evil=https://elsewhere.example",
+        },
+        follow_redirects=False,
+    )  # fmt: skip
+
+    assert done.status_code == 303
+    assert done.headers["location"] == f"/pipeline?owner_id={org.ray.id}&moved=1"

@@ -61,8 +61,32 @@ def _owner_filter(owner_ids: Sequence[int] | None) -> ColumnElement[bool]:
     return true() if owner_ids is None else Deal.owner_id.in_(list(owner_ids))
 
 
+@dataclass(frozen=True)
+class CloseWindow:
+    """Open deals expected to close between two days (both included; None leaves that side
+    open)."""
+
+    start: date | None = None
+    end: date | None = None
+
+    def condition(self) -> ColumnElement[bool]:
+        conditions = []
+        if self.start is not None:
+            conditions.append(Deal.close_date >= self.start)
+        if self.end is not None:
+            conditions.append(Deal.close_date <= self.end)
+        return and_(true(), *conditions)
+
+
+ANY_CLOSE = CloseWindow()
+
+
 def open_pipeline_by_stage(
-    session: Session, *, owner_ids: Sequence[int] | None, pipeline_id: int
+    session: Session,
+    *,
+    owner_ids: Sequence[int] | None,
+    pipeline_id: int,
+    closing: CloseWindow = ANY_CLOSE,
 ) -> list[StageTotals]:
     """Open pipeline per open stage of `pipeline_id`, in stage order, empty stages included.
 
@@ -74,7 +98,10 @@ def open_pipeline_by_stage(
     stmt = (
         select(Stage.id, Stage.name, Stage.probability, deal_count, amount)
         .select_from(Stage)
-        .outerjoin(Deal, and_(Deal.stage_id == Stage.id, _owner_filter(owner_ids)))
+        .outerjoin(
+            Deal,
+            and_(Deal.stage_id == Stage.id, _owner_filter(owner_ids), closing.condition()),
+        )
         .where(Stage.pipeline_id == pipeline_id, Stage.type == StageType.OPEN)
         .group_by(Stage.id, Stage.name, Stage.probability, Stage.position)
         .order_by(Stage.position)
@@ -102,7 +129,12 @@ def pipeline_totals(stages: Sequence[StageTotals]) -> PipelineTotals:
 
 
 def largest_open_deals(
-    session: Session, *, owner_ids: Sequence[int] | None, pipeline_id: int, limit: int = 10
+    session: Session,
+    *,
+    owner_ids: Sequence[int] | None,
+    pipeline_id: int,
+    limit: int = 10,
+    closing: CloseWindow = ANY_CLOSE,
 ) -> list[OpenDealRow]:
     """The biggest open deals of `pipeline_id`, ties broken by the earliest close date."""
     stmt = (
@@ -122,6 +154,7 @@ def largest_open_deals(
             Deal.pipeline_id == pipeline_id,
             Stage.type == StageType.OPEN,
             _owner_filter(owner_ids),
+            closing.condition(),
         )
         .order_by(Deal.amount_cents.desc(), Deal.close_date, Deal.id)
         .limit(limit)
@@ -283,7 +316,12 @@ class BoardCard:
 
 
 def board_cards(
-    session: Session, *, owner_ids: Sequence[int] | None, pipeline_id: int, per_stage: int = 25
+    session: Session,
+    *,
+    owner_ids: Sequence[int] | None,
+    pipeline_id: int,
+    per_stage: int = 25,
+    closing: CloseWindow = ANY_CLOSE,
 ) -> list[BoardCard]:
     """The largest `per_stage` open deals of each stage of `pipeline_id` (one query)."""
     rank = (
@@ -295,7 +333,10 @@ def board_cards(
         select(Deal.id, rank)
         .join(Stage, Stage.id == Deal.stage_id)
         .where(
-            Deal.pipeline_id == pipeline_id, Stage.type == StageType.OPEN, _owner_filter(owner_ids)
+            Deal.pipeline_id == pipeline_id,
+            Stage.type == StageType.OPEN,
+            _owner_filter(owner_ids),
+            closing.condition(),
         )
         .subquery("ranked")
     )
