@@ -3,6 +3,8 @@ scoped to what the viewer may see."""
 
 from __future__ import annotations
 
+import html
+import json
 from datetime import UTC, date, datetime
 
 from fastapi.testclient import TestClient
@@ -287,3 +289,80 @@ def test_nobody_adjusts_a_number_outside_their_reach(
     )
     assert other_team.status_code == 404
     assert session.scalars(select(ForecastSubmission)).all() == []
+
+
+def test_the_viewers_call_history_lists_own_calls_and_adjustments_newest_first(
+    client: TestClient, session: Session, org: SalesOrg
+) -> None:
+    call(session, org.rita, org.rita, 30_000_00, day=12)
+    call(session, org.rita, org.maria, 45_000_00, day=18)
+    call(session, org.rita, org.rita, 99_000_00, day=25)  # after the day the page is read at
+    login(client, "rita@topline.example", PASSWORD)
+
+    rows = table_rows(client.get("/forecast", params=AS_OF).text, "call-history")
+
+    assert [row[:3] for row in rows[1:]] == [
+        ["Feb 18, 2025 12:00 UTC", "Maria (adjustment)", "$45,000"],
+        ["Feb 12, 2025 12:00 UTC", "You", "$30,000"],
+    ]
+
+
+def test_the_quarters_moves_are_charted_once_two_days_are_kept(
+    client: TestClient, session: Session, org: SalesOrg
+) -> None:
+    team_projection(session, org)
+    login(client, "maria@topline.example", PASSWORD)
+    one_day = client.get("/forecast", params=AS_OF).text
+    session.add(
+        ForecastSnapshot(
+            scope_key=f"team:{org.maria.id}", scope_kind="team", scope_user_id=org.maria.id,
+            period_start=Q1[0], period_end=Q1[1], method="projection",
+            taken_on=date(2025, 2, 12), taken_at=datetime(2025, 2, 12, 5, 30, tzinfo=UTC),
+            expected_cents=520_000_00, p10_cents=480_000_00, p90_cents=560_000_00,
+            won_cents=0, open_deals=5,
+        )
+    )  # fmt: skip
+    session.flush()
+
+    two_days = client.get("/forecast", params=AS_OF).text
+
+    assert 'id="history-chart"' not in one_day
+    assert 'id="history-chart"' in two_days
+    figure = json.loads(html.unescape(two_days.split('id="history-chart" data-figure="')[1]
+                                      .split('"')[0]))  # fmt: skip
+    by_name = {trace.get("name"): trace for trace in figure["data"]}
+    assert by_name["Projection"]["x"] == ["2025-02-12", "2025-02-19"]
+    assert by_name["Projection"]["y"] == [520_000, 540_000]
+    assert by_name["Won so far"]["y"] == [0, 500_000]
+    assert by_name["Forecast call"]["y"] == [None, 530_000]
+
+
+def test_each_ended_quarter_shows_what_was_forecast_and_what_was_won(
+    client: TestClient, session: Session, org: SalesOrg
+) -> None:
+    scope = f"team:{org.maria.id}"
+    for method, cents in (("projection", 450_000_00), ("people", 600_000_00)):
+        session.add(
+            ForecastSnapshot(
+                scope_key=scope, scope_kind="team", scope_user_id=org.maria.id,
+                period_start=date(2025, 1, 1), period_end=date(2025, 4, 1), method=method,
+                taken_on=date(2025, 1, 29), taken_at=datetime(2025, 1, 29, 5, tzinfo=UTC),
+                expected_cents=cents, won_cents=0, open_deals=5,
+                **({"p10_cents": 400_000_00, "p90_cents": 520_000_00} if method == "projection"
+                   else {}),
+            )
+        )  # fmt: skip
+    session.flush()
+    login(client, "maria@topline.example", PASSWORD)
+
+    rows = table_rows(client.get("/forecast", params={"as_of": "2025-04-10"}).text, "past-quarters")
+
+    # Q1 won: Rita's 500,000; four weeks in, the projection said 450,000 (400,000–520,000).
+    assert rows[1] == [
+        "2025Q1",
+        "4",
+        "$500,000",
+        "$450,000",
+        "$400,000 – $520,000 inside",
+        "$600,000",
+    ]

@@ -180,6 +180,24 @@ def call_as_of(
     return session.scalar(stmt)
 
 
+def call_history(
+    session: Session, user_id: int, period: Period, as_of: datetime
+) -> list[ForecastSubmission]:
+    """Every call submitted for `user_id`'s number in `period` up to `as_of` (their own and
+    their managers' adjustments), newest first (one query)."""
+    stmt = (
+        select(ForecastSubmission)
+        .where(
+            ForecastSubmission.user_id == user_id,
+            ForecastSubmission.period_start == period.start,
+            ForecastSubmission.period_end == period.end,
+            ForecastSubmission.submitted_at <= as_of,
+        )
+        .order_by(ForecastSubmission.submitted_at.desc(), ForecastSubmission.id.desc())
+    )
+    return list(session.scalars(stmt))
+
+
 def _latest_calls(
     session: Session, user_ids: Sequence[int], period: Period, as_of: datetime
 ) -> dict[tuple[int, bool], ForecastSubmission]:

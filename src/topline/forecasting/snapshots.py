@@ -264,6 +264,26 @@ def latest_snapshots(
     return sorted(rows, key=lambda row: (order.get(row.method, len(order)), row.method))
 
 
+def snapshot_history(
+    session: Session, scope: ForecastScope, period: Period, as_of: datetime
+) -> list[ForecastSnapshot]:
+    """Every number kept for `scope` and `period` up to `as_of`'s day, oldest day first (one
+    query): how the forecast moved through the period."""
+    as_of = ensure_utc(as_of)
+    return list(
+        session.scalars(
+            select(ForecastSnapshot)
+            .where(
+                ForecastSnapshot.scope_key == scope.key,
+                ForecastSnapshot.period_start == period.start,
+                ForecastSnapshot.period_end == period.end,
+                ForecastSnapshot.taken_on <= as_of.date(),
+            )
+            .order_by(ForecastSnapshot.taken_on, ForecastSnapshot.method)
+        )
+    )
+
+
 METHOD_ORDER = (PROJECTION, PEOPLE, *[name for name in METHODS if name != PROJECTION])
 
 

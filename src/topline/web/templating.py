@@ -53,6 +53,13 @@ def format_date(value: date | datetime | None) -> str:
     return f"{value:%b} {value.day}, {value.year}"
 
 
+def format_datetime(value: datetime | None) -> str:
+    """A moment in UTC, to the minute: "Mar 31, 2025 14:05 UTC"."""
+    if value is None:
+        return "—"
+    return f"{format_date(value)} {value:%H:%M} UTC"
+
+
 def _page_context(request: Request) -> dict[str, Any]:
     # The 500 handler runs outside the session middleware, so there may be no session.
     has_session = "session" in request.scope
@@ -76,6 +83,7 @@ def _environment() -> jinja2.Environment:
     env.filters["money"] = format_money
     env.filters["percent"] = format_percent
     env.filters["date"] = format_date
+    env.filters["datetime"] = format_datetime
     # `define("win-rate")`: a glossary term's definition, for the tooltip where it appears.
     env.globals["define"] = glossary.define
     return env

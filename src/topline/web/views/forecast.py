@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
+import plotly.graph_objects as go
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
@@ -25,7 +26,14 @@ from topline.auth.models import User
 from topline.clock import utcnow
 from topline.crm.models import Deal
 from topline.errors import PermissionDenied
-from topline.forecasting.calls import CallAmounts, RollupNode, forecast_rollup, prefill
+from topline.forecasting.calls import (
+    CallAmounts,
+    RollupNode,
+    call_history,
+    forecast_rollup,
+    prefill,
+)
+from topline.forecasting.models import ForecastSnapshot
 from topline.forecasting.projection import PEOPLE, PROJECTION
 from topline.forecasting.schemas import ForecastSubmissionRead
 from topline.forecasting.service import submit_forecast
@@ -33,6 +41,7 @@ from topline.forecasting.snapshots import (
     HORIZON_WEEKS,
     latest_snapshots,
     scope_of,
+    snapshot_history,
     snapshot_json,
     tracked_accuracy,
 )
@@ -94,6 +103,14 @@ def _dollars(cents: int) -> str:
 
 def _quarter(session: Session, moment: datetime) -> Period:
     return period_containing(moment.date(), PeriodKind.QUARTER, fiscal_start_month(session))
+
+
+def _period_label(period: Period, fiscal_month: int) -> str:
+    """A kept period's name: its fiscal quarter's when it is one, else its dates."""
+    quarter = period_containing(period.start, PeriodKind.QUARTER, fiscal_month)
+    if (quarter.start, quarter.end) == (period.start, period.end):
+        return quarter.label
+    return period.label
 
 
 @router.get("/forecast", response_class=HTMLResponse)
@@ -197,7 +214,17 @@ def _render(
     projection = next((row for row in kept if row["method"] == PROJECTION), None)
     rollup = forecast_rollup(session, user, user, period, now)
     accuracy = tracked_accuracy(session, scope, now)
+    calls = call_history(session, user.id, period, now)
     context: dict[str, Any] = {
+        "history_figure": _history_figure(snapshot_history(session, scope, period, now)),
+        "calls": calls,
+        "callers": names_by_id(session, User, {call.submitted_by_id for call in calls}),
+        "past_points": [
+            (_period_label(point.period, period.fiscal_start_month), point)
+            for point in sorted(
+                accuracy.points, key=lambda p: (-p.period.start.toordinal(), p.horizon_weeks)
+            )
+        ],
         "heading": _heading(user),
         "period": period,
         "kept": kept,
@@ -227,6 +254,64 @@ def _render(
     return templates.TemplateResponse(
         request, "forecast/forecast.html", context, status_code=status_code
     )
+
+
+HISTORY_LINES = (
+    (PEOPLE, "Forecast call", "#7a4b00", "solid"),
+    ("stage_weighted", "Stage-weighted", "#4f5b6b", "dot"),
+)
+
+
+def _history_figure(rows: list[ForecastSnapshot]) -> str | None:
+    """How the quarter's forecast moved, day by day, as Plotly JSON: the projection with its
+    P10–P90 band, the call, the stage-weighted pipeline and the amount won so far. None until
+    two days have been kept."""
+    days = sorted({row.taken_on for row in rows})
+    if len(days) < 2:
+        return None
+    by_method: dict[str, dict[Any, ForecastSnapshot]] = {}
+    for row in rows:
+        by_method.setdefault(row.method, {})[row.taken_on] = row
+
+    def series(method: str, field: str) -> list[float | None]:
+        kept = by_method.get(method, {})
+        values = [getattr(kept[day], field) if day in kept else None for day in days]
+        return [None if value is None else value / 100 for value in values]
+
+    x = [day.isoformat() for day in days]
+    traces: list[Any] = []
+    if PROJECTION in by_method:
+        traces += [
+            go.Scatter(x=x, y=series(PROJECTION, "p90_cents"), name="P90", mode="lines",
+                       line={"width": 0}, showlegend=False, hoverinfo="skip"),
+            go.Scatter(x=x, y=series(PROJECTION, "p10_cents"), name="P10–P90", mode="lines",
+                       line={"width": 0}, fill="tonexty", fillcolor="rgba(31,79,209,0.15)"),
+            go.Scatter(x=x, y=series(PROJECTION, "expected_cents"), name="Projection",
+                       mode="lines", line={"color": "#1f4fd1", "width": 3}),
+        ]  # fmt: skip
+    for method, label, color, dash in HISTORY_LINES:
+        if method in by_method:
+            traces.append(
+                go.Scatter(x=x, y=series(method, "expected_cents"), name=label, mode="lines",
+                           line={"color": color, "dash": dash})
+            )  # fmt: skip
+    any_method = next(iter(by_method))
+    traces.append(
+        go.Scatter(x=x, y=series(any_method, "won_cents"), name="Won so far", mode="lines",
+                   line={"color": "#14633a", "width": 2})
+    )  # fmt: skip
+    figure = go.Figure(
+        traces,
+        layout={
+            "height": 300,
+            "margin": {"l": 70, "r": 20, "t": 10, "b": 40},
+            "paper_bgcolor": "rgba(0,0,0,0)",
+            "plot_bgcolor": "rgba(0,0,0,0)",
+            "legend": {"orientation": "h", "y": -0.2},
+            "yaxis": {"tickprefix": "$", "rangemode": "tozero"},
+        },
+    )
+    return str(figure.to_json())
 
 
 def _effective_values(root: RollupNode) -> dict[int, dict[str, str]]:
