@@ -193,3 +193,20 @@ def test_a_view_is_deleted_by_its_owner(
     session.expire_all()
     assert session.scalars(select(SavedView)).all() == []
     assert "None yet." in client.get("/deals").text
+
+
+def test_the_filter_forms_empty_choices_mean_no_filter(client: TestClient, org: SalesOrg) -> None:
+    login(client, "maria@topline.example", PASSWORD)
+    blank = dict.fromkeys(
+        ("status", "owner_id", "team_of", "stage_id", "risk", "close_from", "close_to",
+         "created_from", "created_to", "q"),
+        "",
+    )  # fmt: skip
+
+    submitted = client.get("/deals", params={**blank, "sort": "name"})
+    board = client.get("/pipeline", params={"owner_id": "", "team_of": "", "close_from": "",
+                                            "close_to": ""})  # fmt: skip
+
+    assert submitted.status_code == 200
+    assert names(submitted.text) == names(client.get("/deals", params={"sort": "name"}).text)
+    assert board.status_code == 200

@@ -96,3 +96,16 @@ def test_plotly_is_served_by_topline_itself(client: TestClient, org: SalesOrg) -
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/javascript")
     assert "plotly" in response.text[:2000].lower()
+
+
+def test_the_pickers_empty_fields_mean_the_defaults(client: TestClient, org: SalesOrg) -> None:
+    login(client, "maria@topline.example", PASSWORD)
+
+    blank = client.get("/reports/win-rate", params={"period": "", "as_of": ""})
+    default = client.get("/reports/win-rate")
+    dashboard = client.get("/dashboard", params={"as_of": ""})
+
+    assert blank.status_code == 200
+    summary = re.compile(r'<dl class="summary" id="summary">.*?</dl>', re.S)
+    assert summary.findall(blank.text) == summary.findall(default.text) != []
+    assert dashboard.status_code == 200

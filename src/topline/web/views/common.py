@@ -8,13 +8,23 @@ from datetime import UTC, date, datetime, time
 from typing import Annotated, Any
 
 from fastapi import Query
+from pydantic import BeforeValidator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from topline.clock import utcnow
 
+
+def _blank_is_none(value: Any) -> Any:
+    return None if value == "" else value
+
+
+# A filter form's empty choice ("Any", an empty date field) sends an empty value: it means
+# the filter is not set. Add `Blank` to a query parameter's `Annotated[...]` to read it so.
+Blank = BeforeValidator(_blank_is_none)
+
 AsOfDay = Annotated[
-    date | None, Query(description="Show the page as it stood at the end of that day.")
+    date | None, Query(description="Show the page as it stood at the end of that day."), Blank
 ]
 
 

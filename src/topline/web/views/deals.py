@@ -32,7 +32,7 @@ from topline.web.api.exports import export_response
 from topline.web.deps import CurrentUser, DbSession
 from topline.web.routing import TransactionRoute
 from topline.web.templating import templates
-from topline.web.views.common import RISK_HELP, RISK_LABELS, names_by_id
+from topline.web.views.common import RISK_HELP, RISK_LABELS, Blank, names_by_id
 
 router = APIRouter(route_class=TransactionRoute)
 
@@ -43,17 +43,21 @@ SORTABLE = {
     "close_date": "Close date",
     "updated_at": "Last change",
 }
-OwnerId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
-StageId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
-Status = Annotated[StageType | None, Query(alias="status")]
-Words = Annotated[str | None, Query(max_length=100)]
+OwnerId = Annotated[int | None, Query(ge=1, le=MAX_ID), Blank]
+StageId = Annotated[int | None, Query(ge=1, le=MAX_ID), Blank]
+Status = Annotated[StageType | None, Query(alias="status"), Blank]
+Words = Annotated[str | None, Query(max_length=100), Blank]
 TeamOf = Annotated[
-    int | None, Query(ge=1, le=MAX_ID, description="Deals of this manager's reporting subtree.")
+    int | None,
+    Query(ge=1, le=MAX_ID, description="Deals of this manager's reporting subtree."),
+    Blank,
 ]
 RiskSign = Literal["any", "past_close_date", "no_next_step", "stale", "slipped"]
 Risk = Annotated[
-    RiskSign | None, Query(description="Open deals showing this warning sign (or any).")
+    RiskSign | None, Query(description="Open deals showing this warning sign (or any)."), Blank
 ]
+Day = Annotated[date | None, Query(), Blank]
+LastDay = Annotated[date | None, Query(description="Inclusive."), Blank]
 PAGE = "deals"
 
 
@@ -128,10 +132,10 @@ def deals_page(
     stage_id: StageId = None,
     status: Status = None,
     risk: Risk = None,
-    close_from: date | None = None,
-    close_to: Annotated[date | None, Query(description="Inclusive.")] = None,
-    created_from: date | None = None,
-    created_to: Annotated[date | None, Query(description="Inclusive.")] = None,
+    close_from: Day = None,
+    close_to: LastDay = None,
+    created_from: Day = None,
+    created_to: LastDay = None,
     q: Words = None,
     sort: DealSort = "close_date",
     cursor: Annotated[str | None, Query(max_length=200)] = None,
@@ -204,10 +208,10 @@ def export_deals_page(
     stage_id: StageId = None,
     status: Status = None,
     risk: Risk = None,
-    close_from: date | None = None,
-    close_to: date | None = None,
-    created_from: date | None = None,
-    created_to: date | None = None,
+    close_from: Day = None,
+    close_to: LastDay = None,
+    created_from: Day = None,
+    created_to: LastDay = None,
     q: Words = None,
 ) -> Response:
     """Every matching deal the viewer may see as CSV (money in cents, formulas neutralized)."""
@@ -262,7 +266,11 @@ def _parse_saved(query: str) -> tuple[DealFilters, str]:
     sort = values.pop("sort", "close_date")
     if sort.lstrip("-") not in SORT_COLUMNS:
         sort = "close_date"
-    known = {key: value for key, value in values.items() if key in DealFilters.model_fields}
+    known = {
+        key: value
+        for key, value in values.items()
+        if key in DealFilters.model_fields and value != ""
+    }
     try:
         return DealFilters.model_validate(known), sort
     except ValueError:

@@ -38,11 +38,14 @@ from topline.web.api.deals import act_on_deal, stage_by_id
 from topline.web.deps import CurrentUser, DbSession
 from topline.web.routing import TransactionRoute
 from topline.web.templating import templates
+from topline.web.views.common import Blank
 
 router = APIRouter(route_class=TransactionRoute)
 
 LARGEST_DEALS = 10
-PersonId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+PersonId = Annotated[int | None, Query(ge=1, le=MAX_ID), Blank]
+Day = Annotated[date | None, Query(), Blank]
+LastDay = Annotated[date | None, Query(description="Inclusive."), Blank]
 
 
 @dataclass(frozen=True)
@@ -81,8 +84,8 @@ def pipeline_page(
     pipeline_id: PersonId = None,
     owner_id: PersonId = None,
     team_of: PersonId = None,
-    close_from: date | None = None,
-    close_to: Annotated[date | None, Query(description="Inclusive.")] = None,
+    close_from: Day = None,
+    close_to: LastDay = None,
 ) -> HTMLResponse:
     """Open pipeline by stage, with totals, the board of the largest deals of each stage, and
     the largest deals overall: of one pipeline (the default one unless chosen), for one person

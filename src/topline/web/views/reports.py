@@ -26,7 +26,7 @@ from topline.web.api.reports import PERIOD_PATTERN
 from topline.web.deps import CurrentUser, DbSession
 from topline.web.routing import TransactionRoute
 from topline.web.templating import templates
-from topline.web.views.common import end_of_day
+from topline.web.views.common import Blank, end_of_day
 
 router = APIRouter(route_class=TransactionRoute)
 
@@ -55,8 +55,8 @@ WATERFALL_STEPS = [
     ("Lost", "lost_cents", "negative"),
     ("Other", "other_cents", "negative"),
 ]
-PeriodText = Annotated[str | None, Query(pattern=PERIOD_PATTERN)]
-Day = Annotated[date | None, Query()]
+PeriodText = Annotated[str | None, Query(pattern=PERIOD_PATTERN), Blank]
+Day = Annotated[date | None, Query(), Blank]
 
 
 @router.get("/assets/plotly.min.js", include_in_schema=False)
