@@ -1,16 +1,19 @@
 """The team page: every rep against the team's median on each metric, and where each rep's
-funnel leaks: the basis of coaching. The figures are the `reps` report's."""
+funnel leaks: the basis of coaching; and how the new hires ramp up against the tenured reps.
+The figures are the `reps` and `ramp` reports'."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
+import plotly.graph_objects as go
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from topline.analytics.people import Better, RepsRow, Unit, reps_report, shortfall
 from topline.analytics.reports import choose_period
+from topline.analytics.revenue import RampRow, ramp_report
 from topline.analytics.scope import ScopeKind, resolve_scope
 from topline.clock import utcnow
 from topline.web.deps import CurrentUser, DbSession
@@ -81,6 +84,7 @@ def team_page(
     scope = resolve_scope(session, user)
     period = choose_period(session, period=None, start=None, end=None, as_of=moment)
     report = reps_report(session, scope, period, moment)
+    ramp = ramp_report(session, scope, moment)
     medians = report.summary.medians
     weakest = {
         entry.id: [metric_name(m) for m in entry.weakest] for entry in report.summary.weakest
@@ -94,8 +98,53 @@ def team_page(
         "columns": [metric_name(m.metric) for m in medians],
         "median_cells": [show(m.median, m.unit) for m in medians],
         "rows": [(row, _cells(row, medians), weakest.get(row.id, [])) for row in report.rows],
+        "ramp": ramp,
+        "ramp_figure": _ramp_figure(ramp.rows, ramp.summary.tenured_monthly_median_cents),
     }
     return templates.TemplateResponse(request, "team.html", context)
+
+
+def _ramp_figure(rows: list[RampRow], tenured_monthly_cents: int | None) -> str | None:
+    """Each new hire's cumulative bookings by month of tenure against the tenured reps' median
+    pace (their median month, added up), as Plotly JSON; None without new hires."""
+    if not rows:
+        return None
+    longest = max((len(row.months) for row in rows), default=0)
+    traces: list[Any] = []
+    for row in rows:
+        total = 0
+        cumulative = []
+        for month in row.months:
+            total += month.bookings_cents
+            cumulative.append(total / 100)
+        traces.append(
+            go.Scatter(
+                x=[month.month for month in row.months], y=cumulative, name=row.name,
+                mode="lines+markers",
+            )
+        )  # fmt: skip
+    if tenured_monthly_cents is not None and longest:
+        months = list(range(1, longest + 1))
+        traces.append(
+            go.Scatter(
+                x=months, y=[tenured_monthly_cents * k / 100 for k in months],
+                name="Tenured reps' median pace", mode="lines",
+                line={"color": "#4f5b6b", "dash": "dash", "width": 3},
+            )
+        )  # fmt: skip
+    figure = go.Figure(
+        traces,
+        layout={
+            "height": 320,
+            "margin": {"l": 70, "r": 20, "t": 10, "b": 50},
+            "paper_bgcolor": "rgba(0,0,0,0)",
+            "plot_bgcolor": "rgba(0,0,0,0)",
+            "xaxis": {"title": "Month of tenure", "dtick": 1},
+            "yaxis": {"title": "Booked since hire", "tickprefix": "$", "rangemode": "tozero"},
+            "legend": {"orientation": "h", "y": -0.3},
+        },
+    )
+    return str(figure.to_json())
 
 
 def _cells(row: RepsRow, medians: list[Any]) -> list[Cell]:
