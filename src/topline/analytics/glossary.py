@@ -127,6 +127,11 @@ TERMS: tuple[Term, ...] = (
     Term("sql", "SQL (sales-qualified lead)",
          "A lead sales has qualified: at least three of the four BANT criteria are met.",
          None, "Leads and scoring"),
+    Term("buying-committee", "Buying committee",
+         "The people at the customer who decide a deal together, each with a role: decision "
+         "maker, champion, influencer, blocker or user. A deal with the decision maker and a "
+         "champion covered is better placed than one with a single contact.", None,
+         "Leads and scoring"),
     Term("bant", "BANT",
          "Budget, Authority, Need, Timeline: the four questions that qualify a lead.", None,
          "Leads and scoring"),
