@@ -10,7 +10,7 @@ TOPLINE_TEST_DATABASE_URL ?= $(shell pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/n
 export TOPLINE_TEST_DATABASE_URL
 PYTEST_WORKERS ?= 2
 
-.PHONY: install demo dev serve test test-fast lint lint-check typecheck check migrate revision assets bench clean
+.PHONY: install demo dev serve test test-fast lint lint-check typecheck check migrate revision assets bench screenshots clean
 
 install: $(INSTALLED) $(ASSETS)
 
@@ -45,12 +45,12 @@ test-fast: install
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -m "not slow and not browser" $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check --fix src tests benchmarks
-	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks scripts
+	$(BIN)/ruff format src tests benchmarks scripts
 
 lint-check: install
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
 
 typecheck: install
 	$(BIN)/mypy
@@ -65,6 +65,10 @@ revision: install
 
 bench: install
 	$(BIN)/python benchmarks/demo_generation.py
+
+# Every page at 1366x768 in headless Chromium, saved under docs/screenshots/.
+screenshots: install
+	PYTHONPATH=. $(BIN)/python scripts/screenshots.py
 
 clean:
 	rm -rf $(VENV) node_modules $(VENDOR) .pytest_cache .mypy_cache .ruff_cache
