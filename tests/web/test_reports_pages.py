@@ -109,3 +109,26 @@ def test_the_pickers_empty_fields_mean_the_defaults(client: TestClient, org: Sal
     summary = re.compile(r'<dl class="summary" id="summary">.*?</dl>', re.S)
     assert summary.findall(blank.text) == summary.findall(default.text) != []
     assert dashboard.status_code == 200
+
+
+def test_a_report_narrows_to_a_team_or_a_rep_the_viewer_may_see(
+    client: TestClient, org: SalesOrg
+) -> None:
+    login(client, "ada@topline.example", PASSWORD)
+
+    otto = client.get("/reports/pipeline", params={**Q1, "scope": f"team:{org.otto.id}"})
+    ray = client.get("/reports/pipeline/export", params={**Q1, "scope": f"rep:{org.ray.id}"})
+    bad = client.get("/reports/pipeline", params={"scope": "everyone"})
+
+    assert "Team of Otto · 2025Q1" in otto.text
+    assert f'<option value="team:{org.otto.id}" selected>Team of Otto</option>' in otto.text
+    stages = {row["stage"]: row for row in csv.DictReader(io.StringIO(ray.text.lstrip("\ufeff")))}
+    assert (stages["Proposal"]["amount_cents"], stages["Negotiation"]["amount_cents"]) == (
+        "4000000", "1500000",
+    )  # fmt: skip
+    assert stages["Prospecting"]["amount_cents"] == "0"  # Rita's prospect is not Ray's
+    assert bad.status_code == 422
+    client.cookies.clear()
+    login(client, "rita@topline.example", PASSWORD)
+    assert client.get("/reports/pipeline", params={"scope": f"rep:{org.ray.id}"}).status_code == 404
+    assert 'id="r-scope"' not in client.get("/reports/pipeline").text  # only herself to show

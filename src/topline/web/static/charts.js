@@ -8,4 +8,13 @@ document.addEventListener("DOMContentLoaded", function () {
       toImageButtonOptions: { format: "png", filename: "topline-report" },
     });
   });
+  // A "Download the chart as PNG" button saves its chart as Plotly draws it.
+  document.querySelectorAll("[data-download-chart]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var chart = document.getElementById(button.dataset.downloadChart);
+      window.Plotly.downloadImage(chart, {
+        format: "png", width: 1200, height: 600, filename: button.dataset.filename || "topline-chart",
+      });
+    });
+  });
 });

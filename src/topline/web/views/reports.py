@@ -15,10 +15,14 @@ from fastapi import APIRouter, Query, Request
 from fastapi import Path as UrlPath
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from pydantic import BaseModel
+from sqlalchemy import select
 
 from topline.analytics.catalog import REPORTS
 from topline.analytics.reports import choose_period
 from topline.analytics.scope import resolve_scope
+from topline.auth.enums import Role
+from topline.auth.models import User
+from topline.auth.service import visible_user_ids
 from topline.errors import NotFound
 from topline.exporters.tables import ExportFormat
 from topline.web.api.exports import export_columns, rows_response
@@ -76,15 +80,27 @@ def reports_index(request: Request, user: CurrentUser) -> HTMLResponse:
     return templates.TemplateResponse(request, "reports/index.html", context)
 
 
+ScopeText = Annotated[
+    str | None,
+    Query(pattern=r"^(team|rep):[0-9]{1,18}$", description="team:<manager id> or rep:<user id>."),
+    Blank,
+]
+
+
 def _run(
     session: Any, user: Any, name: str, period: str | None, as_of: date | None,
-    since: date | None,
+    since: date | None, scope_text: str | None = None,
 ) -> tuple[Any, BaseModel, datetime]:  # fmt: skip
     spec = REPORTS.get(name)
     if spec is None:
         raise NotFound(f"no report {name!r}")
     moment = end_of_day(as_of)
-    scope = resolve_scope(session, user)
+    kind, _, number = (scope_text or "").partition(":")
+    scope = resolve_scope(
+        session, user,
+        team_of=int(number) if kind == "team" else None,
+        rep_id=int(number) if kind == "rep" else None,
+    )  # fmt: skip
     chosen = choose_period(session, period=period, start=None, end=None, as_of=moment)
     options = {}
     if since is not None and "since" in spec.options:
@@ -101,9 +117,11 @@ def report_page(
     period: PeriodText = None,
     as_of: Day = None,
     since: Day = None,
+    scope: ScopeText = None,
 ) -> HTMLResponse:
-    """One report for the viewer's scope: chart, headline figures, rows."""
-    spec, result, _ = _run(session, user, name, period, as_of, since)
+    """One report for the viewer's scope, or a team or rep in it: chart, headline figures,
+    rows."""
+    spec, result, _ = _run(session, user, name, period, as_of, since, scope)
     data = json.loads(result.model_dump_json())
     rows = data.get("rows", [])
     context: dict[str, Any] = {
@@ -117,6 +135,8 @@ def report_page(
         "as_of": as_of,
         "since": since,
         "takes_since": "since" in spec.options,
+        "scope_text": scope or "",
+        "scopes": _scope_choices(session, user),
         "export_link": str(request.url.include_query_params()).replace(
             f"/reports/{spec.name}", f"/reports/{spec.name}/export", 1
         ),
@@ -132,15 +152,29 @@ def report_export(
     period: PeriodText = None,
     as_of: Day = None,
     since: Day = None,
+    scope: ScopeText = None,
 ) -> Response:
     """The report's rows as CSV."""
-    spec, result, _ = _run(session, user, name, period, as_of, since)
+    spec, result, _ = _run(session, user, name, period, as_of, since, scope)
     rows_of: list[BaseModel] = getattr(result, "rows", [])
     if not rows_of:
         return rows_response([], [], ExportFormat.CSV, spec.name)
     columns = export_columns(type(rows_of[0]))
     values = ([_plain(getattr(row, column.name)) for column in columns] for row in rows_of)
     return rows_response(columns, values, ExportFormat.CSV, spec.name)
+
+
+def _scope_choices(session: Any, viewer: User) -> list[tuple[str, str]]:
+    """The teams and reps the viewer may narrow a report to, as (value, label): managers'
+    teams first, then reps, by name."""
+    ids = visible_user_ids(session, viewer)
+    stmt = select(User.id, User.name, User.role).order_by(User.name, User.id)
+    if ids is not None:
+        stmt = stmt.where(User.id.in_(ids))
+    people = session.execute(stmt).all()
+    teams = [(f"team:{p.id}", f"Team of {p.name}") for p in people if p.role == Role.MANAGER]
+    reps = [(f"rep:{p.id}", p.name) for p in people if p.role == Role.REP]
+    return teams + reps
 
 
 def _plain(value: Any) -> Any:
