@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from topline import access
 from topline.audit.models import AuditEntry
 from topline.audit.schemas import AuditEntryRead
+from topline.auth.models import User
 from topline.types import MAX_ID, IsoDateTime
 from topline.web.api.common import ApiUser, Cursor, Limit, Page, WithTotal, errors, paginate
 from topline.web.deps import DbSession
@@ -50,15 +52,9 @@ def list_audit_entries(
     A manager sees the writes of their reporting subtree, an admin all. Reps do not read the
     audit log.
     """
-    stmt = access.scoped(select(AuditEntry), AuditEntry, user)
-    if entity_type is not None:
-        stmt = stmt.where(AuditEntry.entity_type == entity_type)
-    if entity_id is not None:
-        stmt = stmt.where(AuditEntry.entity_id == entity_id)
-    if actor_id is not None:
-        stmt = stmt.where(AuditEntry.actor_id == actor_id)
-    if since is not None:
-        stmt = stmt.where(AuditEntry.at >= since)
+    stmt = audit_query(
+        user, entity_type=entity_type, entity_id=entity_id, actor_id=actor_id, since=since
+    )
     rows, next_cursor, total = paginate(
         session,
         stmt,
@@ -74,3 +70,30 @@ def list_audit_entries(
         next_cursor=next_cursor,
         total=total,
     )
+
+
+def audit_query(
+    viewer: User,
+    *,
+    entity_type: str | None = None,
+    entity_id: int | None = None,
+    actor_id: int | None = None,
+    since: datetime | None = None,
+    before: datetime | None = None,
+) -> Select[tuple[AuditEntry]]:
+    """The audit entries the viewer may read, filtered (the API's and pages' list).
+
+    `since` is inclusive, `before` exclusive. Reps are refused (403).
+    """
+    stmt = access.scoped(select(AuditEntry), AuditEntry, viewer)
+    if entity_type is not None:
+        stmt = stmt.where(AuditEntry.entity_type == entity_type)
+    if entity_id is not None:
+        stmt = stmt.where(AuditEntry.entity_id == entity_id)
+    if actor_id is not None:
+        stmt = stmt.where(AuditEntry.actor_id == actor_id)
+    if since is not None:
+        stmt = stmt.where(AuditEntry.at >= since)
+    if before is not None:
+        stmt = stmt.where(AuditEntry.at < before)
+    return stmt

@@ -6,10 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from topline import access
 from topline.auth.enums import Role
+from topline.auth.models import User
 from topline.crm import pipelines as pipeline_service
 from topline.crm.errors import PipelineNotFound
 from topline.crm.models import Pipeline
@@ -27,12 +28,7 @@ PipelineId = Annotated[int, Path(ge=1, le=MAX_ID, description="Pipeline id.")]
 @router.get("", response_model=list[PipelineRead], responses=errors())
 def list_pipelines(session: DbSession, user: ApiUser) -> list[PipelineRead]:
     """Every pipeline with its stages in order, the default pipeline first."""
-    pipelines = session.scalars(
-        select(Pipeline)
-        .options(selectinload(Pipeline.stages))
-        .order_by(Pipeline.is_default.desc(), Pipeline.id)
-    )
-    return [PipelineRead.model_validate(p) for p in pipelines]
+    return [PipelineRead.model_validate(p) for p in pipelines_with_stages(session)]
 
 
 @router.get("/{pipeline_id:int}", response_model=PipelineRead, responses=errors(404))
@@ -57,7 +53,13 @@ def create_pipeline(session: DbSession, user: ApiUser, body: PipelineCreate) -> 
 
     It needs open stages, exactly one won stage and a lost stage; pipeline names are unique.
     """
-    access.require_role(user, Role.ADMIN)
+    return add_pipeline(session, user, body)
+
+
+def add_pipeline(session: Session, actor: User, body: PipelineCreate) -> PipelineRead:
+    """Define a pipeline as an admin, and record it in the audit log (the API's and pages'
+    write)."""
+    access.require_role(actor, Role.ADMIN)
     pipeline = pipeline_service.create_pipeline(
         session,
         name=body.name,
@@ -65,5 +67,16 @@ def create_pipeline(session: DbSession, user: ApiUser, body: PipelineCreate) -> 
     )
     session.refresh(pipeline, ["stages"])
     created = PipelineRead.model_validate(pipeline)
-    audit(session, user, action="create", entity="pipeline", entity_id=pipeline.id, after=created)
+    audit(session, actor, action="create", entity="pipeline", entity_id=pipeline.id, after=created)
     return created
+
+
+def pipelines_with_stages(session: Session) -> list[Pipeline]:
+    """Every pipeline with its stages loaded in order, the default pipeline first (two queries)."""
+    return list(
+        session.scalars(
+            select(Pipeline)
+            .options(selectinload(Pipeline.stages))
+            .order_by(Pipeline.is_default.desc(), Pipeline.id)
+        )
+    )

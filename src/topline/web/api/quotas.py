@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response, status
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from topline import access
 from topline.auth.enums import Role
@@ -14,7 +15,7 @@ from topline.auth.service import referenced_team
 from topline.errors import PermissionDenied
 from topline.quotas import service as quota_service
 from topline.quotas.models import Quota
-from topline.quotas.schemas import QuotaRead, QuotaSet, UserQuotaSet
+from topline.quotas.schemas import QuotaRead, QuotaSet, TeamQuotaSet, UserQuotaSet
 from topline.types import MAX_ID, IsoDate
 from topline.web.api.common import ApiUser, Cursor, Limit, Page, WithTotal, audit, errors, paginate
 from topline.web.deps import DbSession
@@ -90,15 +91,26 @@ def set_quota(session: DbSession, user: ApiUser, body: QuotaSet, response: Respo
     managers those of the people strictly below them and of the teams led by them or by
     someone below them; reps none. An owner the caller cannot see is 404.
     """
-    if user.role == Role.REP:
+    after, created = put_quota(session, user, body)
+    if created:
+        response.status_code = status.HTTP_201_CREATED
+    return after
+
+
+def put_quota(
+    session: Session, actor: User, body: UserQuotaSet | TeamQuotaSet
+) -> tuple[QuotaRead, bool]:
+    """Set a quota the actor may set and record it in the audit log (the API's and pages'
+    write). Returns the quota and whether it is new (rather than replaced)."""
+    if actor.role == Role.REP:
         raise PermissionDenied("reps cannot set quotas; ask your manager")
     owner: User | None = None
     team: Team | None = None
     if isinstance(body, UserQuotaSet):
-        owner = access.resolve_user(session, user, body.user_id, field="user_id")
+        owner = access.resolve_user(session, actor, body.user_id, field="user_id")
     else:
         team = referenced_team(session, body.team_id, field="team_id")
-    quota_service.require_quota_setter(session, user, user=owner, team=team)
+    quota_service.require_quota_setter(session, actor, user=owner, team=team)
     existing = quota_service.find_quota(
         session, period_start=body.period_start, user=owner, team=team
     )
@@ -112,11 +124,9 @@ def set_quota(session: DbSession, user: ApiUser, body: QuotaSet, response: Respo
         team=team,
     )
     after = QuotaRead.model_validate(quota)
-    if before is None:
-        response.status_code = status.HTTP_201_CREATED
     if after != before:
         audit(
-            session, user, action="set" if before is None else "update", entity="quota",
+            session, actor, action="set" if before is None else "update", entity="quota",
             entity_id=quota.id, before=before, after=after,
         )  # fmt: skip
-    return after
+    return after, before is None

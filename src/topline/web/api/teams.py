@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, status
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from topline import access
 from topline.auth import service as auth_service
 from topline.auth.enums import Role
 from topline.auth.errors import TeamNotFound
-from topline.auth.models import Team
+from topline.auth.models import Team, User
 from topline.auth.schemas import TeamCreate, TeamRead, TeamUpdate
 from topline.types import MAX_ID
 from topline.web.api.common import ApiUser, Cursor, Limit, Page, WithTotal, audit, errors, paginate
@@ -80,7 +82,22 @@ def create_team(session: DbSession, user: ApiUser, body: TeamCreate) -> TeamRead
     An unknown `manager_id` or `parent_id` is 404; a taken name, or a leader who is not an
     active manager or admin, is 409.
     """
-    access.require_role(user, Role.ADMIN)
+    return add_team(session, user, body)
+
+
+@router.patch("/{team_id:int}", response_model=TeamRead, responses=errors(403, 404, 409))
+def update_team(session: DbSession, user: ApiUser, team_id: TeamId, body: TeamUpdate) -> TeamRead:
+    """Rename a team, change its leader or move it under another team (admins only).
+
+    An unknown `manager_id` or `parent_id` is 404; a taken name, a leader who is not an active
+    manager or admin, or a team that would sit under itself is 409.
+    """
+    return edit_team(session, user, team_id, body)
+
+
+def add_team(session: Session, actor: User, body: TeamCreate) -> TeamRead:
+    """Add a team as an admin, and record it in the audit log (the API's and pages' write)."""
+    access.require_role(actor, Role.ADMIN)
     manager = (
         auth_service.referenced_user(session, body.manager_id, field="manager_id")
         if body.manager_id is not None
@@ -93,30 +110,38 @@ def create_team(session: DbSession, user: ApiUser, body: TeamCreate) -> TeamRead
     )
     team = auth_service.create_team(session, name=body.name, manager=manager, parent=parent)
     after = TeamRead.model_validate(team)
-    audit(session, user, action="create", entity="team", entity_id=team.id, after=after)
+    audit(session, actor, action="create", entity="team", entity_id=team.id, after=after)
     return after
 
 
-@router.patch("/{team_id:int}", response_model=TeamRead, responses=errors(403, 404, 409))
-def update_team(session: DbSession, user: ApiUser, team_id: TeamId, body: TeamUpdate) -> TeamRead:
-    """Rename a team, change its leader or move it under another team (admins only).
+def edit_team(
+    session: Session,
+    actor: User,
+    team_id: int,
+    body: TeamUpdate,
+    *,
+    check: Callable[[TeamRead], None] | None = None,
+) -> TeamRead:
+    """Apply an admin's edit of a team and record it in the audit log when anything changed.
 
-    An unknown `manager_id` or `parent_id` is 404; a taken name, a leader who is not an active
-    manager or admin, or a team that would sit under itself is 409.
+    `check` sees the team as it stands before the edit and may refuse it (a page refuses an
+    edit made on a form older than the team's current state).
     """
-    access.require_role(user, Role.ADMIN)
+    access.require_role(actor, Role.ADMIN)
     team = _team(session, team_id)
     before = TeamRead.model_validate(team)
+    if check is not None:
+        check(before)
     after = TeamRead.model_validate(auth_service.update_team(session, team, changes=body))
     if after != before:
         audit(
-            session, user, action="update", entity="team", entity_id=team.id, before=before,
+            session, actor, action="update", entity="team", entity_id=team.id, before=before,
             after=after,
         )  # fmt: skip
     return after
 
 
-def _team(session: DbSession, team_id: int) -> Team:
+def _team(session: Session, team_id: int) -> Team:
     team = session.get(Team, team_id)
     if team is None:
         raise TeamNotFound(f"team {team_id} not found")

@@ -7,10 +7,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Response, status
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from topline.auth import tokens as token_service
 from topline.auth.enums import Role
-from topline.auth.models import ApiToken
+from topline.auth.models import ApiToken, User
 from topline.auth.schemas import TokenCreate, TokenCreated, TokenRead
 from topline.clock import utcnow
 from topline.types import MAX_ID
@@ -33,15 +34,7 @@ def create_token(session: DbSession, user: ApiUser, body: TokenCreate) -> TokenC
 
     The response holds the token itself. It is shown this once and stored only as a hash.
     """
-    now = utcnow()
-    expires_at = now + timedelta(days=body.expires_in_days) if body.expires_in_days else None
-    token, plain = token_service.create_token(
-        session, user=user, name=body.name, expires_at=expires_at, at=now
-    )
-    shown = TokenRead.model_validate(token)
-    # The audit trail records the token's prefix and metadata, never the token itself.
-    audit(session, user, action="create", entity="api_token", entity_id=token.id, after=shown)
-    return TokenCreated(**shown.model_dump(), token=plain)
+    return issue_token(session, user, body)
 
 
 @router.get("", response_model=Page[TokenRead], responses=errors(404))
@@ -92,13 +85,34 @@ def revoke_token(session: DbSession, user: ApiUser, token_id: TokenId) -> Respon
 
     People revoke their own tokens, admins anyone's. Revoking a revoked token changes nothing.
     """
+    withdraw_token(session, user, token_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def issue_token(session: Session, actor: User, body: TokenCreate) -> TokenCreated:
+    """A new personal API token for the actor, recorded in the audit log (the API's and pages'
+    write). The plain token is in the answer only."""
+    now = utcnow()
+    expires_at = now + timedelta(days=body.expires_in_days) if body.expires_in_days else None
+    token, plain = token_service.create_token(
+        session, user=actor, name=body.name, expires_at=expires_at, at=now
+    )
+    shown = TokenRead.model_validate(token)
+    # The audit trail records the token's prefix and metadata, never the token itself.
+    audit(session, actor, action="create", entity="api_token", entity_id=token.id, after=shown)
+    return TokenCreated(**shown.model_dump(), token=plain)
+
+
+def withdraw_token(session: Session, actor: User, token_id: int) -> TokenRead:
+    """Revoke a token the actor may revoke, recorded in the audit log when it changed (the
+    API's and pages' write)."""
     existing = session.get(ApiToken, token_id)
     before = TokenRead.model_validate(existing) if existing is not None else None
-    token = token_service.revoke_token(session, token_id, actor=user)
+    token = token_service.revoke_token(session, token_id, actor=actor)
     after = TokenRead.model_validate(token)
     if after != before:
         audit(
-            session, user, action="revoke", entity="api_token", entity_id=token.id,
+            session, actor, action="revoke", entity="api_token", entity_id=token.id,
             before=before, after=after,
         )  # fmt: skip
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+    return after

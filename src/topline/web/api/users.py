@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, status
 from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
 
 from topline import access
 from topline.auth import service as auth_service
@@ -99,7 +101,23 @@ def create_user(session: DbSession, user: ApiUser, body: UserCreate) -> UserRead
     An unknown `manager_id` or `team_id` is 404; a taken email, or a manager who is not an
     active manager or admin, is 409.
     """
-    access.require_role(user, Role.ADMIN)
+    return add_user(session, user, body)
+
+
+@router.patch("/{user_id:int}", response_model=UserRead, responses=errors(403, 404, 409))
+def update_user(session: DbSession, user: ApiUser, user_id: UserId, body: UserUpdate) -> UserRead:
+    """Edit a person (admins only): name, role, manager, team, or deactivate when they leave.
+
+    An unknown `manager_id` or `team_id` is 404. A change the org chart as it stands refuses is
+    409: a reporting line that would go round in a circle, a manager who is not an active
+    manager or admin, or the last active admin stepping down.
+    """
+    return edit_user(session, user, user_id, body)
+
+
+def add_user(session: Session, actor: User, body: UserCreate) -> UserRead:
+    """Add a person as an admin, and record it in the audit log (the API's and pages' write)."""
+    access.require_role(actor, Role.ADMIN)
     manager = (
         auth_service.referenced_user(session, body.manager_id, field="manager_id")
         if body.manager_id is not None
@@ -121,25 +139,32 @@ def create_user(session: DbSession, user: ApiUser, body: UserCreate) -> UserRead
         hired_at=body.hired_at,
     )
     after = UserRead.model_validate(created)
-    audit(session, user, action="create", entity="user", entity_id=created.id, after=after)
+    audit(session, actor, action="create", entity="user", entity_id=created.id, after=after)
     return after
 
 
-@router.patch("/{user_id:int}", response_model=UserRead, responses=errors(403, 404, 409))
-def update_user(session: DbSession, user: ApiUser, user_id: UserId, body: UserUpdate) -> UserRead:
-    """Edit a person (admins only): name, role, manager, team, or deactivate when they leave.
+def edit_user(
+    session: Session,
+    actor: User,
+    user_id: int,
+    body: UserUpdate,
+    *,
+    check: Callable[[UserRead], None] | None = None,
+) -> UserRead:
+    """Apply an admin's edit of a person and record it in the audit log when anything changed.
 
-    An unknown `manager_id` or `team_id` is 404. A change the org chart as it stands refuses is
-    409: a reporting line that would go round in a circle, a manager who is not an active
-    manager or admin, or the last active admin stepping down.
+    `check` sees the person as they stand before the edit and may refuse it (a page refuses
+    an edit made on a form older than the person's current state).
     """
-    access.require_role(user, Role.ADMIN)
-    target = access.get_visible(session, User, user_id, user)
+    access.require_role(actor, Role.ADMIN)
+    target = access.get_visible(session, User, user_id, actor)
     before = UserRead.model_validate(target)
+    if check is not None:
+        check(before)
     after = UserRead.model_validate(auth_service.update_user(session, target, changes=body))
     if after != before:
         audit(
-            session, user, action="update", entity="user", entity_id=target.id, before=before,
+            session, actor, action="update", entity="user", entity_id=target.id, before=before,
             after=after,
         )  # fmt: skip
     return after

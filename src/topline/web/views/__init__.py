@@ -7,7 +7,9 @@ from fastapi import APIRouter, Depends
 from topline.web.csrf import verify_csrf
 from topline.web.views import (
     accounts,
+    admin,
     auth,
+    contacts,
     dashboard,
     deal,
     deals,
@@ -28,8 +30,10 @@ router.include_router(deals.router)
 router.include_router(deal.router)
 router.include_router(leads.router)
 router.include_router(accounts.router)
+router.include_router(contacts.router)
 router.include_router(reports.router)
 router.include_router(forecast.router)
 router.include_router(imports.router)
 router.include_router(glossary.router)
 router.include_router(team.router)
+router.include_router(admin.router)
