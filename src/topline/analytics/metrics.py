@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+from collections import Counter
 from collections.abc import Mapping, Sequence
 
 
@@ -75,13 +76,18 @@ CYCLE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
 
 def distribution(days: Sequence[int]) -> dict[str, int]:
     """How many values fall in each of `CYCLE_BUCKETS` (bounds inclusive)."""
-    counts = {label: 0 for label, _, _ in CYCLE_BUCKETS}
-    for value in days:
+    return distribution_of_counts(Counter(days))
+
+
+def distribution_of_counts(counts: Mapping[int, int]) -> dict[str, int]:
+    """`distribution` of a list given as value → how many times it occurs."""
+    buckets = {label: 0 for label, _, _ in CYCLE_BUCKETS}
+    for value, times in counts.items():
         for label, low, high in CYCLE_BUCKETS:
             if value >= low and (high is None or value <= high):
-                counts[label] += 1
+                buckets[label] += times
                 break
-    return counts
+    return buckets
 
 
 def stage_conversion(advanced: int, entered: int) -> float | None:

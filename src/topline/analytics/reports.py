@@ -331,29 +331,30 @@ def cycle_report(
     """Sales-cycle length of the deals closed in the period: days from creation to close,
     counted on UTC calendar days (created and closed the same day is 0)."""
     closed = _closed_in(scope, period, as_of)
-    won_days: list[int] = []
-    all_days: list[int] = []
-    for stage_type, created_at, closed_at in session.execute(
-        select(closed.c.stage_type, closed.c.created_at, closed.c.closed_at)
-    ):
+    # The database counts the closed deals by outcome and cycle days; no deal row is fetched.
+    days = utc_days_between(closed.c.closed_at, closed.c.created_at).label("days")
+    stmt = select(closed.c.stage_type, days, func.count()).group_by(closed.c.stage_type, days)
+    won_days: dict[int, int] = {}
+    all_days: dict[int, int] = {}
+    for stage_type, day_count, deals in session.execute(stmt):
         # A close recorded before the creation (imported data) counts as the same day.
-        days = max(0, (_day(closed_at) - _day(created_at)).days)
-        all_days.append(days)
+        key = max(0, int(day_count))
+        all_days[key] = all_days.get(key, 0) + deals
         if _type(stage_type) == StageType.WON:
-            won_days.append(days)
-    won_buckets = metrics.distribution(won_days)
-    all_buckets = metrics.distribution(all_days)
+            won_days[key] = won_days.get(key, 0) + deals
+    won_buckets = metrics.distribution_of_counts(won_days)
+    all_buckets = metrics.distribution_of_counts(all_days)
     rows = [
         CycleRow(bucket=label, won=won_buckets[label], closed=all_buckets[label])
         for label, _, _ in metrics.CYCLE_BUCKETS
     ]
     summary = CycleSummary(
-        won=len(won_days),
-        median_days=metrics.median(won_days),
-        mean_days=metrics.mean(won_days),
-        closed=len(all_days),
-        median_days_all_closed=metrics.median(all_days),
-        mean_days_all_closed=metrics.mean(all_days),
+        won=sum(won_days.values()),
+        median_days=metrics.median_of_counts(won_days),
+        mean_days=metrics.mean_of_counts(won_days),
+        closed=sum(all_days.values()),
+        median_days_all_closed=metrics.median_of_counts(all_days),
+        mean_days_all_closed=metrics.mean_of_counts(all_days),
     )
     return Report(**_envelope("cycle", scope, period, as_of), summary=summary, rows=rows)
 
@@ -413,12 +414,6 @@ def closed_trend(
         )
         for i, period in enumerate(periods)
     ]
-
-
-def _day(moment: datetime | str) -> date:
-    if isinstance(moment, str):  # SQLite hands back text from a subquery's aggregate
-        moment = datetime.fromisoformat(moment)
-    return moment.date()
 
 
 def _type(value: Any) -> StageType:

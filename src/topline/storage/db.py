@@ -75,6 +75,10 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         kwargs["connect_args"] = {"check_same_thread": False}
     else:
         kwargs["pool_pre_ping"] = True
+        # PostgreSQL compiles a query to machine code when its estimated cost is high. Report
+        # queries over deal_history look costly to the planner yet run in milliseconds, so the
+        # compile itself was the slow part: 0.3 to 0.8 s per dashboard (benchmarks/pages.py).
+        kwargs["connect_args"] = {"options": "-c jit=off"}
     engine = create_engine(url, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
