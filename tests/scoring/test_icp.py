@@ -4,6 +4,7 @@ as customers as of a moment."""
 from __future__ import annotations
 
 import math
+import random
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -11,6 +12,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from tests.factories import make_account, make_deal, make_lead
+from topline.clock import utcnow
 from topline.crm.deals import close_deal_won
 from topline.crm.enums import Segment
 from topline.scoring.errors import NoCustomersYet
@@ -117,3 +119,26 @@ def test_without_customers_there_is_no_fit(session: Session) -> None:
     make_account(session)
     with pytest.raises(NoCustomersYet, match="no account has won revenue yet"):
         icp_model(session, AS_OF)
+
+
+def test_the_database_counts_the_same_model_as_the_accounts_frame(session: Session) -> None:
+    rng = random.Random(7)
+    accounts = [
+        make_account(
+            session, industry=rng.choice(["Software", "Retail", None]),
+            segment=rng.choice([Segment.SMB, Segment.ENTERPRISE, None]),
+            employees=rng.choice([None, 0, 1, 49, 50, 199, 200, 999, 1000, 4999, 5000, 80000]),
+            country=rng.choice(["US", "DE", None]),
+        )
+        for _ in range(60)
+    ]  # fmt: skip
+    for account in rng.sample(accounts, 20):
+        deal = make_deal(session, account=account, amount_cents=rng.choice([0, 5_000_00]))
+        close_deal_won(session, deal, actor=None, at=datetime(2025, 2, rng.randint(1, 28),
+                       tzinfo=UTC))  # fmt: skip
+
+    for moment in (AS_OF, datetime(2025, 2, 14, tzinfo=UTC), utcnow()):
+        counted = icp_model(session, moment)
+        framed = IcpModel.fit_frame(account_profiles(session, moment))
+        assert (counted.customers, counted.accounts) == (framed.customers, framed.accounts)
+        assert counted.counts == framed.counts

@@ -12,8 +12,9 @@ The fit adds the fields' log-lifts and places the sum between the least and the 
 customer-like combination the fields allow: 0 is the lowest lift in every field, 100 the
 highest. Each field's points are its share of that: (log lift − lowest log lift in the field)
 / (the range summed over fields) × 100, so the points add up to the fit and say which fields
-make it. `IcpModel` is pure and checkable by hand from the counts; it is built on request from
-one read of the accounts and one of the won deals.
+make it. `IcpModel` is pure and checkable by hand from the counts; it is built on request by
+the database, which counts accounts and customers per value of each field (no account row is
+fetched).
 """
 
 from __future__ import annotations
@@ -21,16 +22,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, Select, case, func, literal, select
 from sqlalchemy.orm import Session
 
 from topline.analytics.history import state_as_of
-from topline.clock import ensure_utc
+from topline.clock import ensure_utc, utcnow
 from topline.crm.enums import StageType
-from topline.crm.models import Account, Deal, DealHistory, Lead
+from topline.crm.models import Account, Deal, DealHistory, Lead, Stage
 from topline.scoring.errors import NoCustomersYet
 
 ICP_FIELDS = ("segment", "industry", "size_band", "country")
@@ -139,15 +141,7 @@ def account_profiles(session: Session, as_of: datetime) -> pd.DataFrame:
     """The accounts created by `as_of`: `account_id`, the `ICP_FIELDS` and `customer` (1 when
     a deal of theirs with an amount was won by `as_of`, as the deal history records it)."""
     as_of = ensure_utc(as_of)
-    won = state_as_of(as_of, DealHistory.__table__.c.stage_type == StageType.WON)
-    customers = set(
-        session.scalars(
-            select(Deal.account_id)
-            .join(won, won.c.deal_id == Deal.id)
-            .where(won.c.amount_cents > 0, Deal.account_id.is_not(None))
-            .distinct()
-        )
-    )
+    customers = set(session.scalars(_customer_accounts(as_of).distinct()))
     rows = session.execute(
         select(Account.id, Account.segment, Account.industry, Account.employees, Account.country)
         .where(Account.created_at <= as_of)
@@ -165,9 +159,64 @@ def account_profiles(session: Session, as_of: datetime) -> pd.DataFrame:
     )
 
 
+def _customer_accounts(as_of: datetime) -> Select[Any]:
+    """The ids of the accounts with a deal won by `as_of` with an amount above zero. The deals
+    as they stand now are their history's latest rows, so from now on the deals table answers
+    without reading the history."""
+    if as_of >= utcnow():
+        stmt = (
+            select(Deal.account_id)
+            .join(Stage, Stage.id == Deal.stage_id)
+            .where(Stage.type == StageType.WON, Deal.amount_cents > 0)
+        )
+    else:
+        won = state_as_of(as_of, DealHistory.__table__.c.stage_type == StageType.WON)
+        stmt = (
+            select(Deal.account_id)
+            .join(won, won.c.deal_id == Deal.id)
+            .where(won.c.amount_cents > 0)
+        )
+    return stmt.where(Deal.account_id.is_not(None))
+
+
+def _size_band_sql() -> ColumnElement[str | None]:
+    """`size_band` of `Account.employees`, in SQL."""
+    return case(
+        *((Account.employees >= lower, literal(label)) for lower, label in SIZE_BANDS),
+        else_=None,
+    )
+
+
 def icp_model(session: Session, as_of: datetime) -> IcpModel:
-    """The ICP counts as of `as_of`; `NoCustomersYet` when no account had won revenue then."""
-    model = IcpModel.fit_frame(account_profiles(session, as_of))
+    """The ICP counts as of `as_of`, counted by the database (one grouped query per field);
+    `NoCustomersYet` when no account had won revenue then. The same model as
+    `IcpModel.fit_frame(account_profiles(session, as_of))`."""
+    as_of = ensure_utc(as_of)
+    customer = case((Account.id.in_(_customer_accounts(as_of)), 1), else_=0)
+    columns: dict[str, Any] = {
+        "segment": Account.segment,
+        "industry": Account.industry,
+        "size_band": _size_band_sql(),
+        "country": Account.country,
+    }
+    counts: dict[str, dict[str, tuple[int, int]]] = {}
+    customers = accounts = 0
+    for name in ICP_FIELDS:
+        value = columns[name].label("value")
+        rows = session.execute(
+            select(value, func.sum(customer), func.count())
+            .where(Account.created_at <= as_of)
+            .group_by(value)
+        )
+        by_value: dict[str, tuple[int, int]] = {}
+        for found, won, total in rows:
+            key = _value(found)
+            before = by_value.get(key, (0, 0))
+            by_value[key] = (before[0] + int(won), before[1] + int(total))
+        counts[name] = by_value
+        customers = sum(won for won, _ in by_value.values())
+        accounts = sum(total for _, total in by_value.values())
+    model = IcpModel(customers, accounts, counts)
     if model.customers == 0:
         raise NoCustomersYet("no account has won revenue yet: there is no customer to compare to")
     return model
