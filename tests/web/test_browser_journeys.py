@@ -306,3 +306,18 @@ def test_an_admin_adds_a_person_and_sets_their_quota_and_they_sign_in(tmp_path: 
         nina.get_by_label("Password").fill("nina-first-password")
         nina.get_by_role("button", name="Sign in").click()
         expect(nina.get_by_role("button", name="Sign out")).to_be_visible()
+
+
+@pytest.mark.browser
+def test_the_dashboards_trend_and_teams_arrive_after_the_page(tmp_path: Path) -> None:
+    require_chromium()
+    from playwright.sync_api import expect
+
+    with running_app(tmp_path, "dashboard_parts") as (base_url, browser, _seeded, _engine):
+        page = browser.new_page(viewport=LAPTOP)
+        sign_in(page, base_url, "ada@topline.example")
+        page.goto(f"{base_url}/dashboard")
+
+        expect(page.locator("#trend tbody tr").first).to_contain_text("Win rate")
+        expect(page.locator("#trend-chart .main-svg").first).to_be_visible()
+        expect(page.locator("#teams")).to_contain_text("Maria Manager")

@@ -97,7 +97,10 @@ def test_the_trend_shows_each_quarters_win_rate_and_cycle(
 ) -> None:
     login(client, "maria@topline.example", PASSWORD)
 
-    rows = table_rows(client.get("/dashboard", params=AS_OF).text, "trend")
+    page = client.get("/dashboard", params=AS_OF).text
+    rows = table_rows(client.get("/dashboard/trend", params=AS_OF).text, "trend")
+
+    assert 'hx-get="/dashboard/trend?as_of=2025-02-20"' in page
 
     assert rows[0] == ["Quarter", "2023Q4", "2024Q1", "2024Q2", "2024Q3", "2024Q4", "2025Q1"]
     # Only Rita's deal has closed: won on 2025-02-03, 28 days after it was created.
@@ -110,7 +113,8 @@ def test_an_admin_sees_each_team_and_a_manager_of_reps_does_not(
     client: TestClient, org: SalesOrg
 ) -> None:
     login(client, "ada@topline.example", PASSWORD)
-    admin_page = client.get("/dashboard", params=AS_OF).text
+    admin_page = client.get("/dashboard/teams", params=AS_OF).text
+    assert 'hx-get="/dashboard/teams' in client.get("/dashboard", params=AS_OF).text
     client.cookies.clear()
     login(client, "maria@topline.example", PASSWORD)
     maria_page = client.get("/dashboard", params=AS_OF).text
@@ -121,7 +125,8 @@ def test_an_admin_sees_each_team_and_a_manager_of_reps_does_not(
         ["Otto", "$0", "$100,000"],  # Olga's discovery
     ]
     assert f'href="/deals?team_of={org.maria.id}&amp;status=won' in admin_page
-    assert 'id="teams"' not in maria_page
+    assert "/dashboard/teams" not in maria_page
+    assert "No manager reports to you" in client.get("/dashboard/teams").text
 
 
 def test_every_risk_count_links_to_the_deals_behind_it(client: TestClient, org: SalesOrg) -> None:

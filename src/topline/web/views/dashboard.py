@@ -15,10 +15,11 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, aliased
 
+from topline.analytics import metrics
 from topline.analytics.periods import Period
 from topline.analytics.quota import (
     CoverageSummary,
-    attainment_report,
+    QuotaNote,
     coverage_report,
     leaderboard_report,
 )
@@ -54,7 +55,9 @@ def dashboard_page(
     user: CurrentUser,
     as_of: AsOfDay = None,
 ) -> HTMLResponse:
-    """The fiscal quarter at a glance, as it stood at the end of `as_of` (default now)."""
+    """The fiscal quarter at a glance, as it stood at the end of `as_of` (default now). The
+    six-quarter trend and the teams come after the page (`/dashboard/trend`,
+    `/dashboard/teams`), so the quarter's own figures never wait for them."""
     now = utcnow()
     moment = end_of_day(as_of)
     scope = resolve_scope(session, user)
@@ -63,9 +66,8 @@ def dashboard_page(
     methods = {row.method: row for row in kept}
     risk = deals_at_risk(session, owner_ids=visible_user_ids(session, user), now=moment)
     leaderboard = leaderboard_report(session, scope, period, moment)
-    quarters = _quarters_up_to(period, TREND_QUARTERS)
-    trend = closed_trend(session, scope, quarters, moment)
-    previous = quarters[-2] if len(quarters) > 1 else period
+    coverage = coverage_report(session, scope, period, moment).summary
+    previous = period.previous()
     context: dict[str, Any] = {
         "heading": _heading(scope.kind, scope.name),
         "period": period,
@@ -73,13 +75,14 @@ def dashboard_page(
         "previous": previous,
         "previous_last_day": previous.end - timedelta(days=1),
         "as_of": moment,
+        "as_of_query": f"?as_of={as_of}" if as_of is not None else "",
         "is_past": as_of is not None and moment < now,
-        "attainment": attainment_report(session, scope, period, moment).summary,
-        "coverage": coverage_report(session, scope, period, moment).summary,
+        "coverage": coverage,
+        "attainment": _attainment(coverage),
         "pipeline": pipeline_report(session, scope, period, moment).summary,
-        # The quarter's win rate and cycle are the trend's last point (the same definitions as
-        # the win-rate and cycle reports, counted in the database in the same query).
-        "this_quarter": trend[-1],
+        # The quarter's win rate and cycle, as the win-rate and cycle reports define them,
+        # counted in one query.
+        "this_quarter": closed_trend(session, scope, [period], moment)[0],
         "projection": methods.get(PROJECTION),
         "call": methods.get(PEOPLE),
         "risk": risk,
@@ -88,11 +91,51 @@ def dashboard_page(
         "risk_help": RISK_HELP,
         "leaders": leaderboard.rows[:LEADERS],
         "show_leaderboard": scope.kind != ScopeKind.REP,
-        "trend": trend,
-        "trend_figure": _trend_figure(trend),
-        "teams": _teams(session, user, period, moment),
+        "has_teams": _direct_managers(session, user) != [],
     }
     return templates.TemplateResponse(request, "dashboard.html", context)
+
+
+@router.get("/dashboard/trend", response_class=HTMLResponse)
+def dashboard_trend(
+    request: Request, session: DbSession, user: CurrentUser, as_of: AsOfDay = None
+) -> HTMLResponse:
+    """The dashboard's trend panel: win rate and cycle over the last six fiscal quarters."""
+    moment = end_of_day(as_of)
+    scope = resolve_scope(session, user)
+    period = choose_period(session, period=None, start=None, end=None, as_of=moment)
+    trend = closed_trend(session, scope, _quarters_up_to(period, TREND_QUARTERS), moment)
+    context = {"trend": trend, "trend_figure": _trend_figure(trend)}
+    return templates.TemplateResponse(request, "dashboard/_trend.html", context)
+
+
+@router.get("/dashboard/teams", response_class=HTMLResponse)
+def dashboard_teams(
+    request: Request, session: DbSession, user: CurrentUser, as_of: AsOfDay = None
+) -> HTMLResponse:
+    """The dashboard's teams panel: each team led just below the viewer, this quarter."""
+    moment = end_of_day(as_of)
+    period = choose_period(session, period=None, start=None, end=None, as_of=moment)
+    context = {
+        "teams": _teams(session, user, period, moment),
+        "period": period,
+        "period_last_day": period.end - timedelta(days=1),
+    }
+    return templates.TemplateResponse(request, "dashboard/_teams.html", context)
+
+
+def _attainment(coverage: CoverageSummary) -> dict[str, Any]:
+    """Won against quota, from the coverage figures (the same quota and won amount as the
+    attainment report's; no second read)."""
+    undefined = coverage.note in (QuotaNote.NO_QUOTA, QuotaNote.ZERO_QUOTA)
+    return {
+        "won_cents": coverage.won_cents,
+        "quota_cents": coverage.quota_cents,
+        "attainment": None
+        if undefined
+        else metrics.attainment(coverage.won_cents, coverage.quota_cents),
+        "note": coverage.note,
+    }
 
 
 def _quarters_up_to(period: Period, count: int) -> list[Period]:
@@ -151,6 +194,14 @@ def _teams(
     """For a director (or an admin), each team led by a manager just below them: its won
     amount, quota, open pipeline and coverage. One report per team, for the handful of teams
     a director leads; none for a manager of reps only."""
+    return [
+        (manager, coverage_report(session, team_scope(manager), period, moment).summary)
+        for manager in _direct_managers(session, viewer)
+    ]
+
+
+def _direct_managers(session: Session, viewer: User) -> list[User]:
+    """The managers just below the viewer (for an admin, those at the top of the line)."""
     if viewer.role == Role.REP:
         return []
     boss = aliased(User)
@@ -164,11 +215,7 @@ def _teams(
         stmt = stmt.where(User.manager_id == viewer.id)
     else:
         stmt = stmt.where(or_(User.manager_id.is_(None), boss.role != Role.MANAGER))
-    managers = list(session.scalars(stmt))
-    return [
-        (manager, coverage_report(session, team_scope(manager), period, moment).summary)
-        for manager in managers
-    ]
+    return list(session.scalars(stmt))
 
 
 def _heading(kind: ScopeKind, name: str) -> str:
