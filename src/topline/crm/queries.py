@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, select, true
+from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
 from topline.auth.models import User
@@ -244,59 +244,52 @@ def deals_at_risk(
     - `stale`: nothing logged on the deal and no change to it in `STALE_DAYS` days;
     - `slipped`: its close date was moved later in the last `SLIPPED_DAYS` days.
 
-    Two queries whatever the number of deals: the counts per sign, and the top `limit`.
+    Two queries whatever the number of deals: the id, amount and signs of every open deal
+    showing one (counted and ranked in Python), and the top `limit` in full.
     `deal_ids` narrows it to those deals (a deal page asks about its own).
     """
     signs = risk_signs(now)
     flags = [case((sign, 1), else_=0).label(name) for name, sign in signs.items()]
-    open_deals = (
-        select(Deal.id, *flags)
+    # Each open deal's signs are worked out once: the flagged deals come back as (id, amount,
+    # signs) and are counted and ranked here; only the top `limit` are read in full.
+    flagged_stmt = (
+        select(Deal.id, Deal.amount_cents, *flags)
         .join(Stage, Stage.id == Deal.stage_id)
         .where(
             Stage.type == StageType.OPEN,
             _owner_filter(owner_ids),
             true() if deal_ids is None else Deal.id.in_(deal_ids),
+            or_(*signs.values()),
         )
-        .subquery("open_deals")
     )
-    any_flag = or_(*(open_deals.c[name] == 1 for name in RISK_FLAGS))
-    counts = session.execute(
-        select(
-            func.count(), *(func.coalesce(func.sum(open_deals.c[name]), 0) for name in RISK_FLAGS)
+    flagged = [(row[0], row[1], tuple(row[2:])) for row in session.execute(flagged_stmt)]
+    by_flag = {name: sum(on[i] for _, _, on in flagged) for i, name in enumerate(RISK_FLAGS)}
+    top = sorted(flagged, key=lambda deal: (-sum(deal[2]), -deal[1], deal[0]))[:limit]
+    shown = {deal_id: on for deal_id, _, on in top}
+    details = {
+        row[0]: row
+        for row in session.execute(
+            select(
+                Deal.id, Deal.name, User.name, Stage.name, Deal.amount_cents, Deal.close_date
+            )
+            .join(Stage, Stage.id == Deal.stage_id)
+            .join(User, User.id == Deal.owner_id)
+            .where(Deal.id.in_(list(shown)))
         )
-        .select_from(open_deals)
-        .where(any_flag)
-    ).one()
-    score = sum((open_deals.c[name] for name in RISK_FLAGS), literal(0))
-    stmt = (
-        select(
-            Deal.id, Deal.name, User.name, Stage.name, Deal.amount_cents, Deal.close_date,
-            *(open_deals.c[name] for name in RISK_FLAGS),
-        )
-        .join(open_deals, open_deals.c.id == Deal.id)
-        .join(Stage, Stage.id == Deal.stage_id)
-        .join(User, User.id == Deal.owner_id)
-        .where(any_flag)
-        .order_by(score.desc(), Deal.amount_cents.desc(), Deal.id)
-        .limit(limit)
-    )  # fmt: skip
+    } if shown else {}  # fmt: skip
     deals = [
         AtRiskDeal(
-            deal_id=row[0],
-            name=row[1],
-            owner_name=row[2],
-            stage_name=row[3],
-            amount_cents=row[4],
-            close_date=row[5],
-            flags=tuple(name for name, on in zip(RISK_FLAGS, row[6:], strict=True) if on),
+            deal_id=deal_id,
+            name=details[deal_id][1],
+            owner_name=details[deal_id][2],
+            stage_name=details[deal_id][3],
+            amount_cents=details[deal_id][4],
+            close_date=details[deal_id][5],
+            flags=tuple(name for name, on in zip(RISK_FLAGS, shown[deal_id], strict=True) if on),
         )
-        for row in session.execute(stmt)
+        for deal_id, _, _ in top
     ]
-    return DealsAtRisk(
-        deals,
-        int(counts[0]),
-        {name: int(n) for name, n in zip(RISK_FLAGS, counts[1:], strict=True)},
-    )
+    return DealsAtRisk(deals, len(flagged), by_flag)
 
 
 # --- the pipeline board ----------------------------------------------------------------------
