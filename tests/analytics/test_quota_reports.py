@@ -48,6 +48,7 @@ from topline.analytics.periods import custom_period, parse_period
 from topline.analytics.quota import (
     QuotaNote,
     attainment_report,
+    coverage_and_leaderboard,
     coverage_report,
     leaderboard_report,
     overlap_days,
@@ -383,3 +384,12 @@ def test_the_reports_are_registered(session: Session, org: Org) -> None:
     for name in ("coverage", "attainment", "leaderboard"):
         result = REPORTS[name].run(session, team_scope(org.maria), Q1, AS_OF, {})
         assert result.model_dump()["report"] == name
+
+
+def test_coverage_and_leaderboard_together_equal_each_report(session: Session, org: Org) -> None:
+    for scope in (org_scope(), team_scope(org.maria), team_scope(org.otto), rep_scope(org.rita)):
+        for period in (parse_period("2025Q1"), parse_period("2025-02"), parse_period("2024Q4")):
+            for moment in (at("2025-02-15T00:00"), AS_OF, at("2025-06-01T00:00")):
+                coverage, leaderboard = coverage_and_leaderboard(session, scope, period, moment)
+                assert coverage == coverage_report(session, scope, period, moment)
+                assert leaderboard == leaderboard_report(session, scope, period, moment)

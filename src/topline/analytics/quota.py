@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from enum import StrEnum
 from fractions import Fraction
@@ -283,9 +283,20 @@ def coverage_report(
     figures: dict[int, _Figures] = defaultdict(_Figures)
     _closed_by_owner(session, scope, period, as_of, figures)
     _open_by_owner(session, scope, period, as_of, figures)
+    return _coverage(session, scope, period, as_of, figures, _quotas(session, scope, period))
+
+
+def _coverage(
+    session: Session,
+    scope: Scope,
+    period: Period,
+    as_of: datetime,
+    figures: dict[int, _Figures],
+    quotas: _Quotas,
+) -> Report[CoverageSummary, CoverageRow]:
+    """The coverage report from the closed and open figures per owner and the quotas."""
     counted = [owner for owner, f in figures.items() if f.won or f.open_deals]
     people = _people(session, scope, period, counted)
-    quotas = _quotas(session, scope, period)
     rows = []
     for person_id, name in people:
         found = figures.get(person_id, _Figures())
@@ -421,9 +432,36 @@ def leaderboard_report(
     """
     figures: dict[int, _Figures] = defaultdict(_Figures)
     _closed_by_owner(session, scope, period, as_of, figures)
+    return _leaderboard(session, scope, period, as_of, figures, _quotas(session, scope, period))
+
+
+def coverage_and_leaderboard(
+    session: Session, scope: Scope, period: Period, as_of: datetime
+) -> tuple[Report[CoverageSummary, CoverageRow], Report[LeaderboardSummary, LeaderboardRow]]:
+    """`coverage_report` and `leaderboard_report` of the same scope and period, reading the
+    closed deals and the quotas once for both (a dashboard shows the two together)."""
+    figures: dict[int, _Figures] = defaultdict(_Figures)
+    _closed_by_owner(session, scope, period, as_of, figures)
+    closed_only = {owner: replace(found) for owner, found in figures.items()}
+    _open_by_owner(session, scope, period, as_of, figures)
+    quotas = _quotas(session, scope, period)
+    return (
+        _coverage(session, scope, period, as_of, figures, quotas),
+        _leaderboard(session, scope, period, as_of, defaultdict(_Figures, closed_only), quotas),
+    )
+
+
+def _leaderboard(
+    session: Session,
+    scope: Scope,
+    period: Period,
+    as_of: datetime,
+    figures: dict[int, _Figures],
+    quotas: _Quotas,
+) -> Report[LeaderboardSummary, LeaderboardRow]:
+    """The leaderboard from the closed figures per owner and the quotas."""
     counted = [owner for owner, f in figures.items() if f.won or f.lost]
     people = _people(session, scope, period, counted)
-    quotas = _quotas(session, scope, period)
     ranked = sorted(
         people, key=lambda p: (-figures.get(p[0], _Figures()).won_cents, p[1].casefold(), p[0])
     )

@@ -20,8 +20,8 @@ from topline.analytics.periods import Period
 from topline.analytics.quota import (
     CoverageSummary,
     QuotaNote,
+    coverage_and_leaderboard,
     coverage_report,
-    leaderboard_report,
 )
 from topline.analytics.reports import (
     TrendPoint,
@@ -65,8 +65,8 @@ def dashboard_page(
     kept = latest_snapshots(session, scope_of(session, user), moment)
     methods = {row.method: row for row in kept}
     risk = deals_at_risk(session, owner_ids=visible_user_ids(session, user), now=moment)
-    leaderboard = leaderboard_report(session, scope, period, moment)
-    coverage = coverage_report(session, scope, period, moment).summary
+    coverage_rows, leaderboard = coverage_and_leaderboard(session, scope, period, moment)
+    coverage = coverage_rows.summary
     previous = period.previous()
     context: dict[str, Any] = {
         "heading": _heading(scope.kind, scope.name),
