@@ -156,6 +156,7 @@ def test_demo_builds_reuses_and_rebuilds(db_url: str) -> None:
     built = json.loads(first.output)
     assert built["built"]["deals"] > 1000
     assert built["built"]["forecast_numbers"] > 100  # today's forecast of every team and rep
+    assert built["built"]["scored_deals"] > 50  # every open deal has a win probability
     assert any(login["role"] == "manager" for login in built["logins"])
 
     again = run("demo", "--db", db_url, "--no-serve", "--format", "json")

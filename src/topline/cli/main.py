@@ -291,12 +291,13 @@ def demo(
             engine = database.wipe_demo(engine)
             state = "empty"
         summary = None
-        forecasts = None
+        forecasts = scored = None
         if state == "empty":
             summary = _build_demo(
                 engine, size=size.value, seed=seed, quiet=output == OutputFormat.JSON
             )
             forecasts = _keep_demo_forecast(engine, summary, quiet=output == OutputFormat.JSON)
+            scored = _score_demo(engine, summary, quiet=output == OutputFormat.JSON)
         else:
             database.upgrade(engine)
             err.print(
@@ -305,7 +306,9 @@ def demo(
                 highlight=False,
             )
         logins = database.demo_logins(engine)
-    _print_demo(summary, forecasts, logins, settings, host, port, output, serving=not no_serve)
+    _print_demo(
+        summary, forecasts, scored, logins, settings, host, port, output, serving=not no_serve
+    )
     if not no_serve:
         _serve(settings, engine, host or settings.host, port or settings.port)
 
@@ -351,6 +354,23 @@ def _keep_demo_forecast(engine: Engine, summary: Any, *, quiet: bool) -> int | N
     return int(run.rows)
 
 
+def _score_demo(engine: Engine, summary: Any, *, quiet: bool) -> int | None:
+    """Train the deal win model on the new demo org and score its open deals, so deal pages
+    show a win probability and why; the number of deals scored, or None for the large org
+    (left to `topline score train` and `apply`)."""
+    from topline.scoring.service import score_open_deals, train_deal_model
+
+    if summary.size not in DEMO_FORECAST_SIZES:
+        return None
+    if not quiet:
+        err.print("Training the deal win model and scoring the open deals…", highlight=False)
+    with database.write_session(engine) as session:
+        model = train_deal_model(session, as_of=summary.as_of)
+        scored = score_open_deals(session, as_of=summary.as_of, model=model)
+        session.commit()
+    return int(scored)
+
+
 def _progress_callback(progress: Progress) -> Callable[[str, int, int], None]:
     tasks: dict[str, Any] = {}
 
@@ -365,6 +385,7 @@ def _progress_callback(progress: Progress) -> Callable[[str, int, int], None]:
 def _print_demo(
     summary: Any,
     forecasts: int | None,
+    scored: int | None,
     logins: list[dict[str, str]],
     settings: Settings,
     host: str | None,
@@ -387,6 +408,7 @@ def _print_demo(
                 "activities": summary.activities,
                 "seconds": round(summary.seconds, 2),
                 "forecast_numbers": forecasts,
+                "scored_deals": scored,
             }
         out.print_json(json.dumps(document))
         return
@@ -398,6 +420,8 @@ def _print_demo(
         )
         if forecasts is None:
             out.print("Run `topline forecast snapshot` to project this quarter.")
+        if scored is None:
+            out.print("Run `topline score train` then `topline score apply` to score the deals.")
     table = Table(title="Demo logins", title_justify="left")
     table.add_column("email", no_wrap=True)  # never cut: people copy it to sign in
     for column in ("name", "role", "team"):
