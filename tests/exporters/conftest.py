@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from tests.databases import backends, fresh_engine
 from tests.factories import make_deal
 from topline.audit.models import AuditEntry
-from topline.auth.models import ApiToken, User
+from topline.auth.models import ApiToken, SavedView, User
 from topline.crm.models import Account, Lead, Stage
 from topline.demo import build_demo
 from topline.exporters.manifest import backup_tables
@@ -114,6 +114,8 @@ def add_edge_cases(engine: Engine) -> None:
                                      won_cents=0, open_deals=1,
                                      details={"drivers": [{"factors": [HOSTILE_TEXT]}]},
                                      ))  # fmt: skip
+        session.add(SavedView(user_id=owner.id, page="deals", name=HOSTILE_TEXT[:80],
+                              query="status=open&q=%27%3B--", created_at=AT))  # fmt: skip
 
 
 def table_rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
