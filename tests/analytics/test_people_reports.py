@@ -53,6 +53,7 @@ from topline.analytics.people import (
     weakest_metrics,
 )
 from topline.analytics.periods import parse_period
+from topline.analytics.quota import attainment_report
 from topline.analytics.scope import org_scope, rep_scope, team_scope
 from topline.auth.enums import Role
 from topline.auth.models import User
@@ -61,6 +62,7 @@ from topline.crm.deals import close_deal_lost, close_deal_won, move_deal_to_stag
 from topline.crm.enums import ActivityType
 from topline.crm.models import Account, Deal
 from topline.errors import InvalidInput
+from topline.quotas.service import set_quota
 
 Q1 = parse_period("2025Q1")
 AFTER = datetime(2025, 4, 15, tzinfo=UTC)
@@ -237,6 +239,26 @@ def rows_by_name(report: Any) -> dict[str, dict[str, Any]]:
 
 
 class TestReps:
+    def test_attainment_against_each_reps_prorated_quota(self, session: Session, org: Org) -> None:
+        set_quota(session, user=org.rita, amount_cents=14_000_00, period_start=Q1.start,
+                  period_end=Q1.end)  # fmt: skip
+        # Ray's quota runs over Q1 and Q2 (181 days): 22,000 × 90 / 181 of it falls in Q1.
+        set_quota(session, user=org.ray, amount_cents=22_000_00, period_start=Q1.start,
+                  period_end=date(2025, 7, 1))  # fmt: skip
+
+        report = reps_report(session, team_scope(org.maria), Q1, AFTER)
+
+        values = rows_by_name(report)
+        assert values["Rita"]["attainment"] == pytest.approx(0.5)  # 7,000 of 14,000
+        ray_quota = round(22_000_00 * 90 / 181)
+        assert values["Ray"]["attainment"] == pytest.approx(11_000_00 / ray_quota)
+        assert values["Nina"]["attainment"] is values["Paul"]["attainment"] is None
+        medians = {m.metric: m.median for m in report.summary.medians}
+        assert medians["attainment"] == pytest.approx((0.5 + 11_000_00 / ray_quota) / 2)
+        attainment = {r.name: r.attainment for r in attainment_report(
+            session, team_scope(org.maria), Q1, AFTER).rows}  # fmt: skip
+        assert values["Ray"]["attainment"] == pytest.approx(attainment["Ray"])
+
     def test_every_rep_against_the_team_median(self, session: Session, org: Org) -> None:
         report = reps_report(session, team_scope(org.maria), Q1, AFTER)
         # Maria owns no deal: she is no row. Paul has nothing and is one.
@@ -244,7 +266,7 @@ class TestReps:
         medians = {m.metric: m.median for m in report.summary.medians}
         assert list(medians) == [
             "deals_created", "pipeline_created_cents", "open_pipeline_cents", "win_rate",
-            "won_cents", "average_won_cents", "median_cycle_days",
+            "won_cents", "attainment", "average_won_cents", "median_cycle_days",
             "conversion:Prospecting", "conversion:Qualification", "conversion:Discovery",
             "conversion:Proposal", "conversion:Negotiation",
             "activities", "activities:call", "activities:email", "activities:meeting",
@@ -256,6 +278,7 @@ class TestReps:
             "open_pipeline_cents": 1_000_00,  # 0, 0, 2,000 (Y4), 2,000 (R2)
             "win_rate": pytest.approx(2 / 3),  # 1/3, 2/3, 2/3; Paul closed nothing
             "won_cents": 4_000_00,  # 0, 1,000, 7,000, 11,000
+            "attainment": None,  # nobody has a quota
             "average_won_cents": 3_500_00,  # 1,000, 3,500, 5,500
             "median_cycle_days": 32.5,  # Nina 0, Rita 32.5 (35, 30), Ray 60 (20, 100)
             "conversion:Prospecting": 0.0,  # Ray's Y2 lost
@@ -280,6 +303,7 @@ class TestReps:
             "open_pipeline_cents": 2_000_00,
             "win_rate": pytest.approx(2 / 3),
             "won_cents": 7_000_00,
+            "attainment": None,
             "average_won_cents": 3_500_00,
             "median_cycle_days": 32.5,
             "conversion:Prospecting": None,

@@ -23,7 +23,14 @@ from topline.analytics import metrics
 from topline.analytics.funnel import _cohort
 from topline.analytics.history import between, created_in
 from topline.analytics.periods import Period
-from topline.analytics.quota import _closed_by_owner, _Figures, _open_by_owner, _people
+from topline.analytics.quota import (
+    _closed_by_owner,
+    _Figures,
+    _open_by_owner,
+    _people,
+    _quotas,
+    _QuotaSum,
+)
 from topline.analytics.registry import ReportSpec, option, register
 from topline.analytics.reports import Report, _closed_in, _envelope, _scoped
 from topline.analytics.scope import Scope
@@ -70,6 +77,7 @@ BASE_METRICS: tuple[RepMetric, ...] = (
     RepMetric("open_pipeline_cents", Unit.CENTS),
     RepMetric("win_rate", Unit.RATE),
     RepMetric("won_cents", Unit.CENTS),
+    RepMetric("attainment", Unit.RATE),
     RepMetric("average_won_cents", Unit.CENTS),
     RepMetric("median_cycle_days", Unit.DAYS, Better.LOWER),
 )
@@ -178,9 +186,11 @@ def reps_report(
     - `deals_created`, `pipeline_created_cents`: deals created in the period (by `as_of`) and
       their amounts when created, credited to their owner at creation (as pipeline growth);
     - `open_pipeline_cents`: deals open at `as_of` closing in the period (as coverage);
-    - `win_rate` (by count), `won_cents`, `average_won_cents` (won amount / deals won, in whole
-      cents) and `median_cycle_days` (UTC calendar days from creation to close of the won
-      deals, as the cycle report), over the deals closed in the period;
+    - `win_rate` (by count), `won_cents`, `attainment` (won / the person's quota prorated to
+      the period, as the attainment report; none without a quota or with a zero one),
+      `average_won_cents` (won amount / deals won, in whole cents) and `median_cycle_days`
+      (UTC calendar days from creation to close of the won deals, as the cycle report), over
+      the deals closed in the period;
     - `conversion:<stage>` for each open stage of every pipeline: the funnel report's stage
       conversion (advanced / entered) of the deals that entered the stage in the period,
       credited to their owner at `as_of`. When two pipelines share a stage name the key is
@@ -212,6 +222,7 @@ def reps_report(
     owners = {owner for owner, f in figures.items() if f.won or f.lost or f.open_deals}
     owners |= {owner for owner, f in extra.items() if f.created or f.conversions}
     people = _people(session, scope, period, owners)
+    quotas = _quotas(session, scope, period)
     stages = _conversion_stages(session)
     specs = [
         *BASE_METRICS,
@@ -219,9 +230,12 @@ def reps_report(
         *ACTIVITY_METRICS,
     ]
     values = [
-        _rep_values(figures.get(person_id, _Figures()), extra.get(person_id), stages)
+        _rep_values(
+            figures.get(person_id, _Figures()), extra.get(person_id), stages,
+            quotas.by_user.get(person_id, _QuotaSum()),
+        )
         for person_id, _ in people
-    ]
+    ]  # fmt: skip
     medians = {
         spec.key: median_value((row[spec.key] for row in values), spec.unit) for spec in specs
     }
@@ -257,7 +271,10 @@ def reps_report(
 
 
 def _rep_values(
-    found: _Figures, extra: _RepFigures | None, stages: Sequence[tuple[str, int]]
+    found: _Figures,
+    extra: _RepFigures | None,
+    stages: Sequence[tuple[str, int]],
+    quota: _QuotaSum,
 ) -> dict[str, Value]:
     """One person's figure for every metric key."""
     extra = extra or _RepFigures()
@@ -269,6 +286,7 @@ def _rep_values(
         "open_pipeline_cents": found.open_cents,
         "win_rate": metrics.win_rate(found.won, found.lost),
         "won_cents": found.won_cents,
+        "attainment": metrics.attainment(found.won_cents, quota.cents) if quota.found else None,
         "average_won_cents": None if average is None else round(average),
         "median_cycle_days": None if cycle is None else float(cycle),
     }

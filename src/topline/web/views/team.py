@@ -29,6 +29,7 @@ METRIC_NAMES = {
     "open_pipeline_cents": "Open pipeline",
     "win_rate": "Win rate",
     "won_cents": "Won",
+    "attainment": "Attainment",
     "average_won_cents": "Average deal won",
     "median_cycle_days": "Sales cycle",
     "activities": "Activities",
