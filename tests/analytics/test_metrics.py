@@ -23,7 +23,7 @@ def test_median_mean_and_distribution_by_hand() -> None:
     assert metrics.median([0, 59, 62, 85]) == 60.5
     assert metrics.mean([0, 59, 62]) == 121 / 3
     assert metrics.median([]) is None and metrics.mean([]) is None
-    assert metrics.distribution([0, 7, 8, 30, 31, 365, 366, 1000]) == {
+    assert metrics.distribution(Counter([0, 7, 8, 30, 31, 365, 366, 1000])) == {
         "0-7": 2,
         "8-30": 2,
         "31-90": 1,
@@ -41,7 +41,7 @@ def test_win_rates_stay_between_zero_and_one(won: int, lost: int) -> None:
 
 @given(st.lists(st.integers(0, 5000)))
 def test_every_cycle_lands_in_one_bucket(days: list[int]) -> None:
-    assert sum(metrics.distribution(days).values()) == len(days)
+    assert sum(metrics.distribution(Counter(days)).values()) == len(days)
 
 
 @given(st.lists(st.integers(min_value=0, max_value=400), max_size=60))

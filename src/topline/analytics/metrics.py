@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import statistics
-from collections import Counter
 from collections.abc import Mapping, Sequence
 
 
@@ -74,13 +73,9 @@ CYCLE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
 )
 
 
-def distribution(days: Sequence[int]) -> dict[str, int]:
-    """How many values fall in each of `CYCLE_BUCKETS` (bounds inclusive)."""
-    return distribution_of_counts(Counter(days))
-
-
-def distribution_of_counts(counts: Mapping[int, int]) -> dict[str, int]:
-    """`distribution` of a list given as value → how many times it occurs."""
+def distribution(counts: Mapping[int, int]) -> dict[str, int]:
+    """How many values fall in each of `CYCLE_BUCKETS` (bounds inclusive), the values given as
+    value → how many times it occurs (a `Counter` of a list)."""
     buckets = {label: 0 for label, _, _ in CYCLE_BUCKETS}
     for value, times in counts.items():
         for label, low, high in CYCLE_BUCKETS:

@@ -8,6 +8,7 @@ and of `topline report --format json` is this envelope.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from datetime import date, datetime
 from enum import StrEnum
@@ -325,25 +326,38 @@ class CycleRow(BaseModel):
     closed: int
 
 
+def _cycle_days(
+    session: Session, closed: Any, group: Any = None
+) -> dict[Any, tuple[Counter[int], Counter[int]]]:
+    """The closed deals of `closed` (`_closed_in`) counted by cycle days, won and lost apart,
+    per value of `group` (an expression; None for one group, keyed None). The database does
+    the counting: no deal row is fetched. A close recorded before the creation (imported data)
+    counts as the same day."""
+    days = utc_days_between(closed.c.closed_at, closed.c.created_at).label("days")
+    keys = [] if group is None else [group.label("group_key")]
+    stmt = select(*keys, closed.c.stage_type, days, func.count()).group_by(
+        *keys, closed.c.stage_type, days
+    )
+    counts: dict[Any, tuple[Counter[int], Counter[int]]] = {}
+    for row in session.execute(stmt):
+        key = None if group is None else row[0]
+        stage_type, day_count, deals = row[-3:]
+        won, lost = counts.setdefault(key, (Counter(), Counter()))
+        (won if _type(stage_type) == StageType.WON else lost)[max(0, int(day_count))] += deals
+    return counts
+
+
 def cycle_report(
     session: Session, scope: Scope, period: Period, as_of: datetime
 ) -> Report[CycleSummary, CycleRow]:
     """Sales-cycle length of the deals closed in the period: days from creation to close,
     counted on UTC calendar days (created and closed the same day is 0)."""
-    closed = _closed_in(scope, period, as_of)
-    # The database counts the closed deals by outcome and cycle days; no deal row is fetched.
-    days = utc_days_between(closed.c.closed_at, closed.c.created_at).label("days")
-    stmt = select(closed.c.stage_type, days, func.count()).group_by(closed.c.stage_type, days)
-    won_days: dict[int, int] = {}
-    all_days: dict[int, int] = {}
-    for stage_type, day_count, deals in session.execute(stmt):
-        # A close recorded before the creation (imported data) counts as the same day.
-        key = max(0, int(day_count))
-        all_days[key] = all_days.get(key, 0) + deals
-        if _type(stage_type) == StageType.WON:
-            won_days[key] = won_days.get(key, 0) + deals
-    won_buckets = metrics.distribution_of_counts(won_days)
-    all_buckets = metrics.distribution_of_counts(all_days)
+    won_days, lost_days = _cycle_days(session, _closed_in(scope, period, as_of)).get(
+        None, (Counter(), Counter())
+    )
+    all_days = won_days + lost_days
+    won_buckets = metrics.distribution(won_days)
+    all_buckets = metrics.distribution(all_days)
     rows = [
         CycleRow(bucket=label, won=won_buckets[label], closed=all_buckets[label])
         for label, _, _ in metrics.CYCLE_BUCKETS
@@ -385,35 +399,25 @@ def closed_trend(
     which = case(
         *((closed.c.closed_at < period.end_at, index) for index, period in enumerate(periods)),
         else_=len(periods) - 1,
-    ).label("period_index")
-    days = utc_days_between(closed.c.closed_at, closed.c.created_at).label("days")
-    stmt = select(which, closed.c.stage_type, days, func.count().label("deals")).group_by(
-        which, closed.c.stage_type, days
     )
-    won = [0] * len(periods)
-    lost = [0] * len(periods)
-    won_days: list[dict[int, int]] = [{} for _ in periods]
-    for index, stage_type, day_count, deals in session.execute(stmt):
-        if _type(stage_type) == StageType.WON:
-            won[index] += deals
-            # A close recorded before the creation (imported data) counts as the same day.
-            key = max(0, int(day_count))
-            won_days[index][key] = won_days[index].get(key, 0) + deals
-        else:
-            lost[index] += deals
-    return [
-        TrendPoint(
-            period=period.label,
-            start=period.start,
-            end=period.end,
-            won=won[i],
-            lost=lost[i],
-            win_rate=metrics.win_rate(won[i], lost[i]),
-            median_days=metrics.median_of_counts(won_days[i]),
-            mean_days=metrics.mean_of_counts(won_days[i]),
+    counts = _cycle_days(session, closed, which)
+    points = []
+    for index, period in enumerate(periods):
+        won_days, lost_days = counts.get(index, (Counter(), Counter()))
+        won, lost = won_days.total(), lost_days.total()
+        points.append(
+            TrendPoint(
+                period=period.label,
+                start=period.start,
+                end=period.end,
+                won=won,
+                lost=lost,
+                win_rate=metrics.win_rate(won, lost),
+                median_days=metrics.median_of_counts(won_days),
+                mean_days=metrics.mean_of_counts(won_days),
+            )
         )
-        for i, period in enumerate(periods)
-    ]
+    return points
 
 
 def _type(value: Any) -> StageType:
