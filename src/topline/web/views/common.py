@@ -12,6 +12,8 @@ from pydantic import BeforeValidator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from topline.auth.enums import Role
+from topline.auth.models import User
 from topline.clock import utcnow
 
 
@@ -34,6 +36,15 @@ def end_of_day(day: date | None) -> datetime:
     if day is None:
         return now
     return min(now, datetime.combine(day, time.max, tzinfo=UTC))
+
+
+def people_in_view(session: Session, ids: Collection[int] | None) -> list[tuple[int, str, Role]]:
+    """The people a filter may name: `ids` (from `visible_user_ids`; None for everyone), as
+    (id, name, role), by name."""
+    stmt = select(User.id, User.name, User.role).order_by(User.name, User.id)
+    if ids is not None:
+        stmt = stmt.where(User.id.in_(list(ids)))
+    return [(row[0], row[1], row[2]) for row in session.execute(stmt)]
 
 
 def names_by_id(session: Session, model: Any, ids: Collection[int | None]) -> dict[int, str]:

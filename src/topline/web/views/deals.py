@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlencode
 
-from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel
 from sqlalchemy import Select, or_, select
@@ -32,7 +32,13 @@ from topline.web.api.exports import export_response
 from topline.web.deps import CurrentUser, DbSession
 from topline.web.routing import TransactionRoute
 from topline.web.templating import templates
-from topline.web.views.common import RISK_HELP, RISK_LABELS, Blank, names_by_id
+from topline.web.views.common import (
+    RISK_HELP,
+    RISK_LABELS,
+    Blank,
+    names_by_id,
+    people_in_view,
+)
 
 router = APIRouter(route_class=TransactionRoute)
 
@@ -118,15 +124,7 @@ def filtered_deals(session: Session, user: User, filters: DealFilters) -> Select
     return stmt
 
 
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)
-
-
-@router.get("/deals", response_class=HTMLResponse)
-def deals_page(
-    request: Request,
-    session: DbSession,
-    user: CurrentUser,
+def _filters_from_query(
     owner_id: OwnerId = None,
     team_of: TeamOf = None,
     stage_id: StageId = None,
@@ -137,15 +135,32 @@ def deals_page(
     created_from: Day = None,
     created_to: LastDay = None,
     q: Words = None,
-    sort: DealSort = "close_date",
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
-) -> HTMLResponse:
-    """One page of the deals the viewer may see, filtered and sorted."""
-    filters = DealFilters(
+) -> DealFilters:
+    """The list's filters from the query string (shared by the list and its export)."""
+    return DealFilters(
         owner_id=owner_id, team_of=team_of, stage_id=stage_id, status=status, risk=risk,
         close_from=close_from, close_to=close_to, created_from=created_from,
         created_to=created_to, q=q,
     )  # fmt: skip
+
+
+Filters = Annotated[DealFilters, Depends(_filters_from_query)]
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+@router.get("/deals", response_class=HTMLResponse)
+def deals_page(
+    request: Request,
+    session: DbSession,
+    user: CurrentUser,
+    filters: Filters,
+    sort: DealSort = "close_date",
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> HTMLResponse:
+    """One page of the deals the viewer may see, filtered and sorted."""
     return _render(request, session, user, filters, sort, cursor)
 
 
@@ -173,7 +188,7 @@ def _render(
         mappings=True,
     )
     kept = filters.given()
-    owners = _owners(session, user)
+    owners = people_in_view(session, visible_user_ids(session, user))
     context: dict[str, Any] = {
         "deals": _with_names(session, rows),
         "total": total,
@@ -203,23 +218,9 @@ def _render(
 def export_deals_page(
     session: DbSession,
     user: CurrentUser,
-    owner_id: OwnerId = None,
-    team_of: TeamOf = None,
-    stage_id: StageId = None,
-    status: Status = None,
-    risk: Risk = None,
-    close_from: Day = None,
-    close_to: LastDay = None,
-    created_from: Day = None,
-    created_to: LastDay = None,
-    q: Words = None,
+    filters: Filters,
 ) -> Response:
     """Every matching deal the viewer may see as CSV (money in cents, formulas neutralized)."""
-    filters = DealFilters(
-        owner_id=owner_id, team_of=team_of, stage_id=stage_id, status=status, risk=risk,
-        close_from=close_from, close_to=close_to, created_from=created_from,
-        created_to=created_to, q=q,
-    )  # fmt: skip
     stmt = filtered_deals(session, user, filters)
     return export_response(session, stmt, EXPORT_COLUMNS, ExportFormat.CSV, "deals")
 
@@ -287,15 +288,6 @@ def _next_sort(current: str, column: str) -> str:
 def _link(path: str, params: dict[str, Any], **more: Any) -> str:
     query = {**params, **{key: value for key, value in more.items() if value is not None}}
     return f"{path}?{urlencode(query)}" if query else path
-
-
-def _owners(session: Session, viewer: User) -> list[tuple[int, str, Role]]:
-    """The people whose deals the viewer may filter by, with their role."""
-    ids = visible_user_ids(session, viewer)
-    stmt = select(User.id, User.name, User.role).order_by(User.name, User.id)
-    if ids is not None:
-        stmt = stmt.where(User.id.in_(ids))
-    return [(row[0], row[1], row[2]) for row in session.execute(stmt)]
 
 
 def _with_names(session: Session, rows: Any) -> list[dict[str, Any]]:

@@ -38,7 +38,7 @@ from topline.web.api.deals import act_on_deal, stage_by_id
 from topline.web.deps import CurrentUser, DbSession
 from topline.web.routing import TransactionRoute
 from topline.web.templating import templates
-from topline.web.views.common import Blank
+from topline.web.views.common import Blank, people_in_view
 
 router = APIRouter(route_class=TransactionRoute)
 
@@ -120,14 +120,6 @@ def _quick_windows(session: Session) -> list[tuple[str, date, date]]:
     ]
 
 
-def _people(session: Session, ids: list[int] | None) -> list[tuple[int, str, Role]]:
-    """Everyone the viewer may narrow the page to (`ids`, None for everyone), by name."""
-    stmt = select(User.id, User.name, User.role).order_by(User.name, User.id)
-    if ids is not None:
-        stmt = stmt.where(User.id.in_(ids))
-    return [(row[0], row[1], row[2]) for row in session.execute(stmt)]
-
-
 def _page(
     request: Request,
     session: Session,
@@ -141,7 +133,7 @@ def _page(
     visible = visible_user_ids(session, user)
     owner_ids = _owner_ids(session, user, visible, filters)
     closing = CloseWindow(filters.close_from, filters.close_to)
-    people = _people(session, visible)
+    people = people_in_view(session, visible)
     context: dict[str, object] = {
         "heading": pipeline_heading(user),
         "filters": filters,

@@ -15,7 +15,6 @@ from fastapi import APIRouter, Query, Request
 from fastapi import Path as UrlPath
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from pydantic import BaseModel
-from sqlalchemy import select
 
 from topline.analytics.catalog import REPORTS
 from topline.analytics.reports import choose_period
@@ -30,7 +29,7 @@ from topline.web.api.reports import PERIOD_PATTERN
 from topline.web.deps import CurrentUser, DbSession
 from topline.web.routing import TransactionRoute
 from topline.web.templating import templates
-from topline.web.views.common import Blank, end_of_day
+from topline.web.views.common import Blank, end_of_day, people_in_view
 
 router = APIRouter(route_class=TransactionRoute)
 
@@ -167,13 +166,11 @@ def report_export(
 def _scope_choices(session: Any, viewer: User) -> list[tuple[str, str]]:
     """The teams and reps the viewer may narrow a report to, as (value, label): managers'
     teams first, then reps, by name."""
-    ids = visible_user_ids(session, viewer)
-    stmt = select(User.id, User.name, User.role).order_by(User.name, User.id)
-    if ids is not None:
-        stmt = stmt.where(User.id.in_(ids))
-    people = session.execute(stmt).all()
-    teams = [(f"team:{p.id}", f"Team of {p.name}") for p in people if p.role == Role.MANAGER]
-    reps = [(f"rep:{p.id}", p.name) for p in people if p.role == Role.REP]
+    people = people_in_view(session, visible_user_ids(session, viewer))
+    teams = [
+        (f"team:{id_}", f"Team of {name}") for id_, name, role in people if role == Role.MANAGER
+    ]
+    reps = [(f"rep:{id_}", name) for id_, name, role in people if role == Role.REP]
     return teams + reps
 
 
