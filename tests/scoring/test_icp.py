@@ -9,21 +9,17 @@ from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.factories import make_account, make_deal, make_lead
+from topline.analytics.history import state_as_of
 from topline.clock import utcnow
 from topline.crm.deals import close_deal_won
-from topline.crm.enums import Segment
+from topline.crm.enums import Segment, StageType
+from topline.crm.models import Account, Deal, DealHistory
 from topline.scoring.errors import NoCustomersYet
-from topline.scoring.icp import (
-    IcpModel,
-    account_icp,
-    account_profiles,
-    icp_model,
-    lead_icp,
-    size_band,
-)
+from topline.scoring.icp import IcpModel, account_icp, icp_model, lead_icp, size_band
 
 # Four accounts, two of them customers. Base rate (2 + 1) / (4 + 2) = 1/2. Lifts: smb 3/5 → 1.2,
 # enterprise 1/3 → 2/3; Software 3/4 → 1.5, Retail 1/4 → 0.5; each size band seen once, 2/3 →
@@ -88,6 +84,34 @@ def test_size_band(employees: int | None, band: str | None) -> None:
 
 
 AS_OF = datetime(2025, 3, 1, tzinfo=UTC)
+
+
+def account_profiles(session: Session, as_of: datetime) -> pd.DataFrame:
+    """Independently of the model's queries: one row per account created by `as_of` with its
+    fields and whether a deal of it with an amount was won by then, as the history records."""
+    won = state_as_of(as_of, DealHistory.__table__.c.stage_type == StageType.WON)
+    customers = set(
+        session.scalars(
+            select(Deal.account_id)
+            .join(won, won.c.deal_id == Deal.id)
+            .where(won.c.amount_cents > 0, Deal.account_id.is_not(None))
+        )
+    )
+    rows = session.execute(
+        select(Account.id, Account.segment, Account.industry, Account.employees, Account.country)
+        .where(Account.created_at <= as_of)
+        .order_by(Account.id)
+    ).all()
+    return pd.DataFrame(
+        {
+            "account_id": [row.id for row in rows],
+            "segment": [None if row.segment is None else str(row.segment.value) for row in rows],
+            "industry": [row.industry for row in rows],
+            "size_band": [size_band(row.employees) for row in rows],
+            "country": [row.country for row in rows],
+            "customer": [int(row.id in customers) for row in rows],
+        }
+    )
 
 
 def test_customers_are_accounts_with_revenue_won_before_the_moment(session: Session) -> None:

@@ -137,28 +137,6 @@ def _value(value: object) -> str:
     return str(getattr(value, "value", value))
 
 
-def account_profiles(session: Session, as_of: datetime) -> pd.DataFrame:
-    """The accounts created by `as_of`: `account_id`, the `ICP_FIELDS` and `customer` (1 when
-    a deal of theirs with an amount was won by `as_of`, as the deal history records it)."""
-    as_of = ensure_utc(as_of)
-    customers = set(session.scalars(_customer_accounts(as_of).distinct()))
-    rows = session.execute(
-        select(Account.id, Account.segment, Account.industry, Account.employees, Account.country)
-        .where(Account.created_at <= as_of)
-        .order_by(Account.id)
-    ).all()
-    return pd.DataFrame(
-        {
-            "account_id": np.array([row.id for row in rows], dtype=np.int64),
-            "segment": [None if row.segment is None else str(row.segment.value) for row in rows],
-            "industry": [row.industry for row in rows],
-            "size_band": [size_band(row.employees) for row in rows],
-            "country": [row.country for row in rows],
-            "customer": np.array([int(row.id in customers) for row in rows], dtype=np.int8),
-        }
-    )
-
-
 def _customer_accounts(as_of: datetime) -> Select[Any]:
     """The ids of the accounts with a deal won by `as_of` with an amount above zero. The deals
     as they stand now are their history's latest rows, so from now on the deals table answers
@@ -189,8 +167,8 @@ def _size_band_sql() -> ColumnElement[str | None]:
 
 def icp_model(session: Session, as_of: datetime) -> IcpModel:
     """The ICP counts as of `as_of`, counted by the database (one grouped query per field);
-    `NoCustomersYet` when no account had won revenue then. The same model as
-    `IcpModel.fit_frame(account_profiles(session, as_of))`."""
+    `NoCustomersYet` when no account had won revenue then. The same model as `fit_frame` of
+    one row per account (a test checks both on random data)."""
     as_of = ensure_utc(as_of)
     customer = case((Account.id.in_(_customer_accounts(as_of)), 1), else_=0)
     columns: dict[str, Any] = {
