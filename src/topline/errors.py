@@ -38,6 +38,16 @@ class Conflict(ToplineError):
     code = "conflict"
 
 
+class StaleRecord(Conflict):
+    """Someone else changed the record since the caller read it (its `version` moved on).
+
+    The API puts the record as it now stands in `details.current`, so the client can merge.
+    """
+
+    code = "stale_record"
+    entity = "record"
+
+
 class MissingReference(Conflict):
     """A record the request's body names does not exist or is not visible to the caller.
 

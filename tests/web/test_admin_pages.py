@@ -204,7 +204,8 @@ class TestPeople:
         assert org.ray.manager_id == org.otto.id
         [entry] = audit_log(session, "user")
         assert (entry.action, entry.before, entry.after) == (
-            "update", {"manager_id": org.maria.id}, {"manager_id": org.otto.id},
+            "update", {"manager_id": org.maria.id, "version": 1},
+            {"manager_id": org.otto.id, "version": 2},
         )  # fmt: skip
 
     def test_a_circular_reporting_line_is_refused_by_the_field(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from topline.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
+from topline.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, StaleRecord
 
 
 class UserNotFound(NotFound):
@@ -11,6 +11,20 @@ class UserNotFound(NotFound):
 
 class TeamNotFound(NotFound):
     """No team with that id."""
+
+
+class StaleUser(StaleRecord):
+    """Someone else changed the person since they were read."""
+
+    code = "stale_user"
+    entity = "user"
+
+
+class StaleTeam(StaleRecord):
+    """Someone else changed the team since it was read."""
+
+    code = "stale_team"
+    entity = "team"
 
 
 class EmailTaken(Conflict):

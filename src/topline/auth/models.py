@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from topline.auth.enums import Role
@@ -26,7 +34,11 @@ class Organization(IdMixin, Base):
 
 
 class Team(IdMixin, Base):
-    """A sales team led by a manager; teams nest under a parent (a director's org)."""
+    """A sales team led by a manager; teams nest under a parent (a director's org).
+
+    `version` increases on every write, as for deals, so concurrent edits fail instead of
+    overwriting each other.
+    """
 
     __tablename__ = "teams"
 
@@ -35,8 +47,11 @@ class Team(IdMixin, Base):
         BigId, ForeignKey("users.id", use_alter=True), index=True
     )
     parent_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("teams.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
 
     manager: Mapped[User | None] = relationship(foreign_keys=[manager_id], lazy="raise")
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
 
 class User(IdMixin, Base):
@@ -44,7 +59,7 @@ class User(IdMixin, Base):
 
     `manager_id` is the reporting line; a manager sees the records of everyone below them.
     Reps who leave keep their history: they are deactivated (`active = False`, `left_at` set),
-    never deleted.
+    never deleted. `version` increases on every write, as for teams.
     """
 
     __tablename__ = "users"
@@ -59,11 +74,14 @@ class User(IdMixin, Base):
     left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
 
     manager: Mapped[User | None] = relationship(
         remote_side="User.id", foreign_keys=[manager_id], lazy="raise"
     )
     team: Mapped[Team | None] = relationship(foreign_keys=[team_id], lazy="raise")
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
 
 class ApiToken(IdMixin, Base):

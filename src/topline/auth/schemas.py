@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from topline.auth.enums import Role
-from topline.types import BLANKS, Flag, Id, IsoDateTime, Name, Text, WholeNumber
+from topline.types import BLANKS, Flag, Id, IsoDateTime, Name, Text, Version, WholeNumber
 
 # Column widths of the users, teams and api_tokens tables: longer text would fail on PostgreSQL.
 EMAIL_MAX = 320
@@ -72,6 +72,12 @@ class UserUpdate(StrictModel):
     active: Flag | SkipJsonSchema[None] = None
 
 
+class UserPatch(UserUpdate):
+    """A partial edit of a person, made against the version the editor read."""
+
+    version: Version
+
+
 class UserRead(ReadModel):
     """A person as the API shows them (never their password hash)."""
 
@@ -85,6 +91,7 @@ class UserRead(ReadModel):
     hired_at: datetime
     left_at: datetime | None
     created_at: datetime
+    version: int
 
 
 class TeamCreate(StrictModel):
@@ -103,6 +110,12 @@ class TeamUpdate(StrictModel):
     parent_id: Id | None = None
 
 
+class TeamPatch(TeamUpdate):
+    """A partial edit of a team, made against the version the editor read."""
+
+    version: Version
+
+
 class TeamRead(ReadModel):
     """A sales team."""
 
@@ -110,6 +123,7 @@ class TeamRead(ReadModel):
     name: str
     manager_id: int | None
     parent_id: int | None
+    version: int
 
 
 class TokenCreate(StrictModel):

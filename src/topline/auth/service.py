@@ -14,12 +14,15 @@ from topline.auth.errors import (
     InvalidCredentials,
     InvalidReportingLine,
     InvalidUser,
+    StaleTeam,
+    StaleUser,
     UserNotFound,
 )
 from topline.auth.models import Team, User
 from topline.auth.passwords import burn_verification, hash_password, verify_password
 from topline.auth.schemas import TeamUpdate, UserUpdate
 from topline.clock import ensure_utc, utcnow
+from topline.crm.locking import flush_versioned
 from topline.errors import Conflict, MissingReference
 from topline.storage.db import refuse_duplicates
 from topline.storage.types import BigId
@@ -178,6 +181,7 @@ def update_team(session: Session, team: Team, *, changes: TeamUpdate) -> Team:
     with refuse_duplicates(session, _team_name_taken(values.get("name", team.name))):
         for field, value in values.items():
             setattr(team, field, value)
+        flush_versioned(session, team, stale=StaleTeam)
     return team
 
 
@@ -233,7 +237,7 @@ def update_user(
         user.left_at = None
     for field, value in values.items():
         setattr(user, field, value)
-    session.flush()
+    flush_versioned(session, user, stale=StaleUser)
     return user
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from topline.errors import Conflict, InvalidInput, NotFound
+from topline.errors import Conflict, InvalidInput, NotFound, StaleRecord
 
 
 class DealNotFound(NotFound):
@@ -47,16 +47,6 @@ class DealAlreadyClosed(Conflict):
 
 class DealNotClosed(Conflict):
     """Only a won or lost deal can be reopened."""
-
-
-class StaleRecord(Conflict):
-    """Someone else changed the record since the caller read it (its `version` moved on).
-
-    The API puts the record as it now stands in `details.current`, so the client can merge.
-    """
-
-    code = "stale_record"
-    entity = "record"
 
 
 class StaleDeal(StaleRecord):

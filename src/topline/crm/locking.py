@@ -1,10 +1,10 @@
 """Optimistic locking: a write names the version it read, and loses to a newer write.
 
-Accounts, contacts, leads and deals carry `version`. SQLAlchemy raises it on every update
-(`version_id_col`) and puts the loaded value in the UPDATE's WHERE clause, so an update of a
-row that another transaction changed in the meantime matches nothing. These helpers turn both
-ways of being stale into the record's `StaleRecord` error: the caller read an older version
-than the one loaded, or someone else committed between our read and our flush.
+Users, teams, accounts, contacts, leads and deals carry `version`. SQLAlchemy raises it on
+every update (`version_id_col`) and puts the loaded value in the UPDATE's WHERE clause, so an
+update of a row that another transaction changed in the meantime matches nothing. These
+helpers turn both ways of being stale into the record's `StaleRecord` error: the caller read an
+older version than the one loaded, or someone else committed between our read and our flush.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Protocol
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from topline.crm.errors import StaleRecord
+from topline.errors import StaleRecord
 
 
 class Versioned(Protocol):

@@ -1612,8 +1612,12 @@ class _Importer:
                 )  # fmt: skip
                 continue
             model = Team if entity == "teams" else User if entity == "users" else Lead
+            # A plain UPDATE skips the ORM's version counter: raise it here, so an edit made on
+            # the record as it stood before the import is refused as stale.
             self.session.execute(
-                update(model).where(model.id == record_id).values({f"{field_name}_id": found})
+                update(model)
+                .where(model.id == record_id)
+                .values({f"{field_name}_id": found, "version": model.version + 1})
             )
         self.pending_refs = still
 

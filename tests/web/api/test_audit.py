@@ -176,7 +176,7 @@ class TestFilters:
 def test_writes_through_the_api_land_in_the_trail(api_as: ApiAs, org: SalesOrg) -> None:
     admin = api_as(org.admin)
     team = admin.post("/api/v1/teams", json={"name": "Channel", "manager_id": org.maria.id}).json()
-    admin.patch(f"/api/v1/users/{org.ray.id}", json={"name": "Raymond"})
+    admin.patch(f"/api/v1/users/{org.ray.id}", json={"version": 1, "name": "Raymond"})
 
     response = admin.get(AUDIT, params={"actor_id": org.admin.id, "sort": "at"})
 
@@ -185,5 +185,11 @@ def test_writes_through_the_api_land_in_the_trail(api_as: ApiAs, org: SalesOrg) 
         for e in response.json()["items"]
     ] == [
         ("create", "team", team["id"], None, team),
-        ("update", "user", org.ray.id, {"name": "Ray"}, {"name": "Raymond"}),
+        (
+            "update",
+            "user",
+            org.ray.id,
+            {"name": "Ray", "version": 1},
+            {"name": "Raymond", "version": 2},
+        ),  # fmt: skip
     ]

@@ -72,6 +72,7 @@ class TestRead:
             "name": "West",
             "manager_id": org.otto.id,
             "parent_id": chart.sales.id,
+            "version": 1,
         }
 
     def test_unknown_team_is_404_and_bad_ids_are_422(
@@ -227,7 +228,7 @@ class TestCreate:
         if method == "post":
             response = admin.post(TEAMS, json={"name": "East"})
         else:
-            response = admin.patch(f"{TEAMS}/{chart.west.id}", json={"name": "East"})
+            response = admin.patch(f"{TEAMS}/{chart.west.id}", json={"version": 1, "name": "East"})
 
         assert response.status_code == 409, response.text
         assert response.json()["error"]["details"] == {"field": "name"}
@@ -245,7 +246,12 @@ class TestUpdate:
     ) -> None:
         response = api_as(org.admin).patch(
             f"{TEAMS}/{chart.enterprise.id}",
-            json={"name": "Strategic", "manager_id": org.otto.id, "parent_id": chart.west.id},
+            json={
+                "version": 1,
+                "name": "Strategic",
+                "manager_id": org.otto.id,
+                "parent_id": chart.west.id,
+            },
         )
 
         assert response.status_code == 200, response.text
@@ -255,18 +261,20 @@ class TestUpdate:
             "manager_id": org.maria.id,
             "name": "Enterprise",
             "parent_id": chart.east.id,
+            "version": 1,
         }
         assert entry.after == {
             "manager_id": org.otto.id,
             "name": "Strategic",
             "parent_id": chart.west.id,
+            "version": 2,
         }
 
     def test_keeping_its_own_name_and_clearing_the_parent_is_fine(
         self, api_as: ApiAs, org: SalesOrg, chart: OrgChart
     ) -> None:
         response = api_as(org.admin).patch(
-            f"{TEAMS}/{chart.east.id}", json={"name": "East", "parent_id": None}
+            f"{TEAMS}/{chart.east.id}", json={"version": 1, "name": "East", "parent_id": None}
         )
 
         assert response.status_code == 200
@@ -305,7 +313,7 @@ class TestUpdate:
         admin = api_as(org.admin)
         before = admin.get(f"{TEAMS}/{team.id}").json()
 
-        response = admin.patch(f"{TEAMS}/{team.id}", json={**body})
+        response = admin.patch(f"{TEAMS}/{team.id}", json={"version": 1, **body})
 
         assert response.status_code == status, response.text
         assert field in response.text
@@ -316,7 +324,49 @@ class TestUpdate:
         self, api_as: ApiAs, org: SalesOrg, chart: OrgChart
     ) -> None:
         assert (
-            api_as(org.maria).patch(f"{TEAMS}/{chart.east.id}", json={"name": "M"}).status_code
+            api_as(org.maria)
+            .patch(f"{TEAMS}/{chart.east.id}", json={"version": 1, "name": "M"})
+            .status_code
             == 403
         )
-        assert api_as(org.admin).patch(f"{TEAMS}/999999", json={"name": "M"}).status_code == 404
+        assert (
+            api_as(org.admin).patch(f"{TEAMS}/999999", json={"version": 1, "name": "M"}).status_code
+            == 404
+        )
+
+
+class TestVersions:
+    def test_a_stale_version_is_409_with_the_current_team_and_changes_nothing(
+        self, api_as: ApiAs, org: SalesOrg, chart: OrgChart, session: Session
+    ) -> None:
+        admin = api_as(org.admin)
+        renamed = admin.patch(f"{TEAMS}/{chart.east.id}", json={"version": 1, "name": "North"})
+        assert (renamed.status_code, renamed.json()["version"]) == (200, 2)
+
+        # An edit made on the team as it stood before the rename must not undo it.
+        stale = admin.patch(
+            f"{TEAMS}/{chart.east.id}", json={"version": 1, "manager_id": org.otto.id}
+        )
+
+        assert stale.status_code == 409
+        error = stale.json()["error"]
+        assert error["code"] == "stale_team"
+        assert "version 1" in error["message"] and "now 2" in error["message"]
+        current = error["details"]["current"]
+        assert current == admin.get(f"{TEAMS}/{chart.east.id}").json()
+        assert (current["name"], current["manager_id"], current["version"]) == (
+            "North", org.maria.id, 2,
+        )  # fmt: skip
+        assert session.execute(
+            select(Team.name, Team.manager_id, Team.version).where(Team.id == chart.east.id)
+        ).one() == ("North", org.maria.id, 2)
+        assert len(audit_rows(session)) == 1
+
+    def test_an_edit_without_a_version_is_422_naming_it(
+        self, api_as: ApiAs, org: SalesOrg, chart: OrgChart
+    ) -> None:
+        response = api_as(org.admin).patch(f"{TEAMS}/{chart.east.id}", json={"name": "North"})
+
+        assert response.status_code == 422
+        fields = response.json()["error"]["details"]["fields"]
+        assert [field["location"] for field in fields] == [["body", "version"]]

@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.orm import Session
 
 from tests.conftest import PASSWORD
 from tests.factories import SalesOrg, make_user
+from topline import access
 from topline.audit.models import AuditEntry
 from topline.auth.enums import Role
 from topline.auth.models import User
@@ -87,6 +88,7 @@ class TestScope:
             "hired_at": "2025-01-06T09:00:00Z",
             "left_at": None,
             "created_at": "2025-01-06T09:00:00Z",
+            "version": 1,
         }
 
     def test_me_is_the_token_owner(self, api_as: ApiAs, org: SalesOrg) -> None:
@@ -104,7 +106,7 @@ class TestScope:
             admin.get(USERS).text,
             admin.get(f"{USERS}/me").text,
             admin.get(f"{USERS}/{org.rita.id}").text,
-            admin.patch(f"{USERS}/{org.rita.id}", json={"name": "Rita B"}).text,
+            admin.patch(f"{USERS}/{org.rita.id}", json={"version": 1, "name": "Rita B"}).text,
         ]
         assert org.rita.password_hash
         for text in answers:
@@ -226,7 +228,7 @@ class TestFilters:
         assert api_as(org.admin).get(f"{USERS}/{path}").status_code == 404
 
     def test_other_methods_on_me_are_405(self, api_as: ApiAs, org: SalesOrg) -> None:
-        response = api_as(org.admin).patch(f"{USERS}/me", json={"name": "X"})
+        response = api_as(org.admin).patch(f"{USERS}/me", json={"version": 1, "name": "X"})
 
         assert response.status_code == 405
 
@@ -345,7 +347,12 @@ class TestUpdate:
 
         response = api_as(org.admin).patch(
             f"{USERS}/{org.rita.id}",
-            json={"name": "Rita Moreno", "manager_id": org.otto.id, "team_id": east.id},
+            json={
+                "version": 1,
+                "name": "Rita Moreno",
+                "manager_id": org.otto.id,
+                "team_id": east.id,
+            },
         )
 
         assert response.status_code == 200, response.text
@@ -355,8 +362,12 @@ class TestUpdate:
         )
         [entry] = audit_rows(session, org.rita.id)
         assert entry.action == "update"
-        assert entry.before == {"manager_id": org.maria.id, "name": "Rita", "team_id": None}
-        assert entry.after == {"manager_id": org.otto.id, "name": "Rita Moreno", "team_id": east.id}
+        assert entry.before == {
+            "manager_id": org.maria.id, "name": "Rita", "team_id": None, "version": 1
+        }  # fmt: skip
+        assert entry.after == {
+            "manager_id": org.otto.id, "name": "Rita Moreno", "team_id": east.id, "version": 2
+        }  # fmt: skip
         assert names(api_as(org.otto).get(USERS)) == ["Olga", "Otto", "Rita Moreno"]
 
     def test_deactivating_records_when_they_left_and_stops_their_tokens(
@@ -365,21 +376,23 @@ class TestUpdate:
         ray = api_as(org.ray)
         assert ray.get(f"{USERS}/me").status_code == 200
 
-        response = api_as(org.admin).patch(f"{USERS}/{org.ray.id}", json={"active": False})
+        response = api_as(org.admin).patch(
+            f"{USERS}/{org.ray.id}", json={"version": 1, "active": False}
+        )
 
         assert response.status_code == 200
         assert response.json()["active"] is False
         assert response.json()["left_at"] is not None
         assert ray.get(f"{USERS}/me").status_code == 401
         [entry] = audit_rows(session, org.ray.id)
-        assert entry.before == {"active": True, "left_at": None}
+        assert entry.before == {"active": True, "left_at": None, "version": 1}
         assert entry.after is not None and entry.after["active"] is False
 
     def test_reactivating_clears_left_at(self, api_as: ApiAs, org: SalesOrg) -> None:
         admin = api_as(org.admin)
-        admin.patch(f"{USERS}/{org.ray.id}", json={"active": False})
+        admin.patch(f"{USERS}/{org.ray.id}", json={"version": 1, "active": False})
 
-        response = admin.patch(f"{USERS}/{org.ray.id}", json={"active": True})
+        response = admin.patch(f"{USERS}/{org.ray.id}", json={"version": 2, "active": True})
 
         assert response.status_code == 200
         assert (response.json()["active"], response.json()["left_at"]) == (True, None)
@@ -388,12 +401,19 @@ class TestUpdate:
         self, api_as: ApiAs, org: SalesOrg, session: Session
     ) -> None:
         admin = api_as(org.admin)
-        assert admin.patch(f"{USERS}/{org.olga.id}", json={"active": False}).status_code == 200
-        assert admin.patch(f"{USERS}/{org.otto.id}", json={"active": False}).status_code == 200
+        assert (
+            admin.patch(f"{USERS}/{org.olga.id}", json={"version": 1, "active": False}).status_code
+            == 200
+        )
+        assert (
+            admin.patch(f"{USERS}/{org.otto.id}", json={"version": 1, "active": False}).status_code
+            == 200
+        )
 
-        refused = admin.patch(f"{USERS}/{org.olga.id}", json={"active": True})
+        refused = admin.patch(f"{USERS}/{org.olga.id}", json={"version": 2, "active": True})
         moved = admin.patch(
-            f"{USERS}/{org.olga.id}", json={"active": True, "manager_id": org.maria.id}
+            f"{USERS}/{org.olga.id}",
+            json={"version": 2, "active": True, "manager_id": org.maria.id},
         )
 
         assert refused.status_code == 409
@@ -403,7 +423,9 @@ class TestUpdate:
     def test_unchanged_edit_is_not_audited(
         self, api_as: ApiAs, org: SalesOrg, session: Session
     ) -> None:
-        response = api_as(org.admin).patch(f"{USERS}/{org.rita.id}", json={"name": "Rita"})
+        response = api_as(org.admin).patch(
+            f"{USERS}/{org.rita.id}", json={"version": 1, "name": "Rita"}
+        )
 
         assert response.status_code == 200
         assert audit_rows(session, org.rita.id) == []
@@ -447,7 +469,9 @@ class TestUpdate:
         before = admin.get(f"{USERS}/{person.id}").json()
 
         # A valid rename rides along: it must not be applied when the rest is refused.
-        response = admin.patch(f"{USERS}/{person.id}", json={"name": "Renamed", **changes})
+        response = admin.patch(
+            f"{USERS}/{person.id}", json={"version": 1, "name": "Renamed", **changes}
+        )
 
         assert response.status_code == status, response.text
         assert field in response.text
@@ -458,9 +482,9 @@ class TestUpdate:
         self, api_as: ApiAs, org: SalesOrg
     ) -> None:
         admin = api_as(org.admin)
-        admin.patch(f"{USERS}/{org.olga.id}", json={"manager_id": org.maria.id})
+        admin.patch(f"{USERS}/{org.olga.id}", json={"version": 1, "manager_id": org.maria.id})
 
-        response = admin.patch(f"{USERS}/{org.otto.id}", json={"role": "rep"})
+        response = admin.patch(f"{USERS}/{org.otto.id}", json={"version": 1, "role": "rep"})
 
         assert response.status_code == 200
         assert response.json()["role"] == "rep"
@@ -470,17 +494,116 @@ class TestUpdate:
     ) -> None:
         make_user(session, role=Role.ADMIN, name="Bea")
 
-        response = api_as(org.admin).patch(f"{USERS}/{org.admin.id}", json={"role": "manager"})
+        response = api_as(org.admin).patch(
+            f"{USERS}/{org.admin.id}", json={"version": 1, "role": "manager"}
+        )
 
         assert response.status_code == 200
 
     @pytest.mark.parametrize("who", ["maria", "rita"])
     def test_only_admins_edit_people(self, api_as: ApiAs, org: SalesOrg, who: str) -> None:
-        response = api_as(getattr(org, who)).patch(f"{USERS}/{org.rita.id}", json={"name": "X"})
+        response = api_as(getattr(org, who)).patch(
+            f"{USERS}/{org.rita.id}", json={"version": 1, "name": "X"}
+        )
 
         assert response.status_code == 403
 
     def test_editing_an_unknown_person_is_404(self, api_as: ApiAs, org: SalesOrg) -> None:
-        response = api_as(org.admin).patch(f"{USERS}/999999", json={"name": "X"})
+        response = api_as(org.admin).patch(f"{USERS}/999999", json={"version": 1, "name": "X"})
 
         assert response.status_code == 404
+
+
+def stored_user(session: Session, user_id: int) -> tuple[Any, ...]:
+    """Name, role and version as the database holds them (not the identity map)."""
+    row = session.execute(
+        select(User.name, User.role, User.version).where(User.id == user_id)
+    ).one()
+    return tuple(row)
+
+
+class TestVersions:
+    def test_each_edit_names_the_version_it_was_made_on_and_bumps_it(
+        self, api_as: ApiAs, org: SalesOrg, session: Session
+    ) -> None:
+        admin = api_as(org.admin)
+        assert admin.get(f"{USERS}/{org.rita.id}").json()["version"] == 1
+
+        first = admin.patch(f"{USERS}/{org.rita.id}", json={"version": 1, "name": "Rita B"})
+        second = admin.patch(f"{USERS}/{org.rita.id}", json={"version": 2, "name": "Rita C"})
+
+        assert (first.status_code, first.json()["version"]) == (200, 2)
+        assert (second.status_code, second.json()["version"]) == (200, 3)
+        assert stored_user(session, org.rita.id) == ("Rita C", Role.REP, 3)
+        assert len(audit_rows(session, org.rita.id)) == 2
+
+    def test_a_stale_version_is_409_with_the_current_person_and_changes_nothing(
+        self, api_as: ApiAs, org: SalesOrg, session: Session
+    ) -> None:
+        admin = api_as(org.admin)
+        assert admin.patch(
+            f"{USERS}/{org.rita.id}", json={"version": 1, "name": "Rita Moreno"}
+        ).is_success
+
+        # A second admin still holds version 1 and changes another field: they must not undo
+        # the rename.
+        stale = admin.patch(
+            f"{USERS}/{org.rita.id}", json={"version": 1, "manager_id": org.otto.id}
+        )
+
+        assert stale.status_code == 409
+        error = stale.json()["error"]
+        assert error["code"] == "stale_user"
+        assert "version 1" in error["message"] and "now 2" in error["message"]
+        current = error["details"]["current"]
+        assert current == admin.get(f"{USERS}/{org.rita.id}").json()
+        assert (current["name"], current["manager_id"], current["version"]) == (
+            "Rita Moreno", org.maria.id, 2,
+        )  # fmt: skip
+        assert stored_user(session, org.rita.id) == ("Rita Moreno", Role.REP, 2)
+        assert len(audit_rows(session, org.rita.id)) == 1
+
+    def test_an_edit_without_a_version_is_422_naming_it(
+        self, api_as: ApiAs, org: SalesOrg, session: Session
+    ) -> None:
+        response = api_as(org.admin).patch(f"{USERS}/{org.rita.id}", json={"name": "X"})
+
+        assert response.status_code == 422
+        fields = response.json()["error"]["details"]["fields"]
+        assert [field["location"] for field in fields] == [["body", "version"]]
+        assert stored_user(session, org.rita.id) == ("Rita", Role.REP, 1)
+
+    def test_a_write_committed_between_our_read_and_our_flush_is_409_with_the_stored_state(
+        self,
+        api_as: ApiAs,
+        org: SalesOrg,
+        session: Session,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        rita = org.rita.id
+        load = access.get_visible
+        table = User.__table__
+        assert isinstance(table, Table)
+
+        def load_then_overtaken(*args: Any, **kwargs: Any) -> Any:
+            record = load(*args, **kwargs)
+            # Core, not the ORM, so the loaded person keeps version 1, as if another
+            # transaction had committed this right after our read.
+            session.execute(
+                update(table).where(table.c.id == rita).values(name="Rita Z", version=2)
+            )
+            return record
+
+        monkeypatch.setattr(access, "get_visible", load_then_overtaken)
+        response = api_as(org.admin).patch(
+            f"{USERS}/{rita}", json={"version": 1, "role": "manager"}
+        )
+        monkeypatch.undo()
+
+        assert response.status_code == 409, response.text
+        assert response.json()["error"]["code"] == "stale_user"
+        current = response.json()["error"]["details"]["current"]
+        assert (current["name"], current["role"], current["version"]) == ("Rita Z", "rep", 2)
+        # The refused request rolled back everything it ran, the stand-in write included.
+        assert stored_user(session, rita)[1] == Role.REP
+        assert audit_rows(session, rita) == []

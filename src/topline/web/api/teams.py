@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, status
@@ -12,11 +11,21 @@ from sqlalchemy.orm import Session
 from topline import access
 from topline.auth import service as auth_service
 from topline.auth.enums import Role
-from topline.auth.errors import TeamNotFound
+from topline.auth.errors import StaleTeam, TeamNotFound
 from topline.auth.models import Team, User
-from topline.auth.schemas import TeamCreate, TeamRead, TeamUpdate
+from topline.auth.schemas import TeamCreate, TeamPatch, TeamRead, TeamUpdate
 from topline.types import MAX_ID
-from topline.web.api.common import ApiUser, Cursor, Limit, Page, WithTotal, audit, errors, paginate
+from topline.web.api.common import (
+    ApiUser,
+    Cursor,
+    Limit,
+    Page,
+    WithTotal,
+    audit,
+    change_versioned,
+    errors,
+    paginate,
+)
 from topline.web.deps import DbSession
 from topline.web.routing import TransactionRoute
 
@@ -86,13 +95,15 @@ def create_team(session: DbSession, user: ApiUser, body: TeamCreate) -> TeamRead
 
 
 @router.patch("/{team_id:int}", response_model=TeamRead, responses=errors(403, 404, 409))
-def update_team(session: DbSession, user: ApiUser, team_id: TeamId, body: TeamUpdate) -> TeamRead:
+def update_team(session: DbSession, user: ApiUser, team_id: TeamId, body: TeamPatch) -> TeamRead:
     """Rename a team, change its leader or move it under another team (admins only).
 
-    An unknown `manager_id` or `parent_id` is 404; a taken name, a leader who is not an active
-    manager or admin, or a team that would sit under itself is 409.
+    A stale `version` is refused with 409 and the team as it stands in `details.current`. An
+    unknown `manager_id` or `parent_id` is 409 too, as is a taken name, a leader who is not an
+    active manager or admin, or a team that would sit under itself.
     """
-    return edit_team(session, user, team_id, body)
+    changes = TeamUpdate.model_validate(body.model_dump(exclude={"version"}, exclude_unset=True))
+    return edit_team(session, user, team_id, changes, version=body.version)
 
 
 def add_team(session: Session, actor: User, body: TeamCreate) -> TeamRead:
@@ -115,24 +126,17 @@ def add_team(session: Session, actor: User, body: TeamCreate) -> TeamRead:
 
 
 def edit_team(
-    session: Session,
-    actor: User,
-    team_id: int,
-    body: TeamUpdate,
-    *,
-    check: Callable[[TeamRead], None] | None = None,
+    session: Session, actor: User, team_id: int, changes: TeamUpdate, *, version: int
 ) -> TeamRead:
-    """Apply an admin's edit of a team and record it in the audit log when anything changed.
-
-    `check` sees the team as it stands before the edit and may refuse it (a page refuses an
-    edit made on a form older than the team's current state).
-    """
+    """Apply an admin's edit of a team made on `version`, and record it in the audit log when
+    anything changed (the API's and pages' write). A stale version raises `StaleTeam`."""
     access.require_role(actor, Role.ADMIN)
     team = _team(session, team_id)
-    before = TeamRead.model_validate(team)
-    if check is not None:
-        check(before)
-    after = TeamRead.model_validate(auth_service.update_team(session, team, changes=body))
+    before, changed = change_versioned(
+        session, team, version, read=TeamRead, stale=StaleTeam,
+        change=lambda: auth_service.update_team(session, team, changes=changes),
+    )  # fmt: skip
+    after = TeamRead.model_validate(changed)
     if after != before:
         audit(
             session, actor, action="update", entity="team", entity_id=team.id, before=before,

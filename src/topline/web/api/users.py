@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, status
@@ -12,10 +11,21 @@ from sqlalchemy.orm import Session
 from topline import access
 from topline.auth import service as auth_service
 from topline.auth.enums import Role
+from topline.auth.errors import StaleUser
 from topline.auth.models import User
-from topline.auth.schemas import UserCreate, UserRead, UserUpdate
+from topline.auth.schemas import UserCreate, UserPatch, UserRead, UserUpdate
 from topline.types import MAX_ID
-from topline.web.api.common import ApiUser, Cursor, Limit, Page, WithTotal, audit, errors, paginate
+from topline.web.api.common import (
+    ApiUser,
+    Cursor,
+    Limit,
+    Page,
+    WithTotal,
+    audit,
+    change_versioned,
+    errors,
+    paginate,
+)
 from topline.web.deps import DbSession
 from topline.web.routing import TransactionRoute
 
@@ -105,14 +115,16 @@ def create_user(session: DbSession, user: ApiUser, body: UserCreate) -> UserRead
 
 
 @router.patch("/{user_id:int}", response_model=UserRead, responses=errors(403, 404, 409))
-def update_user(session: DbSession, user: ApiUser, user_id: UserId, body: UserUpdate) -> UserRead:
+def update_user(session: DbSession, user: ApiUser, user_id: UserId, body: UserPatch) -> UserRead:
     """Edit a person (admins only): name, role, manager, team, or deactivate when they leave.
 
-    An unknown `manager_id` or `team_id` is 404. A change the org chart as it stands refuses is
-    409: a reporting line that would go round in a circle, a manager who is not an active
+    A stale `version` is refused with 409 and the person as they stand in `details.current`.
+    An unknown `manager_id` or `team_id` is 409 too, as is a change the org chart as it stands
+    refuses: a reporting line that would go round in a circle, a manager who is not an active
     manager or admin, or the last active admin stepping down.
     """
-    return edit_user(session, user, user_id, body)
+    changes = UserUpdate.model_validate(body.model_dump(exclude={"version"}, exclude_unset=True))
+    return edit_user(session, user, user_id, changes, version=body.version)
 
 
 def add_user(session: Session, actor: User, body: UserCreate) -> UserRead:
@@ -144,24 +156,17 @@ def add_user(session: Session, actor: User, body: UserCreate) -> UserRead:
 
 
 def edit_user(
-    session: Session,
-    actor: User,
-    user_id: int,
-    body: UserUpdate,
-    *,
-    check: Callable[[UserRead], None] | None = None,
+    session: Session, actor: User, user_id: int, changes: UserUpdate, *, version: int
 ) -> UserRead:
-    """Apply an admin's edit of a person and record it in the audit log when anything changed.
-
-    `check` sees the person as they stand before the edit and may refuse it (a page refuses
-    an edit made on a form older than the person's current state).
-    """
+    """Apply an admin's edit of a person made on `version`, and record it in the audit log when
+    anything changed (the API's and pages' write). A stale version raises `StaleUser`."""
     access.require_role(actor, Role.ADMIN)
     target = access.get_visible(session, User, user_id, actor)
-    before = UserRead.model_validate(target)
-    if check is not None:
-        check(before)
-    after = UserRead.model_validate(auth_service.update_user(session, target, changes=body))
+    before, changed = change_versioned(
+        session, target, version, read=UserRead, stale=StaleUser,
+        change=lambda: auth_service.update_user(session, target, changes=changes),
+    )  # fmt: skip
+    after = UserRead.model_validate(changed)
     if after != before:
         audit(
             session, actor, action="update", entity="user", entity_id=target.id, before=before,

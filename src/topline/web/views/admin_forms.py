@@ -3,7 +3,6 @@ next to each field what was refused."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -11,7 +10,7 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from topline import access
 from topline.auth.enums import Role
@@ -110,20 +109,20 @@ def parse_cents(form: AdminForm, name: str) -> int | None:
     return int((dollars * 100).to_integral_value())
 
 
-def fingerprint(record: BaseModel) -> str:
-    """A short digest of a record as read: the form's `version` for records without a version
-    column (users, teams). A form posted with another digest was made on an older state."""
-    return hashlib.sha256(record.model_dump_json().encode()).hexdigest()[:16]
+def form_version(form: AdminForm) -> int:
+    """The record `version` the form was opened on; a form without a readable one was never
+    made on the current state (0 is no record's version)."""
+    text = form.values.get("version", "").strip()
+    return int(text) if text.isdigit() and len(text) <= 9 else 0
 
 
-def require_fingerprint(expected: str, current: BaseModel, noun: str) -> None:
-    """Refuse an edit made on a form older than the record's current state."""
-    if expected != fingerprint(current):
-        raise StaleForm(
-            f"someone changed this {noun} since you opened the form; the form keeps what you "
-            "typed, and saving again replaces their change",
-            details={"field": "version"},
-        )
+def stale_form(noun: str) -> StaleForm:
+    """The refusal of an edit made on a form older than the record's current state."""
+    return StaleForm(
+        f"someone changed this {noun} since you opened the form; the form keeps what you "
+        "typed, and saving again replaces their change",
+        details={"field": "version"},
+    )
 
 
 def render(

@@ -3,7 +3,6 @@ them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Path, Query, Request
@@ -16,19 +15,19 @@ from topline import access
 from topline.auth.enums import Role
 from topline.auth.errors import TeamNotFound
 from topline.auth.models import Team, User
-from topline.auth.schemas import TeamCreate, TeamRead, TeamUpdate
-from topline.errors import ToplineError
+from topline.auth.schemas import TeamCreate, TeamUpdate
+from topline.errors import StaleRecord, ToplineError
 from topline.types import MAX_ID
 from topline.web.api.teams import add_team, edit_team
 from topline.web.deps import CurrentUser, DbSession
 from topline.web.routing import TransactionRoute
 from topline.web.views.admin_forms import (
     AdminForm,
-    fingerprint,
+    form_version,
     parse_id,
     render,
-    require_fingerprint,
     require_staff,
+    stale_form,
 )
 from topline.web.views.common import names_by_id
 
@@ -115,17 +114,15 @@ def edit_team_page(
         form.invalid(error, MESSAGES)
     if not form.failed:
         try:
-            edit_team(session, user, team.id, body, check=_unchanged_since(version))
+            edit_team(session, user, team.id, body, version=form_version(form))
+        except StaleRecord:
+            form.refuse(stale_form("team"), FIELDS)
         except ToplineError as error:
             form.refuse(error, FIELDS)
         else:
             return RedirectResponse(f"/admin/teams?saved={team.id}", status_code=303)
-    form.values["version"] = fingerprint(TeamRead.model_validate(team))
+    form.values["version"] = str(team.version)
     return _detail(request, session, user, team, form, status_code=form.status_code)
-
-
-def _unchanged_since(version: str) -> Callable[[TeamRead], None]:
-    return lambda before: require_fingerprint(version, before, "team")
 
 
 def _team(session: Session, team_id: int) -> Team:
@@ -141,7 +138,7 @@ def _edit_form(team: Team) -> AdminForm:
             "name": team.name,
             "manager_id": str(team.manager_id or ""),
             "parent_id": str(team.parent_id or ""),
-            "version": fingerprint(TeamRead.model_validate(team)),
+            "version": str(team.version),
         }
     )
 

@@ -3,7 +3,6 @@ person and changing their role, manager, team or whether they are still active."
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -16,8 +15,8 @@ from sqlalchemy.orm import Session
 from topline import access
 from topline.auth.enums import Role
 from topline.auth.models import Team, User
-from topline.auth.schemas import UserCreate, UserRead, UserUpdate
-from topline.errors import ToplineError
+from topline.auth.schemas import UserCreate, UserUpdate
+from topline.errors import StaleRecord, ToplineError
 from topline.types import MAX_ID
 from topline.web.api.common import paginate
 from topline.web.api.users import add_user, edit_user
@@ -26,11 +25,11 @@ from topline.web.routing import TransactionRoute
 from topline.web.views.admin_forms import (
     PAGE_SIZE,
     AdminForm,
-    fingerprint,
+    form_version,
     parse_id,
     render,
-    require_fingerprint,
     require_staff,
+    stale_form,
 )
 from topline.web.views.common import names_by_id
 
@@ -161,18 +160,16 @@ def edit_user_page(
         form.invalid(error, MESSAGES)
     if body is not None and not form.failed:
         try:
-            edit_user(session, user, person.id, body, check=_unchanged_since(version))
+            edit_user(session, user, person.id, body, version=form_version(form))
+        except StaleRecord:
+            form.refuse(stale_form("person"), EDIT_FIELDS)
         except ToplineError as error:
             form.refuse(error, EDIT_FIELDS)
         else:
             return RedirectResponse(f"/admin/users/{person.id}?saved=true", status_code=303)
     # Saving again (after reading the message) is made on the person as they stand now.
-    form.values["version"] = fingerprint(UserRead.model_validate(person))
+    form.values["version"] = str(person.version)
     return _detail(request, session, user, person, form, status_code=form.status_code)
-
-
-def _unchanged_since(version: str) -> Callable[[UserRead], None]:
-    return lambda before: require_fingerprint(version, before, "person")
 
 
 def _edit_form(person: User) -> AdminForm:
@@ -183,7 +180,7 @@ def _edit_form(person: User) -> AdminForm:
             "manager_id": str(person.manager_id or ""),
             "team_id": str(person.team_id or ""),
             "active": "true" if person.active else "",
-            "version": fingerprint(UserRead.model_validate(person)),
+            "version": str(person.version),
         }
     )
 
