@@ -117,6 +117,36 @@ def assert_history_marks(session: Session) -> int:
     return checked
 
 
+def assert_deal_pushes(session: Session) -> int:
+    """Every deal's `push_count` and `last_pushed_at` are what its history says, counted here
+    from its rows in time order: a push is a row with a later close date than the row before.
+    Returns the number of deals that were pushed at least once."""
+    from itertools import groupby, pairwise
+
+    from sqlalchemy import select
+
+    from topline.crm.models import Deal, DealHistory
+
+    rows = session.execute(
+        select(DealHistory.deal_id, DealHistory.valid_from, DealHistory.close_date).order_by(
+            DealHistory.deal_id, DealHistory.valid_from, DealHistory.id
+        )
+    ).all()
+    expected = {}
+    for deal_id, group in groupby(rows, key=lambda row: row.deal_id):
+        steps = list(group)
+        pushes = [b.valid_from for a, b in pairwise(steps) if b.close_date > a.close_date]
+        expected[deal_id] = (len(pushes), pushes[-1] if pushes else None)
+    stored = {
+        deal_id: (count, last)
+        for deal_id, count, last in session.execute(
+            select(Deal.id, Deal.push_count, Deal.last_pushed_at)
+        )
+    }
+    assert stored == expected
+    return sum(count > 0 for count, _ in expected.values())
+
+
 @contextmanager
 def rolled_back(engine: Engine) -> Iterator[Session]:
     """A session on `engine` inside a transaction that is rolled back at the end: commits

@@ -122,3 +122,48 @@ def test_history_marks_of_existing_rows_match_what_the_deal_service_writes(
         written[7].entered_at,
     }
     assert migrated == written
+
+
+PUSHES = "SELECT id, push_count, last_pushed_at FROM deals ORDER BY id"
+
+
+@pytest.mark.parametrize("backend", backends())
+def test_pushes_of_existing_deals_match_what_the_deal_service_writes(
+    backend: str, tmp_path: Path
+) -> None:
+    """The migration counts the pushes of deals written before it as the service does (a push,
+    a pull back, a second push, a close and a reopen with a later date; a deal never moved)."""
+    from tests.factories import make_deal, make_pipeline, make_user, open_stages
+    from topline.crm import deals
+    from topline.crm.schemas import DealUpdate
+
+    engine = fresh_engine(backend, tmp_path, "pushes")
+    upgrade_database(engine)
+    day = timedelta(days=1)
+    with Session(engine) as session:
+        owner = make_user(session)
+        pipeline = make_pipeline(session)
+        start = datetime(2025, 1, 6, 9, tzinfo=UTC)
+        deal = make_deal(session, owner=owner, pipeline=pipeline, at=start,
+                         close_date=date(2025, 3, 31))  # fmt: skip
+        for n, to in enumerate((date(2025, 4, 30), date(2025, 4, 1), date(2025, 5, 31)), 1):
+            deals.update_deal(session, deal, actor=owner, at=start + n * day,
+                              changes=DealUpdate(close_date=to))  # fmt: skip
+        deals.close_deal_lost(session, deal, loss_reason="price", actor=owner, at=start + 4 * day)
+        deals.reopen_deal(session, deal, stage=open_stages(session, pipeline)[0],
+                          close_date=date(2025, 9, 30),
+                          actor=owner, at=start + 5 * day)  # fmt: skip
+        make_deal(session, owner=owner, pipeline=pipeline, at=start)
+        session.commit()
+    with engine.connect() as conn:
+        written = conn.execute(text(PUSHES)).all()
+
+    command.downgrade(alembic_config(engine), "7a1c52e9b4d0")
+    upgrade_database(engine)
+
+    with engine.connect() as conn:
+        migrated = conn.execute(text(PUSHES)).all()
+    engine.dispose()
+    assert [row.push_count for row in written] == [3, 0]
+    assert written[1].last_pushed_at is None
+    assert migrated == written

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
 from tests.factories import T0, make_deal, make_pipeline, make_user, open_stages
-from tests.helpers import assert_history_marks
+from tests.helpers import assert_deal_pushes, assert_history_marks
 from topline.crm import deals
 from topline.crm.enums import ForecastCategory
 from topline.crm.history import DealState, deal_history, deal_state_as_of, replay
@@ -59,6 +59,7 @@ def test_random_operations_keep_history_consistent(session: Session, steps: list
         rows = deal_history(session, deal.id)
         assert replay(rows) == DealState.of(deal)
         assert assert_history_marks(session) >= len(rows)
+        assert_deal_pushes(session)
         assert [r.valid_to for r in rows[:-1]] == [r.valid_from for r in rows[1:]]
         assert sum(r.valid_to is None for r in rows) == 1
         assert all(r.valid_to is None or r.valid_from <= r.valid_to for r in rows)

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from tests.helpers import assert_history_marks
+from tests.helpers import assert_deal_pushes, assert_history_marks
 from tests.importers.helpers import counts
 from topline.auth.enums import Role
 from topline.auth.models import Team, User
@@ -167,6 +167,8 @@ def test_re_importing_updates_instead_of_duplicating(
         assert rows[0].valid_to == rows[1].valid_from and rows[1].valid_to is None
         assert rows[1].changed_fields == "amount,close_date"
         assert assert_history_marks(session) == counts(db)["deal_history"]
+        assert assert_deal_pushes(session) == 1
+        assert (deal.push_count, deal.last_pushed_at) == (1, rows[1].valid_from)
 
 
 def test_likely_duplicates_are_reported_not_created(

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, aliased
 
-from tests.helpers import assert_history_marks
+from tests.helpers import assert_deal_pushes, assert_history_marks
 from tests.importers.helpers import counts
 from topline.auth.models import User
 from topline.crm.history import DealState, replay
@@ -409,6 +409,7 @@ def test_a_later_export_extends_the_history_without_duplicating_it(
     assert result.history_rows == 1 + 4  # the new deal's, and the moved deal's anew
     with Session(db) as session:
         assert assert_history_marks(session) == 4 + 2 + 1 + 1
+        assert_deal_pushes(session)
 
 
 def test_bad_references_and_dates_are_problems_of_their_rows(

@@ -327,6 +327,10 @@ def _apply(
                 )
             current.valid_to = at
             previous = marks_of(current)
+    if "close_date" in values and values["close_date"] > deal.close_date:
+        # The new history row's close date is later than the row before: a push (see `Deal`).
+        deal.push_count += 1
+        deal.last_pushed_at = at
     for field, value in values.items():
         setattr(deal, field, value)
     deal.updated_at = at

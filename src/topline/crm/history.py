@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from itertools import pairwise
 from typing import NamedTuple
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from topline.crm.enums import ForecastCategory, StageType
@@ -125,3 +125,60 @@ def deal_state_as_of(session: Session, deal_id: int, moment: datetime) -> DealSt
         )
     )
     return DealState.of(row) if row is not None else None
+
+
+# Deals per statement when refreshing given deals: SQLite allows 32,766 bound values.
+_REFRESH_CHUNK = 10_000
+
+
+def refresh_pushes(session: Session, deal_ids: Iterable[int] | None = None) -> None:
+    """Work out `Deal.push_count` and `Deal.last_pushed_at` again from the history rows, for
+    the given deals or for every deal (None).
+
+    The deal service keeps both as it writes; writers that load history in bulk (imports, the
+    demo) call this afterwards. A push is a history row whose close date is later than that of
+    the deal's row before it (by `valid_from`, then id).
+    """
+    if deal_ids is None:
+        _refresh_pushes(session, None)
+        return
+    ids = sorted(set(deal_ids))
+    for start in range(0, len(ids), _REFRESH_CHUNK):
+        _refresh_pushes(session, ids[start : start + _REFRESH_CHUNK])
+
+
+def _refresh_pushes(session: Session, deal_ids: Sequence[int] | None) -> None:
+    order = (DealHistory.valid_from, DealHistory.id)
+    previous = func.lag(DealHistory.close_date).over(
+        partition_by=DealHistory.deal_id, order_by=order
+    )
+    rows = select(
+        DealHistory.deal_id, DealHistory.valid_from, DealHistory.close_date,
+        previous.label("previous_close_date"),
+    )  # fmt: skip
+    if deal_ids is not None:
+        rows = rows.where(DealHistory.deal_id.in_(deal_ids))
+    steps = rows.subquery("steps")
+    pushes = (
+        select(
+            steps.c.deal_id,
+            func.count().label("pushes"),
+            func.max(steps.c.valid_from).label("last_pushed_at"),
+        )
+        .where(steps.c.close_date > steps.c.previous_close_date)
+        .group_by(steps.c.deal_id)
+        .subquery("pushes")
+    )
+    # Plain UPDATEs: derived columns are no edit, so they leave `version` alone. Only deals that
+    # had pushes are reset, so a refresh of freshly loaded deals rewrites just the pushed ones.
+    reset = update(Deal).where(or_(Deal.push_count != 0, Deal.last_pushed_at.is_not(None)))
+    if deal_ids is not None:
+        reset = reset.where(Deal.id.in_(deal_ids))
+    unsynced = {"synchronize_session": False}
+    session.execute(reset.values(push_count=0, last_pushed_at=None), execution_options=unsynced)
+    session.execute(
+        update(Deal)
+        .where(Deal.id == pushes.c.deal_id)
+        .values(push_count=pushes.c.pushes, last_pushed_at=pushes.c.last_pushed_at),
+        execution_options=unsynced,
+    )

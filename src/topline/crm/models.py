@@ -178,6 +178,12 @@ class Deal(IdMixin, Base):
     `version` increases on every write so concurrent edits fail instead of overwriting each
     other. Every change of stage, amount, close date, forecast category or owner also appends a
     `DealHistory` row in the same transaction.
+
+    `push_count` and `last_pushed_at` count the history rows whose close date is later than the
+    row before (the deal's close date was pushed out) and say when the last one started. They
+    follow from the history (`topline.crm.history.refresh_pushes` works them out again), and are
+    kept on the deal so that "slipped lately" is a column test for the deals at risk, not a
+    search of every open deal's history.
     """
 
     __tablename__ = "deals"
@@ -209,6 +215,8 @@ class Deal(IdMixin, Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    push_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    last_pushed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012

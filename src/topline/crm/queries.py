@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select, true
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from topline.auth.models import User
 from topline.crm.enums import StageType
-from topline.crm.models import Account, Activity, Deal, DealHistory, Stage
+from topline.crm.models import Account, Activity, Deal, Stage
 
 
 @dataclass(frozen=True)
@@ -211,7 +211,6 @@ def risk_signs(now: datetime) -> dict[str, ColumnElement[bool]]:
     today = now.date()
     quiet_since = now - timedelta(days=STALE_DAYS)
     slipped_since = now - timedelta(days=SLIPPED_DAYS)
-    later, before = aliased(DealHistory), aliased(DealHistory)
     return {
         "past_close_date": Deal.close_date < today,
         "no_next_step": or_(Deal.next_step.is_(None), func.trim(Deal.next_step) == ""),
@@ -219,13 +218,8 @@ def risk_signs(now: datetime) -> dict[str, ColumnElement[bool]]:
             Deal.updated_at < quiet_since,
             ~exists().where(Activity.deal_id == Deal.id, Activity.occurred_at >= quiet_since),
         ),
-        "slipped": exists().where(
-            later.deal_id == Deal.id,
-            later.valid_from >= slipped_since,
-            before.deal_id == Deal.id,
-            before.valid_to == later.valid_from,
-            later.close_date > before.close_date,
-        ),
+        # The deal keeps when its close date was last pushed out (see `Deal`).
+        "slipped": Deal.last_pushed_at >= slipped_since,
     }
 
 

@@ -196,7 +196,24 @@ def _deal_frame(
         Column("created_at", Kind.TIMESTAMP, history.valid_from[current - version + 1]),
         Column("closed_at", Kind.TIMESTAMP, history.valid_from[current], ~closed),
         Column("updated_at", Kind.TIMESTAMP, history.valid_from[current]),
+        *_push_columns(history, n),
         Column("version", Kind.INT, version),
+    ]
+
+
+def _push_columns(history: History, n: int) -> Frame:
+    """`push_count` and `last_pushed_at` of each deal, as `topline.crm.history.refresh_pushes`
+    works them out: rows whose close date is later than the deal's row before (rows are in
+    deal, then time order)."""
+    deal, day = history.deal, history.close_day
+    pushed = np.zeros(len(deal), dtype=bool)
+    pushed[1:] = (deal[1:] == deal[:-1]) & (day[1:] > day[:-1])
+    count = np.bincount(deal[pushed], minlength=n)
+    last = np.zeros(n, dtype=np.int64)
+    np.maximum.at(last, deal[pushed], history.valid_from[pushed])
+    return [
+        Column("push_count", Kind.INT, count),
+        Column("last_pushed_at", Kind.TIMESTAMP, last, count == 0),
     ]
 
 

@@ -30,7 +30,7 @@ from topline.auth.models import Team, User
 from topline.clock import utcnow
 from topline.crm.deals import CREATED, TRACKED_FIELDS
 from topline.crm.enums import ActivityType, DealType, ForecastCategory, LeadStatus, StageType
-from topline.crm.history import HISTORY_MARKS, marks_of, next_marks
+from topline.crm.history import HISTORY_MARKS, marks_of, next_marks, refresh_pushes
 from topline.crm.models import (
     Account,
     Activity,
@@ -397,9 +397,10 @@ class _Importer:
         self._load_directory()
         self.pipeline, self.stages = self._pipeline()
         self.pipeline_id = self.pipeline.id
-        if "deal_history" in plan:  # the history rows this import writes start after these
-            last_id = self.session.scalar(select(func.max(DealHistory.id)))
-            self.file_history.first_id = (last_id or 0) + 1
+        # The history rows this import writes start after these.
+        first_history_id = (self.session.scalar(select(func.max(DealHistory.id))) or 0) + 1
+        if "deal_history" in plan:
+            self.file_history.first_id = first_history_id
         connection = self.session.connection()
         self.writer = BulkWriter(
             connection,
@@ -423,6 +424,8 @@ class _Importer:
             self.writer.flush()
             self._resolve_pending(entity)
         self.writer.finish()
+        written = select(DealHistory.deal_id).where(DealHistory.id >= first_history_id)
+        refresh_pushes(self.session, self.session.scalars(written.distinct()))
 
     def _lookups(self) -> dict[str, dict[str, dict[str, Cell]]]:
         lookups: dict[str, dict[str, dict[str, Cell]]] = {}

@@ -191,5 +191,5 @@ def test_writes_through_the_api_land_in_the_trail(api_as: ApiAs, org: SalesOrg) 
             org.ray.id,
             {"name": "Ray", "version": 1},
             {"name": "Raymond", "version": 2},
-        ),  # fmt: skip
+        ),
     ]
