@@ -127,7 +127,7 @@ def _closed_by_owner(
     session: Session, scope: Scope, period: Period, as_of: datetime, figures: dict[int, _Figures]
 ) -> None:
     """Won and lost deals closed in the period (still closed at `as_of`), per owner."""
-    closed = _closed_in(scope, period, as_of)
+    closed = _closed_in(scope, period, as_of, deal_fields=False)
     won = closed.c.stage_type == StageType.WON.value
     stmt = select(
         closed.c.owner_id,

@@ -178,17 +178,23 @@ def _created(session: Session, scope: Scope, period: Period, as_of: datetime) ->
 # --- closed deals ----------------------------------------------------------------------------
 
 
-def _closed_in(scope: Scope, period: Period, as_of: datetime) -> Any:
+def _closed_in(scope: Scope, period: Period, as_of: datetime, *, deal_fields: bool = True) -> Any:
     """Deals closed (won or lost) in the period and still closed at `as_of`: their state then,
-    their close moment and creation."""
+    their close moment and (with `deal_fields`) their creation, source, type, loss reason and
+    account. Without them the history's index answers alone: no deal row is read."""
     state = closed_as_of(as_of, period.start_at, period.end_at)
-    deal = Deal.__table__
-    stmt = select(
+    columns = [
         state.c.deal_id,
         state.c.stage_type,
         state.c.amount_cents,
         state.c.owner_id,
         state.c.closed_at,
+    ]
+    if not deal_fields:
+        return _scoped(select(*columns), scope, state.c.owner_id).subquery("closed")
+    deal = Deal.__table__
+    stmt = select(
+        *columns,
         deal.c.created_at,
         deal.c.source,
         deal.c.type.label("deal_type"),

@@ -194,6 +194,9 @@ class Deal(IdMixin, Base):
             name="recurring_non_negative",
         ),
         Index("ix_deals_owner_stage", "owner_id", "stage_id"),
+        # The creation of deals found through their history (a sales cycle is close minus
+        # creation), read from the index alone on PostgreSQL instead of a table row per deal.
+        Index("ix_deals_id_created", "id", "created_at"),
     )
 
     name: Mapped[str] = mapped_column(String(300))

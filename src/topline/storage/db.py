@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -158,6 +159,53 @@ def write_transaction(session: Session) -> Iterator[None]:
         if not session.in_transaction():  # else it began already, as whatever it is
             session.connection(execution_options={SQLITE_WRITER: True})
         yield
+
+
+# Reads `read_in_parallel` runs beside a request's own, per server process. The connection pool
+# (40) covers them and the request threads (`worker_threads`, 8 by default) together.
+PARALLEL_READS = 3
+_readers: ThreadPoolExecutor | None = None
+_readers_lock = threading.Lock()
+
+
+def read_in_parallel(session: Session, *jobs: Callable[[Session], Any]) -> list[Any]:
+    """Run independent, read-only `jobs` side by side and return their results in order.
+
+    Each job gets a session: the first runs in `session` itself, the others at the same time in
+    sessions of their own on other connections of the same engine, at most `PARALLEL_READS` at
+    once in this process. The databases run queries without holding Python's interpreter lock,
+    so a page made of several heavy reads takes about as long as its slowest one instead of
+    their sum. Each job reads its own snapshot, so a write committed meanwhile may show in one
+    and not another. When `session` works in a single connection (a test's transaction, an
+    in-memory SQLite database), that connection alone holds the data: the jobs run one after
+    another in `session`.
+    """
+    engine = session.get_bind()
+    if (
+        len(jobs) < 2
+        or not isinstance(engine, Engine)
+        or (
+            engine.url.get_backend_name() == "sqlite"
+            and engine.url.database in (None, "", ":memory:")
+        )
+    ):
+        return [job(session) for job in jobs]
+
+    def run(job: Callable[[Session], Any]) -> Any:
+        with Session(bind=engine) as own:
+            return job(own)
+
+    futures = [_reader_threads().submit(run, job) for job in jobs[1:]]
+    first = jobs[0](session)
+    return [first, *(future.result() for future in futures)]
+
+
+def _reader_threads() -> ThreadPoolExecutor:
+    global _readers
+    with _readers_lock:
+        if _readers is None:
+            _readers = ThreadPoolExecutor(PARALLEL_READS, thread_name_prefix="topline-read")
+        return _readers
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -6,6 +6,7 @@ the leaderboard. Every figure comes from the same report functions as the API.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -37,6 +38,7 @@ from topline.clock import utcnow
 from topline.crm.queries import RISK_FLAGS, deals_at_risk
 from topline.forecasting.projection import PEOPLE, PROJECTION
 from topline.forecasting.snapshots import latest_snapshots, scope_of
+from topline.storage.db import read_in_parallel
 from topline.web.deps import CurrentUser, DbSession
 from topline.web.routing import TransactionRoute
 from topline.web.templating import templates
@@ -64,8 +66,17 @@ def dashboard_page(
     period = choose_period(session, period=None, start=None, end=None, as_of=moment)
     kept = latest_snapshots(session, scope_of(session, user), moment)
     methods = {row.method: row for row in kept}
-    risk = deals_at_risk(session, owner_ids=visible_user_ids(session, user), now=moment)
-    coverage_rows, leaderboard = coverage_and_leaderboard(session, scope, period, moment)
+    owner_ids = visible_user_ids(session, user)
+    # The four heavy reads are independent: they run side by side, slowest first.
+    this_quarter, risk, (coverage_rows, leaderboard), pipeline = read_in_parallel(
+        session,
+        # The quarter's win rate and cycle, as the win-rate and cycle reports define them,
+        # counted in one query.
+        lambda s: closed_trend(s, scope, [period], moment)[0],
+        lambda s: deals_at_risk(s, owner_ids=owner_ids, now=moment),
+        lambda s: coverage_and_leaderboard(s, scope, period, moment),
+        lambda s: pipeline_report(s, scope, period, moment).summary,
+    )
     coverage = coverage_rows.summary
     previous = period.previous()
     context: dict[str, Any] = {
@@ -79,10 +90,8 @@ def dashboard_page(
         "is_past": as_of is not None and moment < now,
         "coverage": coverage,
         "attainment": _attainment(coverage),
-        "pipeline": pipeline_report(session, scope, period, moment).summary,
-        # The quarter's win rate and cycle, as the win-rate and cycle reports define them,
-        # counted in one query.
-        "this_quarter": closed_trend(session, scope, [period], moment)[0],
+        "pipeline": pipeline,
+        "this_quarter": this_quarter,
         "projection": methods.get(PROJECTION),
         "call": methods.get(PEOPLE),
         "risk": risk,
@@ -193,11 +202,14 @@ def _teams(
 ) -> list[tuple[User, CoverageSummary]]:
     """For a director (or an admin), each team led by a manager just below them: its won
     amount, quota, open pipeline and coverage. One report per team, for the handful of teams
-    a director leads; none for a manager of reps only."""
-    return [
-        (manager, coverage_report(session, team_scope(manager), period, moment).summary)
-        for manager in _direct_managers(session, viewer)
-    ]
+    a director leads, side by side; none for a manager of reps only."""
+    managers = _direct_managers(session, viewer)
+
+    def coverage_of(manager: User) -> Callable[[Session], CoverageSummary]:
+        return lambda s: coverage_report(s, team_scope(manager), period, moment).summary
+
+    summaries = read_in_parallel(session, *map(coverage_of, managers))
+    return list(zip(managers, summaries, strict=True))
 
 
 def _direct_managers(session: Session, viewer: User) -> list[User]:
