@@ -80,13 +80,15 @@ def serving(app: FastAPI) -> Iterator[str]:
 def assert_history_marks(session: Session) -> int:
     """Every deal_history row's marks are what their definitions say, worked out here from the
     deal's rows directly: the first row; the start of the run of rows in the row's stage; in a
-    won or lost stage, the start of the run of closed rows. Returns the number of rows checked."""
+    won or lost stage, the start of the run of closed rows; the deal's creation. Returns the
+    number of rows checked."""
     from sqlalchemy import select
 
     from topline.crm.enums import StageType
-    from topline.crm.models import DealHistory, Stage
+    from topline.crm.models import Deal, DealHistory, Stage
 
     types = dict(session.execute(select(Stage.id, Stage.type)).all())
+    created = dict(session.execute(select(Deal.id, Deal.created_at)).all())
     rows = session.execute(
         select(DealHistory).order_by(DealHistory.deal_id, DealHistory.valid_from, DealHistory.id)
     ).scalars()
@@ -107,8 +109,12 @@ def assert_history_marks(session: Session) -> int:
                     i == 0,
                     deal[stage_run].valid_from,
                     deal[closed_run].valid_from if closed else None,
+                    created[mark.deal_id],
                 )
-                actual = (mark.stage_type, mark.is_first, mark.entered_at, mark.closed_at)
+                actual = (
+                    mark.stage_type, mark.is_first, mark.entered_at, mark.closed_at,
+                    mark.deal_created_at,
+                )  # fmt: skip
                 assert actual == expected, f"deal {mark.deal_id}, history row {mark.id}"
                 checked += 1
             deal = []

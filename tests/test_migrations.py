@@ -74,7 +74,10 @@ def test_rows_from_before_versions_start_at_version_1_and_survive_a_downgrade(
     engine.dispose()
 
 
-MARKS = "SELECT id, stage_type, is_first, entered_at, closed_at FROM deal_history ORDER BY id"
+MARKS = (
+    "SELECT id, stage_type, is_first, entered_at, closed_at, deal_created_at FROM deal_history "
+    "ORDER BY id"
+)
 
 
 @pytest.mark.parametrize("backend", backends())

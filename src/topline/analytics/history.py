@@ -31,7 +31,8 @@ def current_at(moment: datetime) -> ColumnElement[bool]:
 def state_as_of(moment: datetime, *where: Any) -> Subquery:
     """One row per deal that existed at `moment` (and meets `where`, conditions on
     `DealHistory.__table__`): its tracked state then, its stage's type (`stage_type`), when it
-    entered that stage (`entered_at`) and, if closed then, when it closed (`closed_at`)."""
+    entered that stage (`entered_at`), if closed then, when it closed (`closed_at`), and when
+    the deal was created (`deal_created_at`)."""
     history = DealHistory.__table__
     return (
         select(
@@ -44,6 +45,7 @@ def state_as_of(moment: datetime, *where: Any) -> Subquery:
             history.c.stage_type,
             history.c.entered_at,
             history.c.closed_at,
+            history.c.deal_created_at,
         )
         .where(current_at(moment), *where)
         .subquery("state")

@@ -180,8 +180,8 @@ def _created(session: Session, scope: Scope, period: Period, as_of: datetime) ->
 
 def _closed_in(scope: Scope, period: Period, as_of: datetime, *, deal_fields: bool = True) -> Any:
     """Deals closed (won or lost) in the period and still closed at `as_of`: their state then,
-    their close moment and (with `deal_fields`) their creation, source, type, loss reason and
-    account. Without them the history's index answers alone: no deal row is read."""
+    their close moment, their creation and (with `deal_fields`) their source, type, loss reason
+    and account. Without those the history's index answers alone: no deal row is read."""
     state = closed_as_of(as_of, period.start_at, period.end_at)
     columns = [
         state.c.deal_id,
@@ -189,13 +189,13 @@ def _closed_in(scope: Scope, period: Period, as_of: datetime, *, deal_fields: bo
         state.c.amount_cents,
         state.c.owner_id,
         state.c.closed_at,
+        state.c.deal_created_at.label("created_at"),
     ]
     if not deal_fields:
         return _scoped(select(*columns), scope, state.c.owner_id).subquery("closed")
     deal = Deal.__table__
     stmt = select(
         *columns,
-        deal.c.created_at,
         deal.c.source,
         deal.c.type.label("deal_type"),
         deal.c.loss_reason,
@@ -358,9 +358,8 @@ def cycle_report(
 ) -> Report[CycleSummary, CycleRow]:
     """Sales-cycle length of the deals closed in the period: days from creation to close,
     counted on UTC calendar days (created and closed the same day is 0)."""
-    won_days, lost_days = _cycle_days(session, _closed_in(scope, period, as_of)).get(
-        None, (Counter(), Counter())
-    )
+    closed = _closed_in(scope, period, as_of, deal_fields=False)
+    won_days, lost_days = _cycle_days(session, closed).get(None, (Counter(), Counter()))
     all_days = won_days + lost_days
     won_buckets = metrics.distribution(won_days)
     all_buckets = metrics.distribution(all_days)
@@ -401,7 +400,7 @@ def closed_trend(
     if not periods:
         return []
     span = custom_period(periods[0].start, periods[-1].end)
-    closed = _closed_in(scope, span, as_of)
+    closed = _closed_in(scope, span, as_of, deal_fields=False)
     which = case(
         *((closed.c.closed_at < period.end_at, index) for index, period in enumerate(periods)),
         else_=len(periods) - 1,

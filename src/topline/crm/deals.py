@@ -365,6 +365,7 @@ def _history_row(
         close_date=deal.close_date,
         forecast_category=deal.forecast_category,
         owner_id=deal.owner_id,
+        deal_created_at=deal.created_at,
     )
 
 

@@ -194,9 +194,6 @@ class Deal(IdMixin, Base):
             name="recurring_non_negative",
         ),
         Index("ix_deals_owner_stage", "owner_id", "stage_id"),
-        # The creation of deals found through their history (a sales cycle is close minus
-        # creation), read from the index alone on PostgreSQL instead of a table row per deal.
-        Index("ix_deals_id_created", "id", "created_at"),
     )
 
     name: Mapped[str] = mapped_column(String(300))
@@ -241,6 +238,10 @@ class DealHistory(IdMixin, Base):
     deal entered this row's stage; coming back after another stage is a new entry) and
     `closed_at` (in a won or lost stage: when the deal closed, i.e. entered its closed run;
     null while open). Reopening and closing again is a new close.
+
+    `deal_created_at` repeats the deal's `created_at` on each of its rows, so the sales cycle of
+    the deals closed in a period (close minus creation) comes from the closes' index alone, not
+    from a deal row per close. Imports fill it in once their rows are loaded.
     """
 
     __tablename__ = "deal_history"
@@ -275,6 +276,7 @@ class DealHistory(IdMixin, Base):
             "owner_id",
             "stage_type",
             "amount_cents",
+            "deal_created_at",
             sqlite_where=text("closed_at IS NOT NULL"),
             postgresql_where=text("closed_at IS NOT NULL"),
         ),
@@ -326,6 +328,7 @@ class DealHistory(IdMixin, Base):
     is_first: Mapped[bool] = mapped_column(Boolean)
     entered_at: Mapped[datetime] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deal_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Activity(IdMixin, Base):

@@ -259,4 +259,14 @@ def _history_frame(world: World, history: History, first_id: int, first_row_id: 
         Column("is_first", Kind.BOOL, marks.is_first),
         Column("entered_at", Kind.TIMESTAMP, marks.entered_at),
         Column("closed_at", Kind.TIMESTAMP, marks.closed_at, marks.is_open),
+        Column("deal_created_at", Kind.TIMESTAMP, history.valid_from[_first_rows(history)]),
     ]
+
+
+def _first_rows(history: History) -> Ints:
+    """For each history row, the index of its deal's first row (the deal's creation)."""
+    rows = np.arange(len(history.deal))
+    first = np.ones(len(rows), dtype=bool)
+    first[1:] = history.deal[1:] != history.deal[:-1]
+    result: Ints = np.maximum.accumulate(np.where(first, rows, 0))
+    return result

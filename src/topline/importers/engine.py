@@ -424,8 +424,20 @@ class _Importer:
             self.writer.flush()
             self._resolve_pending(entity)
         self.writer.finish()
+        self._mark_deal_creations(first_history_id)
         written = select(DealHistory.deal_id).where(DealHistory.id >= first_history_id)
         refresh_pushes(self.session, self.session.scalars(written.distinct()))
+
+    def _mark_deal_creations(self, first_history_id: int) -> None:
+        """Copy each deal's creation onto the history rows this import wrote (see
+        `DealHistory.deal_created_at`): one statement, whichever way the rows were made."""
+        history = DealHistory.__table__
+        created = select(Deal.created_at).where(Deal.id == history.c.deal_id).scalar_subquery()
+        self.session.execute(
+            update(history)  # type: ignore[arg-type]
+            .where(history.c.id >= first_history_id)
+            .values(deal_created_at=created)
+        )
 
     def _lookups(self) -> dict[str, dict[str, dict[str, Cell]]]:
         lookups: dict[str, dict[str, dict[str, Cell]]] = {}
