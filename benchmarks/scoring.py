@@ -261,6 +261,7 @@ def measure(dataset: Dataset, seed: int) -> tuple[dict[str, Any], TabularScorer]
     assert isinstance(topline, TabularScorer)
     results["topline"]["trees"] = topline.n_estimators_
     results["topline"]["calibration"] = topline.calibration_method_
+    results["topline"]["blend_weight"] = topline.blend_weight_
     summary = {
         "description": dataset.description,
         "rows": len(dataset.outcomes),
@@ -364,6 +365,7 @@ def measure_demo_scale(size: str, seed: int, every_days: int, rows: int) -> dict
         result["fit_rows"] = len(taken)
         result["fit_seconds"] = round(time.perf_counter() - started, 2)
         result["fit_trees"] = scorer.n_estimators_
+        result["fit_blend_weight"] = scorer.blend_weight_
         _log("demo scale: topline score train (snapshots, evaluation with baselines, refit)")
         started = time.perf_counter()
         model = build_deal_model(session, as_of=org.as_of, every_days=every_days)

@@ -12,7 +12,14 @@ from sklearn.metrics import roc_auc_score
 
 from tests.scoring.helpers import synthetic_deals
 from topline.scoring.encoding import infer_columns
-from topline.scoring.estimators import FrequencyScorer, TabularScorer, logistic_regression
+from topline.scoring.estimators import (
+    BLEND_WEIGHTS,
+    FrequencyScorer,
+    LinearTerms,
+    TabularScorer,
+    logistic_regression,
+)
+from topline.scoring.training import dump_scorer, load_scorer
 
 
 @pytest.fixture(scope="module")
@@ -206,6 +213,133 @@ class TestTabularScorer:
         frame, _ = deals
         with pytest.raises(ValueError, match="exactly two outcomes"):
             TabularScorer().fit(frame, np.ones(len(frame)))
+
+
+@pytest.fixture(scope="module")
+def blended(deals: tuple[pd.DataFrame, np.ndarray]) -> TabularScorer:
+    frame, won = deals
+    # Few, shallow trees: the generating model is additive, so the regression must share.
+    return TabularScorer(linear_blend=True, n_estimators=15, num_leaves=3, learning_rate=0.05).fit(
+        frame.iloc[:1200], won[:1200]
+    )
+
+
+class TestLinearBlend:
+    def test_the_weight_is_chosen_on_the_held_out_fold_and_leans_on_the_regression(
+        self, blended: TabularScorer
+    ) -> None:
+        assert blended.blend_weight_ in BLEND_WEIGHTS
+        assert blended.blend_weight_ < 1.0
+        assert isinstance(blended.linear_, LinearTerms)
+
+    def test_without_the_blend_the_trees_stand_alone(self, scorer: TabularScorer) -> None:
+        assert scorer.linear_ is None
+        assert scorer.blend_weight_ == 1.0
+
+    def test_the_log_odds_are_the_weighted_sum_of_trees_and_regression(
+        self, deals: tuple[pd.DataFrame, np.ndarray], blended: TabularScorer
+    ) -> None:
+        frame, _ = deals
+        matrix = blended._matrix(frame.iloc[1200:])
+        weight = blended.blend_weight_
+        assert blended.linear_ is not None
+        np.testing.assert_allclose(
+            blended.decision_function(frame.iloc[1200:]),
+            weight * blended._tree_log_odds(matrix)
+            + (1 - weight) * blended.linear_.log_odds(matrix),
+        )
+
+    def test_contributions_plus_the_base_sum_to_the_raw_log_odds(
+        self, deals: tuple[pd.DataFrame, np.ndarray], blended: TabularScorer
+    ) -> None:
+        frame, _ = deals
+        test = frame.iloc[1200:]
+        contributions = blended.contributions(test)
+        np.testing.assert_allclose(
+            contributions.sum(axis=1).to_numpy() + blended.base_log_odds_,
+            blended.decision_function(test),
+            atol=1e-9,
+        )
+
+    def test_the_blend_ranks_better_than_its_trees_alone(
+        self, deals: tuple[pd.DataFrame, np.ndarray], blended: TabularScorer
+    ) -> None:
+        frame, won = deals
+        trees = TabularScorer(n_estimators=15, num_leaves=3, learning_rate=0.05).fit(
+            frame.iloc[:1200], won[:1200]
+        )
+        test = frame.iloc[1200:]
+        assert roc_auc_score(won[1200:], blended.predict_proba(test)[:, 1]) > roc_auc_score(
+            won[1200:], trees.predict_proba(test)[:, 1]
+        )
+
+    def test_the_same_random_state_gives_the_same_weight_and_probabilities(
+        self, deals: tuple[pd.DataFrame, np.ndarray], blended: TabularScorer
+    ) -> None:
+        frame, won = deals
+        again = clone(blended).fit(frame.iloc[:1200], won[:1200])
+        assert again.blend_weight_ == blended.blend_weight_
+        test = frame.iloc[1200:]
+        np.testing.assert_array_equal(again.predict_proba(test), blended.predict_proba(test))
+
+    def test_a_stored_blend_predicts_and_explains_as_the_fitted_one(
+        self, deals: tuple[pd.DataFrame, np.ndarray], blended: TabularScorer
+    ) -> None:
+        frame, _ = deals
+        model, state = dump_scorer(blended)
+        loaded = load_scorer(model, state)
+        records = frame.iloc[1200:].copy()
+        records.loc[records.index[:3], "region"] = "Atlantis"
+        assert loaded.blend_weight_ == blended.blend_weight_
+        np.testing.assert_array_equal(loaded.predict_proba(records), blended.predict_proba(records))
+        pd.testing.assert_frame_equal(loaded.contributions(records), blended.contributions(records))
+
+    def test_a_state_stored_before_the_blend_loads_as_trees_alone(
+        self, scorer: TabularScorer, deals: tuple[pd.DataFrame, np.ndarray]
+    ) -> None:
+        frame, _ = deals
+        model, state = dump_scorer(scorer)
+        older = {
+            key: value for key, value in state.items() if key not in ("blend_weight", "linear")
+        }
+        older["params"] = {k: v for k, v in state["params"].items() if k != "linear_blend"}
+        loaded = load_scorer(model, older)
+        assert loaded.linear_ is None
+        test = frame.iloc[1200:]
+        np.testing.assert_array_equal(loaded.predict_proba(test), scorer.predict_proba(test))
+
+
+class TestLinearTerms:
+    # One category column (codes 0, 1; missing) and one number column (with a missing value).
+    MATRIX = np.array(
+        [[0, 1.0], [0, 2.0], [1, 3.0], [1, np.nan], [np.nan, 5.0], [1, 6.0], [0, 0.5], [1, 4.0]]
+    )
+    WON = np.array([1, 1, 0, 0, 1, 0, 1, 1])
+
+    def test_terms_are_centred_and_add_up_to_the_regression(self) -> None:
+        terms = LinearTerms.fit(self.MATRIX, self.WON, [0], random_state=0)
+        each = terms.terms(self.MATRIX)
+        np.testing.assert_allclose(each.mean(axis=0), 0.0, atol=1e-12)
+        np.testing.assert_allclose(terms.intercept + each.sum(axis=1), terms.log_odds(self.MATRIX))
+        # The same L2 logistic regression on one-hot codes (missing as a third) and the
+        # median-imputed, standardised number gives the same log-odds.
+        codes = np.nan_to_num(self.MATRIX[:, 0], nan=2).astype(int)
+        number = np.where(np.isnan(self.MATRIX[:, 1]), 3.0, self.MATRIX[:, 1])
+        design = np.column_stack([np.eye(3)[codes], (number - number.mean()) / number.std()])
+        from sklearn.linear_model import LogisticRegression
+
+        reference = LogisticRegression(max_iter=2000).fit(design, self.WON)
+        np.testing.assert_allclose(
+            terms.log_odds(self.MATRIX), reference.decision_function(design), atol=1e-6
+        )
+
+    def test_an_unseen_code_counts_as_missing_and_json_keeps_the_terms(self) -> None:
+        terms = LinearTerms.fit(self.MATRIX, self.WON, [0], random_state=0)
+        unseen = np.array([[7, 2.0], [np.nan, 2.0]])
+        values = terms.log_odds(unseen)
+        assert values[0] == values[1]
+        again = LinearTerms.from_json(terms.to_json())
+        np.testing.assert_array_equal(again.log_odds(self.MATRIX), terms.log_odds(self.MATRIX))
 
 
 def test_logistic_regression_ignores_unknown_categories_and_imputes_numbers(

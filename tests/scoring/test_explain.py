@@ -96,3 +96,32 @@ def test_a_region_that_wins_more_pushes_up_and_one_that_loses_pushes_down(
     assert "region" in [f.feature for f in north.up]
     assert "region" in [f.feature for f in south.down]
     assert north.probability > south.probability
+
+
+def test_a_blended_scorer_is_explained_by_its_blended_contributions() -> None:
+    frame, won = synthetic_deals(rows=1500, seed=7)
+    scorer = TabularScorer(linear_blend=True, isotonic_min_rows=10_000).fit(
+        frame.iloc[:1200], won[:1200]
+    )
+    assert 0.0 < scorer.blend_weight_ < 1.0  # both parts take part
+    records = frame.iloc[1200:1260]
+    contributions = scorer.contributions(records)
+    np.testing.assert_allclose(
+        contributions.sum(axis=1).to_numpy() + scorer.base_log_odds_,
+        scorer.decision_function(records),
+        atol=1e-9,
+    )
+    explanations = explain(scorer, records, top=10, min_points=0.0)
+    np.testing.assert_allclose(
+        [e.probability for e in explanations], scorer.predict_proba(records)[:, 1]
+    )
+    for row, explanation in enumerate(explanations):
+        for factor in (*explanation.up, *explanation.down):
+            # The points are the calibrated probability with the blended push minus without it.
+            log_odds = scorer.decision_function(records.iloc[[row]])
+            without = log_odds - contributions.iloc[row][factor.feature]
+            expected = 100.0 * (
+                scorer.probability_from_log_odds(log_odds)
+                - scorer.probability_from_log_odds(without)
+            )
+            assert factor.points == pytest.approx(float(expected[0]))

@@ -8,6 +8,7 @@ Pure: they take pandas frames and follow the scikit-learn contract (hyperparamet
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, Self
 
 import lightgbm as lgb
@@ -45,6 +46,125 @@ def _binary_target(y: Any, rows: int) -> tuple[np.ndarray, np.ndarray]:
     return (labels == classes[1]).astype(np.int8), classes
 
 
+# Blend weights of the trees tried on the held-out fold, from the linear part alone to the
+# trees alone.
+BLEND_WEIGHTS = np.linspace(0.0, 1.0, 21)
+
+
+@dataclass
+class LinearTerms:
+    """A logistic regression over a scorer's encoded fields, kept as one additive term each.
+
+    Category codes get one weight per vocabulary entry plus one for missing (the last); a
+    number is imputed with its training median and weighted per standard deviation. Each
+    term is centred on its training mean (the mean moved into `intercept`), so a field's term
+    says how far its value moves a record from the average one, as LightGBM's contributions do.
+    """
+
+    intercept: float
+    categorical: dict[int, np.ndarray]
+    numeric: dict[int, tuple[float, float, float]]
+
+    @classmethod
+    def fit(
+        cls, matrix: np.ndarray, target: np.ndarray, categorical: Sequence[int], random_state: int
+    ) -> LinearTerms:
+        """Fit on encoded rows: `categorical` are the positions of the category-code columns."""
+        columns: list[np.ndarray] = []
+        sizes: dict[int, int] = {}
+        numeric: dict[int, tuple[float, float, float]] = {}
+        for position in range(matrix.shape[1]):
+            values = matrix[:, position]
+            if position in categorical:
+                # Codes seen in these rows, plus one column for missing (weight 0 when no
+                # row misses the field).
+                seen = int(np.nanmax(values, initial=-1)) + 1 if np.isfinite(values).any() else 0
+                sizes[position] = seen + 1
+                columns.append(np.eye(sizes[position])[cls._codes(values, seen)])
+                continue
+            finite = values[np.isfinite(values)]
+            median = float(np.median(finite)) if finite.size else 0.0
+            filled = np.where(np.isfinite(values), values, median)
+            scale = float(filled.std()) or 1.0
+            numeric[position] = (median, float(filled.mean()), scale)
+            columns.append(((filled - filled.mean()) / scale)[:, np.newaxis])
+        design = np.hstack(columns) if columns else np.empty((len(matrix), 0))
+        # The logistic regression baseline's settings: an L2 penalty with C = 1.
+        model = LogisticRegression(max_iter=2000, random_state=random_state).fit(design, target)
+        weights = model.coef_[0]
+        terms = cls(float(model.intercept_[0]), {}, {})
+        start = 0
+        for position in range(matrix.shape[1]):
+            if position in sizes:
+                terms.categorical[position] = weights[start : start + sizes[position]].copy()
+                start += sizes[position]
+            else:
+                median, mean, scale = numeric[position]
+                terms.numeric[position] = (median, mean, float(weights[start]) / scale)
+                start += 1
+        centre = terms.terms(matrix).mean(axis=0)
+        for position, offset in enumerate(centre):
+            if position in terms.categorical:
+                terms.categorical[position] = terms.categorical[position] - offset
+            else:
+                median, mean, slope = terms.numeric[position]
+                terms.numeric[position] = (median, mean + offset / slope if slope else mean, slope)
+        terms.intercept += float(centre.sum())
+        return terms
+
+    @staticmethod
+    def _codes(values: np.ndarray, size: int) -> np.ndarray:
+        """Category codes with missing (and anything out of range) as the last, `size`."""
+        known = np.isfinite(values) & (values >= 0) & (values < size)
+        return np.where(known, np.nan_to_num(values, nan=0.0), size).astype(np.int64)
+
+    def log_odds(self, matrix: np.ndarray) -> np.ndarray:
+        """The regression's log-odds per row: `intercept` plus every term (the sum made
+        column by column, without keeping the terms, because scoring is timed)."""
+        columns = np.ascontiguousarray(matrix.T)
+        total = np.full(matrix.shape[0], self.intercept)
+        for position, weights in self.categorical.items():
+            total += weights[self._codes(columns[position], len(weights) - 1)]
+        for position, (median, mean, slope) in self.numeric.items():
+            values = columns[position]
+            total += slope * (np.where(np.isfinite(values), values, median) - mean)
+        return total
+
+    def terms(self, matrix: np.ndarray) -> np.ndarray:
+        """Each encoded column's term for each row (rows × columns); they add up to the
+        log-odds less `intercept`."""
+        result = np.zeros(matrix.shape)
+        for position, weights in self.categorical.items():
+            result[:, position] = weights[self._codes(matrix[:, position], len(weights) - 1)]
+        for position, (median, mean, slope) in self.numeric.items():
+            values = matrix[:, position]
+            result[:, position] = slope * (np.where(np.isfinite(values), values, median) - mean)
+        return result
+
+    def to_json(self) -> dict[str, Any]:
+        """The weights as JSON (column positions as text keys)."""
+        return {
+            "intercept": self.intercept,
+            "categorical": {str(key): value.tolist() for key, value in self.categorical.items()},
+            "numeric": {str(key): list(value) for key, value in self.numeric.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LinearTerms:
+        """The terms `to_json` wrote."""
+        return cls(
+            intercept=float(data["intercept"]),
+            categorical={
+                int(key): np.asarray(value, dtype=np.float64)
+                for key, value in data["categorical"].items()
+            },
+            numeric={
+                int(key): (float(value[0]), float(value[1]), float(value[2]))
+                for key, value in data["numeric"].items()
+            },
+        )
+
+
 class TabularScorer(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     """Probability of a good outcome (won, converted) from numeric and categorical fields.
 
@@ -56,6 +176,13 @@ class TabularScorer(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     choice is in `calibration_method_`. The fold both stops and calibrates: choosing one number
     (the tree count) on it costs the calibration almost nothing, and keeping a third fold would
     cost training rows.
+
+    With `linear_blend`, a logistic regression over the same encoded fields (`linear_`, fitted
+    on the same rows as the trees) is blended in log-odds: `blend_weight_` × the trees' plus
+    (1 − `blend_weight_`) × the regression's, the weight (0 to 1 in steps of 0.05) chosen by
+    log loss on the held-out fold before calibrating there. Both parts add up per field, so
+    contributions stay exact. Where outcomes are close to additive in the fields (deals), the
+    regression's straight lines carry past the training range where trees stay flat.
 
     Deterministic for a given `random_state` (and `n_jobs`). `n_jobs` defaults to one thread:
     LightGBM's threads spin while they wait, and on a machine that is also serving requests
@@ -74,6 +201,7 @@ class TabularScorer(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         colsample_bytree: float = 0.8,
         early_stopping_rounds: int | None = 100,
         derived_features: bool = True,
+        linear_blend: bool = False,
         calibration: Calibration = "auto",
         calibration_size: float = 0.2,
         isotonic_min_rows: int = 1000,
@@ -89,6 +217,7 @@ class TabularScorer(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.colsample_bytree = colsample_bytree
         self.early_stopping_rounds = early_stopping_rounds
         self.derived_features = derived_features
+        self.linear_blend = linear_blend
         self.calibration = calibration
         self.calibration_size = calibration_size
         self.isotonic_min_rows = isotonic_min_rows
@@ -136,9 +265,47 @@ class TabularScorer(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         gains = np.asarray(booster.feature_importance(importance_type="gain"), dtype=np.float64)
         totals = encoding.by_column(gains)
         self.feature_importances_ = totals / totals.sum() if totals.sum() > 0 else totals
+        self.linear_: LinearTerms | None = None
+        self.blend_weight_ = 1.0
+        if self.linear_blend:
+            self.linear_ = LinearTerms.fit(
+                matrix[fit_rows],
+                target[fit_rows],
+                encoding.categorical_indices,
+                self.random_state,
+            )
+            self.blend_weight_ = self._choose_blend_weight(
+                matrix[calibration_rows], target[calibration_rows]
+            )
         self._fit_calibration(self._log_odds(matrix[calibration_rows]), target[calibration_rows])
-        self.base_log_odds_ = float(self._contributions(matrix[:1])[0, -1])
+        tree_base = float(self._tree_contributions(matrix[:1])[0, -1])
+        self.base_log_odds_ = self._blend(tree_base, self._linear_base())
         return self
+
+    def _choose_blend_weight(self, matrix: np.ndarray, target: np.ndarray) -> float:
+        """The weight of the trees whose blend with the linear part has the lowest log loss on
+        the held-out rows (the smallest weight on a tie)."""
+        trees = self._tree_log_odds(matrix)
+        linear = self._linear_log_odds(matrix)
+        losses = [
+            float(np.mean(np.logaddexp(0.0, -np.where(target == 1, 1.0, -1.0) * mixed)))
+            for mixed in (weight * trees + (1.0 - weight) * linear for weight in BLEND_WEIGHTS)
+        ]
+        return float(BLEND_WEIGHTS[int(np.argmin(losses))])
+
+    def _blend(self, trees: Any, linear: Any) -> Any:
+        """Trees and linear part mixed by `blend_weight_` (the trees alone without a linear
+        part)."""
+        if self.linear_ is None:
+            return trees
+        return self.blend_weight_ * trees + (1.0 - self.blend_weight_) * linear
+
+    def _linear_base(self) -> float:
+        return self.linear_.intercept if self.linear_ is not None else 0.0
+
+    def _linear_log_odds(self, matrix: np.ndarray) -> np.ndarray:
+        assert self.linear_ is not None
+        return self.linear_.log_odds(matrix)
 
     def _held_out_split(self, target: np.ndarray, groups: Any) -> tuple[np.ndarray, np.ndarray]:
         """Row positions to boost on and to stop and calibrate on: stratified by outcome, or
@@ -204,10 +371,16 @@ class TabularScorer(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         return encoding.transform(require_frame(X, encoding.columns))
 
     def _log_odds(self, matrix: np.ndarray) -> np.ndarray:
+        trees = self._tree_log_odds(matrix)
+        if self.linear_ is None or self.blend_weight_ == 1.0:
+            return trees
+        return np.asarray(self._blend(trees, self._linear_log_odds(matrix)))
+
+    def _tree_log_odds(self, matrix: np.ndarray) -> np.ndarray:
         raw = self.booster_.predict(matrix, raw_score=True, num_iteration=self.n_estimators_)
         return np.asarray(raw, dtype=np.float64)
 
-    def _contributions(self, matrix: np.ndarray) -> np.ndarray:
+    def _tree_contributions(self, matrix: np.ndarray) -> np.ndarray:
         raw = self.booster_.predict(matrix, pred_contrib=True, num_iteration=self.n_estimators_)
         return np.asarray(raw, dtype=np.float64)
 
@@ -238,10 +411,14 @@ class TabularScorer(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         """Each field's push on each record's log-odds, LightGBM's `pred_contrib` per field.
 
         Derived features (a value's frequency, an amount's roundness) are added into the field
-        they come from, so a row's contributions plus `base_log_odds_` equal its
+        they come from. With a linear part, each field's push is the blend of its trees' push
+        and its linear term. A row's contributions plus `base_log_odds_` equal its
         `decision_function`.
         """
-        contributions = self._contributions(self._matrix(X))[:, :-1]
+        matrix = self._matrix(X)
+        contributions = self._tree_contributions(matrix)[:, :-1]
+        if self.linear_ is not None:
+            contributions = self._blend(contributions, self.linear_.terms(matrix))
         return pd.DataFrame(
             self.encoding_.by_column(contributions),
             index=X.index,

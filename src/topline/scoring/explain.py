@@ -1,10 +1,13 @@
 """Why a record got its score: the fields that push its probability up and down, in points.
 
 Pure. LightGBM splits each record's log-odds into one contribution per field (plus a base
-shared by all records). Log-odds mean little to a person, so each contribution is turned into
-probability points on the calibrated scale: the record's probability with the contribution
-minus its probability without it. Points of different fields need not add up to the total
-(the calibration curve bends), but each says how much that one field moves this record.
+shared by all records); in a scorer blended with a logistic regression, each field's
+contribution is the blend of its trees' push and its regression term, so the contributions
+still add up to the log-odds. Log-odds mean little to a person, so each contribution is turned
+into probability points on the calibrated scale: the record's probability with the
+contribution minus its probability without it. Points of different fields need not add up
+to the total (the calibration curve bends), but each says how much that one field moves this
+record.
 """
 
 from __future__ import annotations

@@ -51,7 +51,12 @@ from topline.crm.enums import StageType
 from topline.crm.models import Deal, DealHistory, Lead, Stage
 from topline.scoring.encoding import TabularEncoding
 from topline.scoring.errors import InvalidDataset
-from topline.scoring.estimators import FrequencyScorer, TabularScorer, logistic_regression
+from topline.scoring.estimators import (
+    FrequencyScorer,
+    LinearTerms,
+    TabularScorer,
+    logistic_regression,
+)
 from topline.scoring.evaluation import (
     TOP_IMPORTANCES,
     CalibrationBin,
@@ -469,12 +474,17 @@ class DealEvaluation:
 
 def new_scorer(rows: int, random_state: int = 0) -> TabularScorer:
     """Topline's scorer as the deal model uses it: one thread, no derived fields, small trees
-    whose leaves hold at least a fifteenth of the rows (20 to 200), learning rate 0.1.
+    whose leaves hold at least a fifteenth of the rows (20 to 200), learning rate 0.1, blended
+    with a logistic regression over the same fields (weights chosen on the held-out fold).
 
     Deal outcomes are close to additive in these fields. Measured on the demo orgs: the
     default bigger trees overfitted the small org (ROC AUC 0.817 against 0.833) and gained
     nothing on the medium one (0.859 either way); a learning rate of 0.1 instead of 0.05 gave
-    the same accuracy with half the trees, so scoring 100k deals takes half the time.
+    the same accuracy with half the trees, so scoring 100k deals takes half the time. On the
+    medium org's out-of-time test the blend (trees weighted 0.8) lifted ROC AUC from 0.859 to
+    0.861 and cut the Brier score from 0.153 to 0.152: out of time the deals are older and
+    busier than in training, and the regression's straight lines extrapolate where trees stay
+    flat.
     """
     leaf = min(200, max(20, rows // 15))
     return TabularScorer(
@@ -482,6 +492,7 @@ def new_scorer(rows: int, random_state: int = 0) -> TabularScorer:
         num_leaves=7,
         min_child_samples=leaf,
         learning_rate=0.1,
+        linear_blend=True,
         random_state=random_state,
         n_jobs=1,
     )
@@ -628,6 +639,8 @@ def dump_scorer(scorer: TabularScorer) -> tuple[str, dict[str, Any]]:
         "n_estimators": int(scorer.n_estimators_),
         "importances": scorer.feature_importances_.tolist(),
         "base_log_odds": scorer.base_log_odds_,
+        "blend_weight": scorer.blend_weight_,
+        "linear": scorer.linear_.to_json() if scorer.linear_ is not None else None,
         "calibration": calibration,
         "encoding": {
             "derived": encoding.derived,
@@ -675,6 +688,10 @@ def load_scorer(model: str, state: dict[str, Any]) -> TabularScorer:
     scorer.n_estimators_ = int(state["n_estimators"])
     scorer.feature_importances_ = np.asarray(state["importances"], dtype=np.float64)
     scorer.base_log_odds_ = float(state["base_log_odds"])
+    # States stored before the linear blend have neither key: the trees alone.
+    scorer.blend_weight_ = float(state.get("blend_weight", 1.0))
+    linear = state.get("linear")
+    scorer.linear_ = LinearTerms.from_json(linear) if linear is not None else None
     calibration = state["calibration"]
     scorer.calibration_method_ = calibration["method"]
     if calibration["method"] == "isotonic":
