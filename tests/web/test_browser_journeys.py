@@ -206,7 +206,7 @@ def pages_to_check(seeded: Seeded) -> dict[str, list[str]]:
         *(f"/reports/{name}" for name in sorted(REPORTS)),
     ]  # fmt: skip
     admin = ["/admin", "/admin/users", "/admin/teams", "/admin/pipelines", "/admin/quotas",
-             "/admin/audit", "/settings/tokens", "/imports"]  # fmt: skip
+             "/admin/audit", "/admin/tokens", "/settings/tokens", "/imports"]  # fmt: skip
     return {"maria@topline.example": manager, "ada@topline.example": admin}
 
 
