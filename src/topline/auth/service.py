@@ -22,9 +22,9 @@ from topline.auth.models import Team, User
 from topline.auth.passwords import burn_verification, hash_password, verify_password
 from topline.auth.schemas import TeamUpdate, UserUpdate
 from topline.clock import ensure_utc, utcnow
-from topline.crm.locking import flush_versioned
 from topline.errors import Conflict, MissingReference
 from topline.storage.db import refuse_duplicates
+from topline.storage.locking import flush_versioned
 from topline.storage.types import BigId
 
 MIN_PASSWORD_LENGTH = 8

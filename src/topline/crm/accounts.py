@@ -10,10 +10,10 @@ from topline.auth.models import User
 from topline.clock import ensure_utc, utcnow
 from topline.crm.enums import BuyingRole, Segment
 from topline.crm.errors import AccountNotFound, ContactNotFound, StaleAccount, StaleContact
-from topline.crm.locking import flush_versioned, require_version
 from topline.crm.models import Account, Contact
 from topline.crm.schemas import AccountUpdate, ContactUpdate
 from topline.errors import InvalidInput
+from topline.storage.locking import flush_versioned, require_version
 
 
 def get_account(session: Session, account_id: int) -> Account:

@@ -17,8 +17,8 @@ from topline.crm.accounts import create_account, create_contact
 from topline.crm.deals import create_deal
 from topline.crm.enums import BuyingRole, DealType, LeadStatus
 from topline.crm.errors import InvalidLead, InvalidLeadTransition, LeadNotFound, StaleLead
-from topline.crm.locking import flush_versioned, require_version
 from topline.crm.models import Account, Contact, Deal, Lead, Stage
+from topline.storage.locking import flush_versioned, require_version
 
 # Sales accepts a lead once at least three of budget, authority, need and timeline are
 # confirmed: the usual "3 of 4 BANT" rule.

@@ -20,9 +20,9 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from topline.audit.service import record_audit
 from topline.auth.models import User
 from topline.auth.tokens import InvalidToken, TokenUse, check_token, record_token_use
-from topline.crm.locking import Versioned
 from topline.errors import NotFound, StaleRecord
 from topline.storage.db import write_transaction
+from topline.storage.locking import Versioned
 from topline.types import MAX_ID
 from topline.web.deps import DbSession, InThread
 
