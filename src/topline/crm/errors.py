@@ -99,3 +99,16 @@ class StageNameTaken(Conflict):
 
 class InvalidPipeline(InvalidInput):
     """A pipeline definition breaks a rule (no won stage, duplicate names, …)."""
+
+
+class StageInUse(Conflict):
+    """Deals sit in the stage, or passed through it: deleting it would orphan them."""
+
+    code = "stage_in_use"
+
+
+class InvalidStageChange(Conflict):
+    """The change would break the pipeline's shape (deleting its last open stage or a closed
+    stage, an order that leaves a stage out, a position past the end, …)."""
+
+    code = "invalid_stage_change"

@@ -29,6 +29,7 @@ from topline.types import (
     NonBlank,
     Text,
     Version,
+    WholeNumber,
 )
 
 # The categories a rep sets on an open deal; `closed` comes only from winning it.
@@ -531,6 +532,37 @@ class PipelineCreate(StrictModel):
             ]
         },
     )
+
+
+StageName = Annotated[NonBlank, Field(max_length=100)]
+Probability = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False, strict=True)]
+
+
+class StageUpdate(StrictModel):
+    """A stage's new name or default win probability (0..1); only the fields given change."""
+
+    name: StageName | SkipJsonSchema[None] = None
+    probability: Probability | SkipJsonSchema[None] = None
+
+
+class StageAdd(StrictModel):
+    """A new open stage of an existing pipeline.
+
+    `position` is its place among the open stages (1 is first); without it, it goes after the
+    last open stage. Won and lost stages always follow the open ones.
+    """
+
+    name: StageName
+    probability: Probability
+    position: (
+        Annotated[int, Field(ge=1, le=1000, strict=True), WholeNumber] | SkipJsonSchema[None]
+    ) = None
+
+
+class StageOrder(StrictModel):
+    """The open stages of a pipeline in their new order: each open stage's id exactly once."""
+
+    stage_ids: list[Id] = Field(min_length=1, max_length=50)
 
 
 class PipelineRead(ReadModel):
