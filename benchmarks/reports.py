@@ -10,6 +10,7 @@ Topline's summary equals the baseline's. Prints one JSON document; progress goes
 
     .venv/bin/python benchmarks/reports.py --size medium --backends sqlite
     .venv/bin/python benchmarks/reports.py --reuse            # large, both databases
+    .venv/bin/python benchmarks/reports.py --reuse --reports funnel,reps --no-baseline
 """
 
 from __future__ import annotations
@@ -51,12 +52,22 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--runs", type=int, default=5, help="timed runs per measurement")
     parser.add_argument("--reuse", action="store_true", help="keep and reuse the built orgs")
+    parser.add_argument(
+        "--reports", default="", help="comma-separated report names to time (default: all)"
+    )
+    parser.add_argument("--no-baseline", action="store_true", help="skip the naive pandas baseline")
     args = parser.parse_args()
+    names = [name.strip() for name in args.reports.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(REPORTS))
+    if unknown:
+        parser.error(f"unknown reports: {', '.join(unknown)}; known: {', '.join(REPORTS)}")
     results = {}
     for backend in (name.strip() for name in args.backends.split(",")):
         engine = _database(backend, args)
         try:
-            results[backend] = _measure(engine, args.runs)
+            results[backend] = _measure(
+                engine, args.runs, names or list(REPORTS), baseline=not args.no_baseline
+            )
         finally:
             engine.dispose()
             if backend == "postgresql" and not args.reuse:
@@ -123,7 +134,9 @@ def _timed(work: Callable[[], Any], runs: int) -> tuple[float, Any]:
     return statistics.median(seconds), result
 
 
-def _measure(engine: Engine, runs: int) -> dict[str, Any]:
+def _measure(
+    engine: Engine, runs: int, names: list[str], *, baseline: bool = True
+) -> dict[str, Any]:
     with Session(engine) as session:
         latest = session.scalar(select(func.max(DealHistory.valid_from)))
         as_of = _aware(latest) + timedelta(seconds=1)
@@ -138,16 +151,19 @@ def _measure(engine: Engine, runs: int) -> dict[str, Any]:
         if manager is not None and manager.role == Role.MANAGER:
             scopes["team"] = team_scope(manager)
         out: dict[str, Any] = {"as_of": as_of.isoformat(), "period": quarter.label, "reports": {}}
+        baseline_seconds, frames = 0.0, None
         for scope_name, scope in scopes.items():
-            baseline_seconds, frames = _timed(lambda: _load(engine), 1)
-            for name, spec in REPORTS.items():
+            if baseline:
+                baseline_seconds, frames = _timed(lambda: _load(engine), 1)
+            for name in names:
+                spec = REPORTS[name]
                 _log(f"{engine.dialect.name}: {name} for {scope_name}")
                 seconds, report = _timed(
                     lambda spec=spec, scope=scope: spec.run(session, scope, quarter, as_of, {}),
                     runs,
                 )
                 entry: dict[str, Any] = {"median_seconds": round(seconds, 4)}
-                naive = BASELINES.get(name)
+                naive = BASELINES.get(name) if baseline else None
                 if naive is not None:
                     owners = _owners(session, scope)
                     compute_seconds, expected = _timed(
@@ -165,7 +181,7 @@ def _measure(engine: Engine, runs: int) -> dict[str, Any]:
                 else:
                     entry.update(baseline_seconds=None, ratio=None, matches=None)
                 out["reports"].setdefault(name, {})[scope_name] = entry
-        out["baseline_load_seconds"] = round(baseline_seconds, 3)
+        out["baseline_load_seconds"] = round(baseline_seconds, 3) if baseline else None
     return out
 
 

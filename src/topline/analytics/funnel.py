@@ -9,8 +9,8 @@ next entry into another stage, won and lost included.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Mapping
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,6 +34,10 @@ from topline.storage.types import UTCDateTime
 OPEN = StageType.OPEN.value
 WON = StageType.WON.value
 LOST = StageType.LOST.value
+
+# Where a cohort entry's deal stands at `as_of`, as the index of its count in a funnel row when
+# it did not advance (entered is 0, advanced 1).
+_LOST, _STILL, _ELSEWHERE = 2, 3, 4
 
 # --- funnel ----------------------------------------------------------------------------------
 
@@ -88,32 +92,45 @@ def funnel_report(
     of the median. The scope is the deals' owners at `as_of`.
     """
     cohort = _cohort(session, scope, period, as_of)
-    # The cohort is read once, one row per deal and stage: a database computes it again for
-    # every statement that uses it, and it is the costly part.
-    counts: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # entered, advanced, ...
-    stays: dict[int, list[int]] = defaultdict(list)
-    now_types: dict[int, StageType] = {}
-    for deal_id, stage_id, advanced, now_stage_id, now_type, days in session.execute(
-        select(
-            cohort.c.deal_id,
-            cohort.c.stage_id,
-            cohort.c.advanced,
-            cohort.c.now_stage_id,
-            cohort.c.now_type,
-            utc_days_between(cohort.c.left_at, cohort.c.entered_at),
+    # One row per deal and stage, as small integers only, counted here: a GROUP BY over the
+    # cohort cost SQLite more than the cohort itself (it sorts every row), and whole rows with
+    # their dates and types cost more to fetch. The cohort is read once: a database computes
+    # it again for every statement that uses it, and it is the costly part.
+    outcome = case(
+        (cohort.c.now_type == LOST, _LOST),
+        (cohort.c.now_stage_id == cohort.c.stage_id, _STILL),
+        else_=_ELSEWHERE,
+    )
+    days = utc_days_between(cohort.c.left_at, cohort.c.entered_at)
+    now_won = case((cohort.c.now_type == WON, 1), else_=0)
+    found = Counter(
+        session.execute(
+            select(
+                cohort.c.stage_id,
+                cohort.c.advanced,
+                outcome,
+                days,
+                cohort.c.deal_first,
+                now_won,
+            )
         )
-    ):
-        found = counts[stage_id]
-        found[0] += 1
-        now_types[deal_id] = StageType(now_type)
+    )
+    counts: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # entered, advanced, ...
+    stays: dict[int, dict[int, int]] = defaultdict(dict)  # days in stage -> completed stays
+    deals = deals_won = deals_lost = 0
+    for (stage_id, advanced, state, stay_days, deal_first, is_won), entries in found.items():
+        figures = counts[stage_id]
+        figures[0] += entries
         if advanced:
-            found[1] += 1
-        elif now_types[deal_id] == StageType.LOST:
-            found[2] += 1
-        elif now_stage_id == stage_id:
-            found[3] += 1
-        if days is not None:
-            stays[stage_id].append(int(days))
+            figures[1] += entries
+        elif state != _ELSEWHERE:  # lost, or still in the stage
+            figures[state] += entries
+        if stay_days is not None:
+            stays[stage_id][stay_days] = stays[stage_id].get(stay_days, 0) + entries
+        if deal_first:
+            deals += entries
+            deals_won += entries if is_won else 0
+            deals_lost += entries if state == _LOST else 0
     stages = session.execute(
         select(Stage.id, Stage.name, Stage.position, Pipeline.name.label("p"))
         .join(Pipeline, Pipeline.id == Stage.pipeline_id)
@@ -134,21 +151,21 @@ def funnel_report(
                 still_in_stage=still,
                 moved_back=entered - moved_on - lost - still,
                 conversion=metrics.stage_conversion(moved_on, entered),
-                completed_stays=len(stays[stage.id]),
-                median_days_in_stage=metrics.median(stays[stage.id]),
+                completed_stays=sum(stays[stage.id].values()),
+                median_days_in_stage=metrics.median_of_counts(stays[stage.id]),
             )
         )
-    deals = len(now_types)
-    won = sum(1 for now_type in now_types.values() if now_type == StageType.WON)
-    lost = sum(1 for now_type in now_types.values() if now_type == StageType.LOST)
     summary = FunnelSummary(
-        deals=deals, won=won, lost=lost, conversion_to_won=metrics.ratio(won, deals)
+        deals=deals,
+        won=deals_won,
+        lost=deals_lost,
+        conversion_to_won=metrics.ratio(deals_won, deals),
     )
     return Report(**_envelope("funnel", scope, period, as_of), summary=summary, rows=rows)
 
 
-def _stage_entries(period: Period, as_of: datetime) -> Subquery:
-    """Every entry of a deal into a stage in the period and by `as_of` (`entry_id`,
+def _stage_entries(period: Period, as_of: datetime, stage_ids: Iterable[int]) -> Subquery:
+    """Every entry of a deal into one of `stage_ids` in the period and by `as_of` (`entry_id`,
     `entered_at`), with the moment it left the stage, i.e. entered another (`left_at`; null
     while it stays at `as_of`).
 
@@ -174,9 +191,11 @@ def _stage_entries(period: Period, as_of: datetime) -> Subquery:
             between(history.c.entered_at, period.start_at, period.end_at),
             history.c.entered_at <= as_of,
             history.c.valid_from <= as_of,
+            history.c.stage_id.in_(stage_ids),
         )
-        # Grouped in the order `_cohort` ranks the stays in, so no sort is needed there.
-        .group_by(history.c.deal_id, history.c.stage_id, history.c.entered_at)
+        # In the index's order (`ix_deal_history_entered`), so that the stays come off it
+        # already grouped: PostgreSQL otherwise sorts every row of the period first.
+        .group_by(history.c.entered_at, history.c.deal_id, history.c.stage_id)
         .subquery("entries")
     )
 
@@ -203,22 +222,19 @@ def _advancing_stages(session: Session) -> dict[int, list[int]]:
 
 def _cohort(session: Session, scope: Scope, period: Period, as_of: datetime) -> Subquery:
     """Per deal and open stage, the deal's first entry into the stage in the period: whether it
-    advanced afterwards (`advanced` 1 or 0), when it left, and its stage at `as_of`."""
-    entries = _stage_entries(period, as_of)
+    advanced afterwards (`advanced` 1 or 0), when it left, and its stage, type and owner at
+    `as_of` (`now_…`); `deal_first` is 1 on one row per deal (its first stage), so that deals
+    can be counted without a DISTINCT."""
     advancing = _advancing_stages(session)
-    first = (
-        select(
-            entries,
-            func.row_number()
-            .over(
-                partition_by=(entries.c.deal_id, entries.c.stage_id),
-                order_by=entries.c.entered_at,  # one stay per deal, stage and moment
-            )
-            .label("n"),
-        )
-        .where(entries.c.stage_id.in_(advancing))
-        .subquery("first_entries")
+    entries = _stage_entries(period, as_of, advancing)
+    # One window serves both flags: in each deal's entries by stage and moment, a row is the
+    # first of its stage when the row before it is of another stage, and the first of its
+    # deal when there is none. (Another window, partitioned differently, would sort the
+    # entries again.)
+    previous_stage = func.lag(entries.c.stage_id).over(
+        partition_by=entries.c.deal_id, order_by=(entries.c.stage_id, entries.c.entered_at)
     )
+    first = select(entries, previous_stage.label("previous_stage_id")).subquery("ordered_entries")
     later = DealHistory.__table__.alias("later")
     # The stages known up front, no join per row: which later stage advances which.
     advances = or_(
@@ -238,7 +254,11 @@ def _cohort(session: Session, scope: Scope, period: Period, as_of: datetime) -> 
         or_(later.c.valid_from > first.c.entered_at, later.c.id > first.c.entry_id),
         advances,
     )
-    state = state_as_of(as_of)
+    # The deal's row at `as_of`. A deal's rows follow one another without gaps or overlaps, so
+    # that row starts no earlier than the entry, and its stay began in the period or later:
+    # SQLite seeks the deal's rows from the entry on instead of reading its whole history, and
+    # PostgreSQL hashes only the rows of stays begun since the period's start.
+    now = DealHistory.__table__.alias("now")
     stmt = (
         select(
             first.c.deal_id,
@@ -246,14 +266,24 @@ def _cohort(session: Session, scope: Scope, period: Period, as_of: datetime) -> 
             first.c.entered_at,
             first.c.left_at,
             case((moved_on, 1), else_=0).label("advanced"),
-            state.c.stage_id.label("now_stage_id"),
-            state.c.stage_type.label("now_type"),
-            state.c.owner_id.label("now_owner_id"),
+            now.c.stage_id.label("now_stage_id"),
+            now.c.stage_type.label("now_type"),
+            now.c.owner_id.label("now_owner_id"),
+            case((first.c.previous_stage_id.is_(None), 1), else_=0).label("deal_first"),
         )
-        .join(state, state.c.deal_id == first.c.deal_id)
-        .where(first.c.n == 1)
+        .join(
+            now,
+            and_(
+                now.c.deal_id == first.c.deal_id,
+                now.c.valid_from >= first.c.entered_at,
+                now.c.entered_at >= period.start_at,
+                now.c.valid_from <= as_of,
+                or_(now.c.valid_to > as_of, now.c.valid_to.is_(None)),
+            ),
+        )
+        .where(first.c.previous_stage_id.is_distinct_from(first.c.stage_id))
     )
-    return _scoped(stmt, scope, state.c.owner_id).subquery("cohort")
+    return _scoped(stmt, scope, now.c.owner_id).subquery("cohort")
 
 
 # --- velocity --------------------------------------------------------------------------------
