@@ -243,6 +243,8 @@ def _history_frame(world: World, history: History, first_id: int, first_row_id: 
     changed_by = np.where(by_manager, world.manager_of_rep[history.owner], owner_ids)
     rows = len(history.deal)
     marks = history_marks(history)
+    # Each row's deal was created at its first row: the latest first row at or before it.
+    first_row = np.maximum.accumulate(np.where(marks.is_first, np.arange(rows), 0))
     return [
         Column("id", Kind.INT, np.arange(first_row_id, first_row_id + rows)),
         Column("deal_id", Kind.INT, history.deal + first_id),
@@ -259,14 +261,5 @@ def _history_frame(world: World, history: History, first_id: int, first_row_id: 
         Column("is_first", Kind.BOOL, marks.is_first),
         Column("entered_at", Kind.TIMESTAMP, marks.entered_at),
         Column("closed_at", Kind.TIMESTAMP, marks.closed_at, marks.is_open),
-        Column("deal_created_at", Kind.TIMESTAMP, history.valid_from[_first_rows(history)]),
+        Column("deal_created_at", Kind.TIMESTAMP, history.valid_from[first_row]),
     ]
-
-
-def _first_rows(history: History) -> Ints:
-    """For each history row, the index of its deal's first row (the deal's creation)."""
-    rows = np.arange(len(history.deal))
-    first = np.ones(len(rows), dtype=bool)
-    first[1:] = history.deal[1:] != history.deal[:-1]
-    result: Ints = np.maximum.accumulate(np.where(first, rows, 0))
-    return result

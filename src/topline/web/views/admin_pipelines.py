@@ -10,6 +10,7 @@ the page read-only.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -113,15 +114,10 @@ def change_stage_page(
     body = _validated(
         form, prefix, StageUpdate, {"name": form.values.get(f"{prefix}-name", "")}, probability
     )
-    if body is not None:
-        try:
-            change_pipeline_stage(session, user, pipeline_id, stage_id, body)
-        except ToplineError as error:
-            if error.status_code == 404:
-                raise
-            form.refuse(error, _fields(prefix), _aliases(prefix))
-        else:
-            return _changed(pipeline_id)
+    if body is not None and _saved(
+        form, prefix, lambda: change_pipeline_stage(session, user, pipeline_id, stage_id, body)
+    ):
+        return _changed(pipeline_id)
     return _render_stage_refusal(request, session, user, form, pipeline_id)
 
 
@@ -141,21 +137,16 @@ def add_stage_page(
     form = _stage_form(typed, prefix)
     probability = _percent(form, f"{prefix}-probability")
     position = form.values.get(f"{prefix}-position", "").strip()
-    if position and not (position.isdigit() and len(position) <= 4):
-        form.errors[f"{prefix}-position"] = "Pick a place from the list."
     fields: dict[str, Any] = {"name": form.values.get(f"{prefix}-name", "")}
     if position.isdigit() and len(position) <= 4:
         fields["position"] = int(position)
+    elif position:
+        form.errors[f"{prefix}-position"] = "Pick a place from the list."
     body = _validated(form, prefix, StageAdd, fields, probability)
-    if body is not None:
-        try:
-            add_pipeline_stage(session, user, pipeline_id, body)
-        except ToplineError as error:
-            if error.status_code == 404:
-                raise
-            form.refuse(error, _fields(prefix), _aliases(prefix))
-        else:
-            return _changed(pipeline_id)
+    if body is not None and _saved(
+        form, prefix, lambda: add_pipeline_stage(session, user, pipeline_id, body)
+    ):
+        return _changed(pipeline_id)
     return _render_stage_refusal(request, session, user, form, pipeline_id)
 
 
@@ -218,6 +209,19 @@ def delete_stage_page(
         form.refuse(error, ())
         return _render_stage_refusal(request, session, user, form, pipeline_id)
     return _changed(pipeline_id)
+
+
+def _saved(form: AdminForm, prefix: str, write: Callable[[], object]) -> bool:
+    """Run a stage form's write; a refusal goes next to the form's field it names (an unknown
+    pipeline or stage stays a 404 page)."""
+    try:
+        write()
+    except ToplineError as error:
+        if error.status_code == 404:
+            raise
+        form.refuse(error, _fields(prefix), _aliases(prefix))
+        return False
+    return True
 
 
 def _stage_form(typed: dict[str, str], prefix: str) -> AdminForm:
