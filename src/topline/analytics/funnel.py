@@ -353,7 +353,7 @@ def velocity_report(
     rep's own factors; the rows list the owners (at `as_of`) with an open or closed deal.
     """
     period = velocity_window(as_of, window)
-    closed = _closed_in(scope, period, as_of)
+    closed = _closed_in(scope, period, as_of, deal_fields=False)
     won = closed.c.stage_type == WON
     span = utc_days_between(closed.c.closed_at, closed.c.created_at)
     # A close recorded before the creation (imported data) counts as the same day.
