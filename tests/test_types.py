@@ -18,6 +18,8 @@ from topline.types import (
     MonthPeriod,
     Name,
     NonBlank,
+    Omitted,
+    RefusesHiddenNulls,
     Text,
 )
 
@@ -135,3 +137,32 @@ class TestMonthPeriod:
         schema = Body.model_json_schema()["$defs"]["Period"]["properties"]
         assert schema["start_month"]["pattern"] == r"^[12][0-9]{3}-(0[1-9]|1[0-2])$"
         assert (schema["months"]["minimum"], schema["months"]["maximum"]) == (1, 12)
+
+
+class Edit(RefusesHiddenNulls):
+    name: Name | Omitted = None
+    note: Text | None = None
+
+
+class TestHiddenNulls:
+    def test_a_field_left_out_keeps_its_value(self) -> None:
+        edit = Edit.model_validate({})
+
+        assert (edit.name, edit.model_fields_set) == (None, set())
+
+    def test_an_explicit_null_is_refused_where_the_schema_offers_none(self) -> None:
+        with pytest.raises(ValidationError) as refused:
+            Edit.model_validate({"name": None})
+
+        (error,) = refused.value.errors()
+        assert error["type"] == "null_not_allowed"
+        assert error["msg"].startswith("name must not be null")
+
+    def test_a_field_the_schema_lets_clear_takes_null(self) -> None:
+        assert Edit.model_validate({"note": None, "name": "Acme"}).name == "Acme"
+
+    def test_the_schema_offers_no_null_for_the_hidden_one(self) -> None:
+        properties = Edit.model_json_schema()["properties"]
+
+        assert "anyOf" not in properties["name"]
+        assert {"type": "null"} in properties["note"]["anyOf"]

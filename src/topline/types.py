@@ -8,9 +8,18 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Any, Union, get_args, get_origin
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field, WithJsonSchema
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
 
 # Both databases store 64-bit integers, but JSON numbers are exact only up to 2**53 (a larger
 # bound shows in the OpenAPI schema as a rounded float); no id or amount comes near either.
@@ -137,3 +146,61 @@ class MonthPeriod(BaseModel):
         """The first day after the period (periods are stored as `[start, end)`)."""
         month_index = self.start_month.month - 1 + self.months
         return date(self.start_month.year + month_index // 12, month_index % 12 + 1, 1)
+
+
+def _hides_null(annotation: object) -> bool:
+    """Whether a field's type takes None but keeps it out of the schema (`X | Omitted`)."""
+    if get_origin(annotation) not in (Union, type(int | None)):
+        return False
+    return any(
+        get_origin(arg) is Annotated
+        and get_args(arg)[0] is type(None)
+        and any(type(mark) is _SKIP_MARK for mark in arg.__metadata__)
+        for arg in get_args(annotation)
+    )
+
+
+Omitted = SkipJsonSchema[None]
+"""Marks an edit field that may be left out but not cleared: `name: Name | Omitted = None`.
+
+The schema offers no null for it, and `RefusesHiddenNulls` refuses an explicit null, so the
+request the schema calls invalid is refused too instead of being read as "no change".
+"""
+# The class of the mark `Omitted` carries (mypy sees `SkipJsonSchema` as an alias, not a class).
+_SKIP_MARK = type(get_args(Omitted)[1])
+
+
+class RefusesHiddenNulls(BaseModel):
+    """Refuses an explicit null for every field typed `X | Omitted`.
+
+    Leaving such a field out still means "keep the value". (A model validator rather than a
+    field validator for "*": pydantic allows no "before" validator on a discriminator field.)
+    """
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_hidden_nulls(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            nulls = sorted(
+                name for name in _hidden_null_fields(cls) if name in data and data[name] is None
+            )
+            if nulls:
+                raise PydanticCustomError(
+                    "null_not_allowed",
+                    "{fields} must not be null: leave a field out to keep its value",
+                    {"fields": ", ".join(nulls)},
+                )
+        return data
+
+
+_HIDDEN_NULL_FIELDS: dict[type[BaseModel], frozenset[str]] = {}
+
+
+def _hidden_null_fields(cls: type[BaseModel]) -> frozenset[str]:
+    fields = _HIDDEN_NULL_FIELDS.get(cls)
+    if fields is None:
+        fields = frozenset(
+            name for name, field in cls.model_fields.items() if _hides_null(field.annotation)
+        )
+        _HIDDEN_NULL_FIELDS[cls] = fields
+    return fields

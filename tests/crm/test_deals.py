@@ -365,11 +365,15 @@ class TestUpdateDeal:
             )
 
     def test_required_field_cannot_be_cleared(self, session: Session) -> None:
+        from pydantic import ValidationError
+
+        with pytest.raises(ValidationError, match="amount_cents must not be null"):
+            DealUpdate(amount_cents=None)
+        # The service holds the rule too, for changes built without validation.
         deal = make_deal(session)
+        unchecked = DealUpdate.model_construct(amount_cents=None)
         with pytest.raises(InvalidDeal, match="amount_cents: cannot be cleared"):
-            update_deal(
-                session, deal, actor=None, at=T0 + DAY, changes=DealUpdate(amount_cents=None)
-            )
+            update_deal(session, deal, actor=None, at=T0 + DAY, changes=unchecked)
 
     def test_schema_rejects_negative_and_unknown_fields(self) -> None:
         from pydantic import ValidationError

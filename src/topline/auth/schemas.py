@@ -6,10 +6,20 @@ from datetime import datetime
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic.json_schema import SkipJsonSchema
 
 from topline.auth.enums import Role
-from topline.types import BLANKS, Flag, Id, IsoDateTime, Name, Text, Version, WholeNumber
+from topline.types import (
+    BLANKS,
+    Flag,
+    Id,
+    IsoDateTime,
+    Name,
+    Omitted,
+    RefusesHiddenNulls,
+    Text,
+    Version,
+    WholeNumber,
+)
 
 # Column widths of the users, teams and api_tokens tables: longer text would fail on PostgreSQL.
 EMAIL_MAX = 320
@@ -28,7 +38,7 @@ PersonName = Annotated[Name, Field(max_length=NAME_MAX)]
 TeamName = PersonName
 
 
-class StrictModel(BaseModel):
+class StrictModel(RefusesHiddenNulls):
     """Input: unknown fields are refused; numbers and flags must be real JSON numbers/booleans.
 
     Whole-model strict mode would also refuse ISO date strings, the only way JSON carries dates,
@@ -65,11 +75,11 @@ class UserUpdate(StrictModel):
     """
 
     # Name, role and active cannot be cleared: the schema offers no null for them.
-    name: PersonName | SkipJsonSchema[None] = None
-    role: Role | SkipJsonSchema[None] = None
+    name: PersonName | Omitted = None
+    role: Role | Omitted = None
     manager_id: Id | None = None
     team_id: Id | None = None
-    active: Flag | SkipJsonSchema[None] = None
+    active: Flag | Omitted = None
 
 
 class UserPatch(UserUpdate):
@@ -105,7 +115,7 @@ class TeamCreate(StrictModel):
 class TeamUpdate(StrictModel):
     """An admin's edit of a team; only the fields given change."""
 
-    name: TeamName | SkipJsonSchema[None] = None
+    name: TeamName | Omitted = None
     manager_id: Id | None = None
     parent_id: Id | None = None
 

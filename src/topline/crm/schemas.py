@@ -6,7 +6,6 @@ from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic.json_schema import SkipJsonSchema
 
 from topline.crm.enums import (
     ActivityType,
@@ -27,6 +26,8 @@ from topline.types import (
     Minutes,
     Name,
     NonBlank,
+    Omitted,
+    RefusesHiddenNulls,
     Text,
     Version,
     WholeNumber,
@@ -41,7 +42,7 @@ OpenForecastCategory = Literal[
 ]
 
 
-class StrictModel(BaseModel):
+class StrictModel(RefusesHiddenNulls):
     """Input: unknown fields are refused; numbers and flags must be real JSON numbers/booleans.
 
     Whole-model strict mode would also refuse ISO date strings, the only way JSON carries dates,
@@ -65,12 +66,12 @@ class DealUpdate(StrictModel):
     """
 
     # These cannot be cleared: the schema offers no null for them.
-    name: Name | SkipJsonSchema[None] = None
-    amount_cents: Cents | SkipJsonSchema[None] = None
+    name: Name | Omitted = None
+    amount_cents: Cents | Omitted = None
     recurring_amount_cents: Cents | None = None
-    close_date: IsoDate | SkipJsonSchema[None] = None
-    forecast_category: OpenForecastCategory | SkipJsonSchema[None] = None
-    type: DealType | SkipJsonSchema[None] = None
+    close_date: IsoDate | Omitted = None
+    forecast_category: OpenForecastCategory | Omitted = None
+    type: DealType | Omitted = None
     source: Text | None = Field(default=None, max_length=50)
     next_step: Text | None = Field(default=None, max_length=500)
 
@@ -205,7 +206,7 @@ class AccountUpdate(StrictModel):
 
     # The length sits on the string branch: on the union it would be applied to null too
     # (a TypeError inside validation, i.e. a 500, instead of the service's refusal).
-    name: Annotated[NonBlank, Field(max_length=300)] | SkipJsonSchema[None] = None
+    name: Annotated[NonBlank, Field(max_length=300)] | Omitted = None
     domain: Text | None = Field(default=None, max_length=255)
     industry: Text | None = Field(default=None, max_length=100)
     segment: Segment | None = None
@@ -224,7 +225,7 @@ class AccountPatch(AccountUpdate):
     """
 
     version: Version
-    owner_id: Id | SkipJsonSchema[None] = None  # an account always has an owner
+    owner_id: Id | Omitted = None  # an account always has an owner
 
 
 class AccountCreate(StrictModel):
@@ -269,8 +270,8 @@ class ContactUpdate(StrictModel):
     """
 
     # Lengths on the string branch, as in `AccountUpdate.name`.
-    first_name: Annotated[Text, Field(max_length=100)] | SkipJsonSchema[None] = None
-    last_name: Annotated[NonBlank, Field(max_length=100)] | SkipJsonSchema[None] = None
+    first_name: Annotated[Text, Field(max_length=100)] | Omitted = None
+    last_name: Annotated[NonBlank, Field(max_length=100)] | Omitted = None
     email: Email | None = None
     phone: Text | None = Field(default=None, max_length=50)
     title: Text | None = Field(default=None, max_length=200)
@@ -541,8 +542,8 @@ Probability = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False, strict
 class StageUpdate(StrictModel):
     """A stage's new name or default win probability (0..1); only the fields given change."""
 
-    name: StageName | SkipJsonSchema[None] = None
-    probability: Probability | SkipJsonSchema[None] = None
+    name: StageName | Omitted = None
+    probability: Probability | Omitted = None
 
 
 class StageAdd(StrictModel):
@@ -554,9 +555,7 @@ class StageAdd(StrictModel):
 
     name: StageName
     probability: Probability
-    position: (
-        Annotated[int, Field(ge=1, le=1000, strict=True), WholeNumber] | SkipJsonSchema[None]
-    ) = None
+    position: Annotated[int, Field(ge=1, le=1000, strict=True), WholeNumber] | Omitted = None
 
 
 class StageOrder(StrictModel):

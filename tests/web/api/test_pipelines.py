@@ -219,6 +219,20 @@ class TestStages:
         assert response.json()["name"] == "Closed Won"
         assert _stage_audit(session, org.pipeline.id) == []
 
+    @pytest.mark.parametrize("field", ["name", "probability"])
+    def test_a_null_is_refused_rather_than_read_as_no_change(
+        self, api_as: ApiAs, org: SalesOrg, session: Session, field: str
+    ) -> None:
+        stage_id = _stage_id(_pipeline(api_as, org), "Proposal")
+
+        response = api_as(org.admin).patch(
+            f"{URL}/{org.pipeline.id}/stages/{stage_id}", json={field: None}
+        )
+
+        assert response.status_code == 422, response.text
+        assert _stage_id(_pipeline(api_as, org), "Proposal") == stage_id
+        assert _stage_audit(session, org.pipeline.id) == []
+
     def test_an_admin_adds_an_open_stage_at_a_position(
         self, api_as: ApiAs, org: SalesOrg, session: Session
     ) -> None:

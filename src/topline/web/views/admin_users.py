@@ -147,15 +147,12 @@ def edit_user_page(
     team = parse_id(form, "team_id")
     body = None
     try:
-        body = UserUpdate.model_validate(
-            {
-                "name": name,
-                "role": role or None,
-                "manager_id": manager,
-                "team_id": team,
-                "active": active,
-            }
-        )
+        fields: dict[str, object] = {
+            "name": name, "manager_id": manager, "team_id": team, "active": active,
+        }  # fmt: skip
+        if role:  # no role chosen keeps the one they have
+            fields["role"] = role
+        body = UserUpdate.model_validate(fields)
     except ValidationError as error:
         form.invalid(error, MESSAGES)
     if body is not None and not form.failed:
