@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from topline.auth.enums import Role
@@ -107,11 +107,7 @@ def check_token(
     if not plain.startswith(TOKEN_PREFIX) or len(plain) > 200:
         raise InvalidToken("invalid API token")
     # One query for the token and its user: this runs on every API request.
-    row = session.execute(
-        select(User, ApiToken.id, ApiToken.expires_at, ApiToken.revoked_at, ApiToken.last_used_at)
-        .join(ApiToken, ApiToken.user_id == User.id)
-        .where(ApiToken.token_hash == hash_token(plain))
-    ).one_or_none()
+    row = session.execute(_TOKEN_LOOKUP, {"token_hash": hash_token(plain)}).one_or_none()
     if row is None:
         raise InvalidToken("invalid or revoked API token")
     user, token_id, expires_at, revoked_at, last_used_at = row
@@ -123,6 +119,14 @@ def check_token(
         raise InvalidToken("the token belongs to an inactive user")
     due = last_used_at is None or now - last_used_at >= LAST_USED_RESOLUTION
     return user, TokenUse(token_id, now) if due else None
+
+
+# Built once: building the statement on each request cost as much as running it.
+_TOKEN_LOOKUP = (
+    select(User, ApiToken.id, ApiToken.expires_at, ApiToken.revoked_at, ApiToken.last_used_at)
+    .join(ApiToken, ApiToken.user_id == User.id)
+    .where(ApiToken.token_hash == bindparam("token_hash"))
+)
 
 
 def record_token_use(session: Session, use: TokenUse) -> None:

@@ -92,7 +92,11 @@ def _sqlite_begin(connection: Connection) -> None:
     # transaction that read first and then wants to write fails at once with SQLITE_BUSY when
     # another writer committed in between, and no busy_timeout helps it.
     writer = connection.get_execution_options().get(SQLITE_WRITER, False)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+    # Straight to the driver: SQLAlchemy's execution path (events, result) costs more than
+    # the BEGIN, and every request begins a transaction.
+    connection.connection.dbapi_connection.execute(  # type: ignore[union-attr]
+        "BEGIN IMMEDIATE" if writer else "BEGIN"
+    )
 
 
 class _WriterGate:

@@ -42,7 +42,8 @@ def flush_versioned(session: Session, record: Versioned, *, stale: type[StaleRec
     """Write pending changes; an update someone else's commit overtook fails as `stale`.
 
     After the error the session's transaction is unusable unless the write ran inside a
-    savepoint (`session.begin_nested()`), which the API does to answer with the current state.
+    savepoint (`session.begin_nested()`). The API locks the row first instead
+    (`web.api.common.change_versioned`), so that its flush cannot fail this way.
     """
     # Read before the flush: a failed flush expires the record and leaves nothing to load with.
     record_id = record.id

@@ -17,6 +17,11 @@ from topline.web.sessions import sign_out, signed_in_user_id
 
 T = TypeVar("T")
 
+# Set in a session's `info` while its request fails whole on any error, as every API request
+# does (`topline.web.api.common`): a change that may be refused then needs no savepoint to
+# leave no trace (`change_versioned`). The request's route clears it when the request ends.
+REFUSAL_ENDS_REQUEST = "topline_refusal_ends_request"
+
 
 class InThread(Generic[T]):
     """A dependency's value, worked out in the request's worker thread when the route runs.

@@ -29,7 +29,7 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from topline.storage.db import write_transaction
-from topline.web.deps import InThread, RequestTransaction, get_transaction
+from topline.web.deps import REFUSAL_ENDS_REQUEST, InThread, RequestTransaction, get_transaction
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # The request's unit of work, passed to the wrapper under a name no endpoint uses.
@@ -89,4 +89,5 @@ def _run(
                 raise
         return result
     finally:
+        transaction.session.info.pop(REFUSAL_ENDS_REQUEST, None)
         transaction.close()

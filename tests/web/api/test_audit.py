@@ -34,7 +34,7 @@ def trail(session: Session, org: SalesOrg) -> dict[int, str]:
             (org.rita, "win", "deal", 100),
         ]
     ):
-        entry = record_audit(
+        entry_id = record_audit(
             session,
             actor_id=actor.id,
             action=action,
@@ -44,7 +44,7 @@ def trail(session: Session, org: SalesOrg) -> dict[int, str]:
             after={"amount_cents": minute + 1},
             at=T0 + timedelta(minutes=minute),
         )
-        labels[entry.id] = f"{actor.name.lower()}-{action}-{entity}"
+        labels[entry_id] = f"{actor.name.lower()}-{action}-{entity}"
     return labels
 
 

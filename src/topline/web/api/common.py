@@ -7,13 +7,14 @@ import binascii
 import json
 import logging
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from datetime import date, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, inspect, or_, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -24,7 +25,7 @@ from topline.errors import NotFound, StaleRecord
 from topline.storage.db import write_transaction
 from topline.storage.locking import Versioned
 from topline.types import MAX_ID
-from topline.web.deps import DbSession, InThread
+from topline.web.deps import REFUSAL_ENDS_REQUEST, DbSession, InThread
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,8 @@ async def api_user(
 
 
 def _authenticate(session: Session, token: str, *, writing: bool) -> User:
+    # An API endpoint never catches a refusal: it fails the request, which rolls back whole.
+    session.info[REFUSAL_ENDS_REQUEST] = True
     user, use = check_token(session, token)
     if use is not None and writing:
         record_token_use(session, use)
@@ -245,21 +248,48 @@ def change_versioned(
     """Run `change` if the caller read the record's current `version`; else 409 with the record.
 
     The 409 carries the record as it now stands in `details.current`, so the client can merge
-    and retry. The change runs in a savepoint: a refused change leaves no trace, and a write that
-    another transaction committed between our read and our flush (which the version column
-    catches) still answers with the state now stored. Returns the record as it was read and
-    what `change` returned.
+    and retry. Before the change the record's row is locked and its stored version read again
+    (`lock_version`): a write that another transaction committed since our read is refused
+    here, and none can land between this check and our flush, so the flush's own version check
+    never fails. A refused change leaves no trace: an API request rolls back whole when it
+    fails; a page, which shows the refusal and goes on, runs the change in a savepoint.
+    Returns the record as it was read and what `change` returned.
     """
     before = read.model_validate(record)
     if version != record.version:
         raise _stale(stale, record, version, before)
+    stored = lock_version(session, record)
+    if stored is None:
+        raise NotFound(f"{stale.entity} {record.id} not found")
+    if stored != record.version:
+        session.refresh(record)
+        raise _stale(stale, record, version, read.model_validate(record))
     try:
-        with session.begin_nested():
+        with nullcontext() if session.info.get(REFUSAL_ENDS_REQUEST) else session.begin_nested():
             result = change()
-    except stale as exc:
+    except stale as exc:  # refused before writing: the transaction is still usable
         session.refresh(record)
         raise _stale(stale, record, version, read.model_validate(record)) from exc
     return before, result
+
+
+def lock_version(session: Session, record: Versioned) -> int | None:
+    """The record's stored version, its row locked until the transaction ends (None: gone).
+
+    PostgreSQL locks the row (`FOR UPDATE`). SQLite has no row locks and needs none: a writing
+    request holds the database's write lock from its first statement (`write_transaction`).
+    """
+    table = inspect(record).mapper.local_table
+    statement = _LOCK_VERSION.get(table)
+    if statement is None:
+        statement = select(table.c.version).where(table.c.id == bindparam("id")).with_for_update()
+        _LOCK_VERSION[table] = statement
+    found: int | None = session.execute(statement, {"id": record.id}).scalar_one_or_none()
+    return found
+
+
+# Per table, built once: building the statement costs more than running it.
+_LOCK_VERSION: dict[Any, Select[Any]] = {}
 
 
 def _stale(

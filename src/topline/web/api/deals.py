@@ -326,6 +326,10 @@ def reassign_deal(
     )  # fmt: skip
 
 
+# Made once so that the statement that loads the deal is reused (`access.get_visible`).
+_WITH_STAGE = (joinedload(Deal.stage),)
+
+
 def act_on_deal(
     session: Session,
     user: User,
@@ -336,7 +340,7 @@ def act_on_deal(
 ) -> DealRead:
     """Load the deal in scope, check the caller may change it, apply, audit, answer."""
     # Every change checks the deal's stage: load it in the same query.
-    deal = access.get_visible(session, Deal, deal_id, user, options=[joinedload(Deal.stage)])
+    deal = access.get_visible(session, Deal, deal_id, user, options=_WITH_STAGE)
     access.require_editable(user, deal)
     before, changed = change_versioned(
         session, deal, version, read=DealRead, stale=StaleDeal, change=lambda: change(deal)

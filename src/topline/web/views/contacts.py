@@ -76,6 +76,10 @@ def contacts_page(
     return templates.TemplateResponse(request, "crm/contacts.html", context)
 
 
+# Made once so that the statement that loads the contact is reused (`access.get_visible`).
+_WITH_ACCOUNT = (joinedload(Contact.account),)
+
+
 @router.get("/contacts/{contact_id}", response_class=HTMLResponse)
 def contact_page(
     request: Request,
@@ -86,9 +90,7 @@ def contact_page(
     """One contact the viewer may see (else 404), with their account's deals and their
     activities."""
     # A contact is visible only through their account, so the account is visible too.
-    contact = access.get_visible(
-        session, Contact, contact_id, user, options=[joinedload(Contact.account)]
-    )
+    contact = access.get_visible(session, Contact, contact_id, user, options=_WITH_ACCOUNT)
     account = contact.account
     deals = session.execute(
         access.scoped(select(Deal), Deal, user)
