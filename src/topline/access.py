@@ -134,13 +134,16 @@ def get_visible(
     viewer: User,
     *,
     options: Sequence[ORMOption] = (),
+    for_update: bool = False,
 ) -> Row:
     """The record with `record_id` if the viewer may see it, else `NotFound`.
 
     `options` are loader options for the same query (e.g. `joinedload` of what the caller
     is about to read); options made once, at import, let the statement be reused.
+    `for_update` locks the record's row until the transaction ends (PostgreSQL; a writer on
+    SQLite holds the whole database).
     """
-    stmt = _statement(model, viewer, tuple(options))
+    stmt = _statement(model, viewer, tuple(options), for_update=for_update)
     record = session.scalar(stmt, {"record_id": record_id})
     if record is None:
         raise NotFound(f"{_noun(model)} {record_id} not found")
@@ -161,14 +164,18 @@ def get_visible_row(session: Session, model: type[Any], record_id: int, viewer: 
 # for columns rather than the ORM object). A scope's SQL depends only on the viewer's role and
 # id (a manager's subtree is worked out by the query itself), so a statement serves every
 # request of that viewer; building it cost about as much as running it.
-_STATEMENTS: dict[tuple[Any, Role, int, tuple[ORMOption, ...] | None], Select[Any]] = {}
+_STATEMENTS: dict[tuple[Any, Role, int, tuple[ORMOption, ...] | None, bool], Select[Any]] = {}
 _STATEMENTS_KEPT = 4096
 
 
 def _statement(
-    model: type[Any], viewer: User, options: tuple[ORMOption, ...] | None
+    model: type[Any],
+    viewer: User,
+    options: tuple[ORMOption, ...] | None,
+    *,
+    for_update: bool = False,
 ) -> Select[Any]:
-    key = (model, viewer.role, viewer.id, options)
+    key = (model, viewer.role, viewer.id, options, for_update)
     stmt = _STATEMENTS.get(key)
     if stmt is None:
         if options is None:
@@ -180,6 +187,10 @@ def _statement(
                 .where(model.id == bindparam("record_id"))
                 .options(*options)
             )
+            if for_update:
+                # The record's own row only, not those of what it joins; and the locked row's
+                # values replace those of the same record loaded earlier in the session.
+                stmt = stmt.with_for_update(of=model).execution_options(populate_existing=True)
         if len(_STATEMENTS) >= _STATEMENTS_KEPT:
             _STATEMENTS.clear()
         _STATEMENTS[key] = stmt

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import update
-from sqlalchemy.orm import Session
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import Session, joinedload
 
-from tests.factories import make_deal
+from tests.factories import make_deal, make_user
+from topline import access
+from topline.auth.enums import Role
 from topline.crm.errors import StaleDeal
 from topline.crm.models import Deal
 from topline.crm.schemas import DealRead
@@ -77,3 +80,24 @@ def test_a_current_version_lets_the_change_through(session: Session) -> None:
     )
 
     assert (before.id, result) == (deal.id, "done")
+
+
+def test_a_locked_load_reads_the_row_as_stored_even_when_loaded_before(session: Session) -> None:
+    deal = make_deal(session)
+    loaded = deal.version
+    _commit_elsewhere(session, deal, name="Stored since")
+    admin = make_user(session, role=Role.ADMIN)
+
+    locked = access.get_visible(session, Deal, deal.id, admin, for_update=True)
+
+    assert locked is deal
+    assert (locked.name, locked.version) == ("Stored since", loaded + 1)
+
+
+def test_a_locked_load_locks_only_the_records_own_row(session: Session) -> None:
+    admin = make_user(session, role=Role.ADMIN)
+    stmt = access._statement(Deal, admin, (joinedload(Deal.stage),), for_update=True)
+
+    sql = str(stmt.compile(dialect=postgresql.dialect()))
+
+    assert sql.endswith("FOR UPDATE OF deals")

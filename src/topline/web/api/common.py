@@ -244,12 +244,14 @@ def change_versioned(
     read: type[M],
     stale: type[StaleRecord],
     change: Callable[[], T],
+    locked: bool = False,
 ) -> tuple[M, T]:
     """Run `change` if the caller read the record's current `version`; else 409 with the record.
 
     The 409 carries the record as it now stands in `details.current`, so the client can merge
     and retry. Before the change the record's row is locked and its stored version read again
-    (`lock_version`): a write that another transaction committed since our read is refused
+    (`lock_version`; `locked` says the record was loaded with its row locked, so what was
+    loaded is current): a write that another transaction committed since our read is refused
     here, and none can land between this check and our flush, so the flush's own version check
     never fails. A refused change leaves no trace: an API request rolls back whole when it
     fails; a page, which shows the refusal and goes on, runs the change in a savepoint.
@@ -258,7 +260,7 @@ def change_versioned(
     before = read.model_validate(record)
     if version != record.version:
         raise _stale(stale, record, version, before)
-    stored = lock_version(session, record)
+    stored = record.version if locked else lock_version(session, record)
     if stored is None:
         raise NotFound(f"{stale.entity} {record.id} not found")
     if stored != record.version:

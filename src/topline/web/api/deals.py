@@ -339,12 +339,13 @@ def act_on_deal(
     change: Callable[[Deal], Deal],
 ) -> DealRead:
     """Load the deal in scope, check the caller may change it, apply, audit, answer."""
-    # Every change checks the deal's stage: load it in the same query.
-    deal = access.get_visible(session, Deal, deal_id, user, options=_WITH_STAGE)
+    # Every change checks the deal's stage: load it in the same query, and lock the deal's row.
+    deal = access.get_visible(session, Deal, deal_id, user, options=_WITH_STAGE, for_update=True)
     access.require_editable(user, deal)
     before, changed = change_versioned(
-        session, deal, version, read=DealRead, stale=StaleDeal, change=lambda: change(deal)
-    )
+        session, deal, version, read=DealRead, stale=StaleDeal, change=lambda: change(deal),
+        locked=True,
+    )  # fmt: skip
     after = DealRead.model_validate(changed)
     audit(
         session, user, action=action, entity="deal", entity_id=deal.id, before=before, after=after
