@@ -166,7 +166,7 @@ def write_transaction(session: Session) -> Iterator[None]:
 
 
 # Reads `read_in_parallel` runs beside a request's own, per server process. The connection pool
-# (40) covers them and the request threads (`worker_threads`, 8 by default) together.
+# (40) covers them and the request threads (`worker_threads`, at most 8 by default) together.
 PARALLEL_READS = 3
 _readers: ThreadPoolExecutor | None = None
 _readers_lock = threading.Lock()
