@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Select, Subquery, case, func, select
+from sqlalchemy import Select, Subquery, case, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from topline.analytics import metrics
@@ -395,34 +395,65 @@ def closed_trend(
     session: Session, scope: Scope, periods: list[Period], as_of: datetime
 ) -> list[TrendPoint]:
     """Win rate and won-deal cycle for each of `periods` (consecutive, oldest first), with the
-    same definitions as `win_rate_report` and `cycle_report`, in one query: the database
-    counts closed deals by period, outcome and cycle days, so no deal row is fetched."""
+    same definitions as `win_rate_report` and `cycle_report`; the database counts, so no deal
+    row is fetched.
+
+    Two statements, neither of which sorts the lost deals (most of what closes): the closed
+    and won counts of each period, read from the history index in period order, and the won
+    deals counted by period and cycle days. Grouping every closed deal by period, outcome and
+    days sorted them all, and that sort was most of the time (1.2 s of 1.3 on SQLite for six
+    quarters of the large demo org; 0.5 s this way).
+    """
     if not periods:
         return []
+    totals = union_all(
+        *(_closed_and_won(scope, period, as_of, index) for index, period in enumerate(periods))
+    )
+    closed_by_period = {row[0]: (row[1], row[2]) for row in session.execute(totals)}
     span = custom_period(periods[0].start, periods[-1].end)
     closed = _closed_in(scope, span, as_of, deal_fields=False)
     which = case(
         *((closed.c.closed_at < period.end_at, index) for index, period in enumerate(periods)),
         else_=len(periods) - 1,
-    )
-    counts = _cycle_days(session, closed, which)
+    ).label("period_index")
+    days = utc_days_between(closed.c.closed_at, closed.c.created_at).label("days")
+    won_days: dict[int, Counter[int]] = {}
+    for index, day_count, deals in session.execute(
+        select(which, days, func.count())
+        .where(closed.c.stage_type == StageType.WON)
+        .group_by(which, days)
+    ):
+        # A close recorded before the creation (imported data) counts as the same day.
+        won_days.setdefault(index, Counter())[max(0, int(day_count))] += deals
     points = []
     for index, period in enumerate(periods):
-        won_days, lost_days = counts.get(index, (Counter(), Counter()))
-        won, lost = won_days.total(), lost_days.total()
+        closed_count, won = closed_by_period.get(index, (0, 0))
+        days_won = won_days.get(index, Counter())
         points.append(
             TrendPoint(
                 period=period.label,
                 start=period.start,
                 end=period.end,
                 won=won,
-                lost=lost,
-                win_rate=metrics.win_rate(won, lost),
-                median_days=metrics.median_of_counts(won_days),
-                mean_days=metrics.mean_of_counts(won_days),
+                lost=closed_count - won,
+                win_rate=metrics.win_rate(won, closed_count - won),
+                median_days=metrics.median_of_counts(days_won),
+                mean_days=metrics.mean_of_counts(days_won),
             )
         )
     return points
+
+
+def _closed_and_won(
+    scope: Scope, period: Period, as_of: datetime, index: int
+) -> Select[int, int, int]:
+    """One row: `index`, the deals closed in the period (as of `as_of`) and how many were won."""
+    closed = _closed_in(scope, period, as_of, deal_fields=False)
+    return select(
+        literal(index).label("period_index"),
+        func.count().label("closed"),
+        func.count().filter(closed.c.stage_type == StageType.WON).label("won"),
+    ).select_from(closed)
 
 
 def _type(value: Any) -> StageType:
