@@ -33,8 +33,7 @@ def _sqlite_days(element: utc_days_between, compiler: SQLCompiler, **kw: Any) ->
     # the closed deals of the medium demo org, with the same counts).
     later, earlier = (compiler.process(arg, **kw) for arg in element.clauses)
     return (
-        f"(CAST(julianday({later}) + 0.5 AS INTEGER)"
-        f" - CAST(julianday({earlier}) + 0.5 AS INTEGER))"
+        f"(CAST(julianday({later}) + 0.5 AS INTEGER) - CAST(julianday({earlier}) + 0.5 AS INTEGER))"
     )
 
 
