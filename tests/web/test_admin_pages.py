@@ -4,15 +4,16 @@ audit log, each behind the access rule, each write checked and audited as the AP
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import pytest
 from fastapi.testclient import TestClient
 from httpx2 import Response
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from tests.conftest import PASSWORD
@@ -538,7 +539,7 @@ class TestPipelineStages:
         """In a real browser, a rename to a taken name is refused next to the field, with no
         serious WCAG 2 A/AA violation, and a move up is saved."""
         require_chromium()
-        from playwright.sync_api import expect, sync_playwright
+        from playwright.sync_api import expect
 
         engine = fresh_engine("sqlite", tmp_path, "stages-browser")
         upgrade_database(engine)
@@ -549,34 +550,19 @@ class TestPipelineStages:
             proposal = stage_named(session, pipeline, "Proposal").id
             table = f"#pipeline-{pipeline.id} tbody th input"
             session.commit()
-        settings = Settings(database_url=str(engine.url), secret_key="browser-test-secret")
-        try:
-            with serving(create_app(settings, engine=engine)) as base_url, sync_playwright() as pw:
-                browser = pw.chromium.launch(
-                    executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-                )
-                try:
-                    page = browser.new_page(viewport={"width": 1280, "height": 900})
-                    page.goto(f"{base_url}/login")
-                    page.get_by_label("Email").fill("ada@topline.example")
-                    page.get_by_label("Password").fill(PASSWORD)
-                    page.get_by_role("button", name="Sign in").click()
-                    page.goto(f"{base_url}/admin/pipelines")
-                    page.get_by_label("Name of the stage Proposal").fill("Discovery")
-                    page.get_by_role("button", name="Save the stage Proposal").click()
-                    expect(page.locator(f"#edit-{proposal}-name-error")).to_contain_text(
-                        "already has a stage called"
-                    )
-                    assert_accessible(page)
-                    page.goto(f"{base_url}/admin/pipelines")
-                    page.get_by_role("button", name="move Proposal up").click()
-                    expect(page.get_by_role("status")).to_contain_text("are saved")
-                    rows = page.locator(table)
-                    expect(rows.nth(2)).to_have_value("Proposal")
-                finally:
-                    browser.close()
-        finally:
-            engine.dispose()
+        with signed_in_as_ada(engine) as (page, base_url):
+            page.goto(f"{base_url}/admin/pipelines")
+            page.get_by_label("Name of the stage Proposal").fill("Discovery")
+            page.get_by_role("button", name="Save the stage Proposal").click()
+            expect(page.locator(f"#edit-{proposal}-name-error")).to_contain_text(
+                "already has a stage called"
+            )
+            assert_accessible(page)
+            page.goto(f"{base_url}/admin/pipelines")
+            page.get_by_role("button", name="move Proposal up").click()
+            expect(page.get_by_role("status")).to_contain_text("are saved")
+            rows = page.locator(table)
+            expect(rows.nth(2)).to_have_value("Proposal")
 
 
 class TestQuotas:
@@ -772,7 +758,7 @@ def test_admin_pages_pass_the_accessibility_checks(tmp_path: Path) -> None:
     """A real browser opens every admin page, a refused form and a new token: no serious WCAG
     2 A/AA violation."""
     require_chromium()
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     engine = fresh_engine("sqlite", tmp_path, "admin-browser")
     upgrade_database(engine)
@@ -791,6 +777,29 @@ def test_admin_pages_pass_the_accessibility_checks(tmp_path: Path) -> None:
                  f"/admin/teams/{team.id}", "/admin/pipelines", "/admin/quotas", "/admin/audit",
                  "/settings/tokens"]  # fmt: skip
         session.commit()
+    with signed_in_as_ada(engine) as (page, base_url):
+        for path in paths:
+            page.goto(f"{base_url}{path}")
+            assert_accessible(page)
+        page.goto(f"{base_url}/admin/users")
+        page.get_by_label("Name", exact=True).fill("Second Rita")
+        page.get_by_label("Email", exact=True).fill("rita@topline.example")
+        page.get_by_role("button", name="Add the person").click()
+        expect(page.locator("#new-email-error")).to_contain_text("already exists")
+        assert_accessible(page)
+        page.goto(f"{base_url}/settings/tokens")
+        page.get_by_label("What it is for").fill("CRM sync")
+        page.get_by_role("button", name="Create the token").click()
+        expect(page.get_by_test_id("new-token")).to_have_value(re.compile("^tl_"))
+        assert_accessible(page)
+
+
+@contextmanager
+def signed_in_as_ada(engine: Engine) -> Iterator[tuple[Any, str]]:
+    """A headless Chromium page signed in as the admin Ada on the app served over `engine`,
+    and the app's address; the engine is disposed of afterwards."""
+    from playwright.sync_api import sync_playwright
+
     settings = Settings(database_url=str(engine.url), secret_key="browser-test-secret")
     try:
         with serving(create_app(settings, engine=engine)) as base_url, sync_playwright() as pw:
@@ -803,20 +812,7 @@ def test_admin_pages_pass_the_accessibility_checks(tmp_path: Path) -> None:
                 page.get_by_label("Email").fill("ada@topline.example")
                 page.get_by_label("Password").fill(PASSWORD)
                 page.get_by_role("button", name="Sign in").click()
-                for path in paths:
-                    page.goto(f"{base_url}{path}")
-                    assert_accessible(page)
-                page.goto(f"{base_url}/admin/users")
-                page.get_by_label("Name", exact=True).fill("Second Rita")
-                page.get_by_label("Email", exact=True).fill("rita@topline.example")
-                page.get_by_role("button", name="Add the person").click()
-                expect(page.locator("#new-email-error")).to_contain_text("already exists")
-                assert_accessible(page)
-                page.goto(f"{base_url}/settings/tokens")
-                page.get_by_label("What it is for").fill("CRM sync")
-                page.get_by_role("button", name="Create the token").click()
-                expect(page.get_by_test_id("new-token")).to_have_value(re.compile("^tl_"))
-                assert_accessible(page)
+                yield page, base_url
             finally:
                 browser.close()
     finally:
