@@ -116,7 +116,7 @@ def funnel_report(
         )
     )
     counts: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # entered, advanced, ...
-    stays: dict[int, dict[int, int]] = defaultdict(dict)  # days in stage -> completed stays
+    stays: dict[int, Counter[int]] = defaultdict(Counter)  # days in stage -> completed stays
     deals = deals_won = deals_lost = 0
     for (stage_id, advanced, state, stay_days, deal_first, is_won), entries in found.items():
         figures = counts[stage_id]
@@ -126,7 +126,7 @@ def funnel_report(
         elif state != _ELSEWHERE:  # lost, or still in the stage
             figures[state] += entries
         if stay_days is not None:
-            stays[stage_id][stay_days] = stays[stage_id].get(stay_days, 0) + entries
+            stays[stage_id][stay_days] += entries
         if deal_first:
             deals += entries
             deals_won += entries if is_won else 0
@@ -151,7 +151,7 @@ def funnel_report(
                 still_in_stage=still,
                 moved_back=entered - moved_on - lost - still,
                 conversion=metrics.stage_conversion(moved_on, entered),
-                completed_stays=sum(stays[stage.id].values()),
+                completed_stays=stays[stage.id].total(),
                 median_days_in_stage=metrics.median_of_counts(stays[stage.id]),
             )
         )

@@ -172,7 +172,9 @@ def change_stage(
     new_name = stage.name if name is None else _stage_name(name)
     if probability is not None:
         _check_probability(probability)
-    taken = _refuse_taken_name(session, stage.pipeline_id, new_name, other_than=stage.id)
+    taken = _refuse_taken_name(
+        list_stages(session, stage.pipeline_id), new_name, other_than=stage.id
+    )
     with refuse_duplicates(session, taken):
         stage.name = new_name
         if probability is not None:
@@ -205,7 +207,7 @@ def add_stage(
             f"position 1 to {len(opened) + 1}",
             details={"field": "position"},
         )
-    taken = _refuse_taken_name(session, pipeline.id, name)
+    taken = _refuse_taken_name(stages, name)
     stage = Stage(
         pipeline_id=pipeline.id,
         name=name,
@@ -309,21 +311,17 @@ def _check_probability(probability: float) -> None:
 
 
 def _refuse_taken_name(
-    session: Session, pipeline_id: int, name: str, *, other_than: int | None = None
+    stages: Sequence[Stage], name: str, *, other_than: int | None = None
 ) -> StageNameTaken:
-    """Raise if another stage of the pipeline has `name` in any letter case; else the error to
-    raise when the constraint finds it taken after all."""
+    """Raise if another of the pipeline's `stages` has `name` in any letter case; else the error
+    to raise when the constraint finds it taken after all."""
     taken = StageNameTaken(
         f"name: the pipeline already has a stage called {name!r}", details={"field": "name"}
     )
     # In Python: SQLite's lower() folds ASCII letters only.
     folded = name.casefold()
     clash = next(
-        (
-            stage
-            for stage in list_stages(session, pipeline_id)
-            if stage.id != other_than and stage.name.casefold() == folded
-        ),
+        (stage for stage in stages if stage.id != other_than and stage.name.casefold() == folded),
         None,
     )
     if clash is not None:
