@@ -174,7 +174,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # The API first: routes are matched in order, and API calls are the hot path.
-    app.include_router(api.router)
+    for router in api.ROUTERS:
+        app.include_router(router, prefix=api.API_PREFIX)
     app.include_router(health.router, include_in_schema=False)
     app.include_router(views.router, include_in_schema=False)
     app.include_router(docs.router)
