@@ -19,7 +19,7 @@ from sqlalchemy import Subquery, and_, case, exists, false, func, or_, select, t
 from sqlalchemy.orm import Session
 
 from topline.analytics import metrics
-from topline.analytics.history import between, state_as_of
+from topline.analytics.history import between, open_as_of
 from topline.analytics.periods import Period, custom_period
 from topline.analytics.registry import ReportSpec, option, register
 from topline.analytics.reports import Report, _closed_in, _envelope, _scoped
@@ -372,12 +372,10 @@ def velocity_report(
     by_owner: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
     for owner_id, won_count, lost_count, won_amount, days in closes:
         by_owner[owner_id][1:] = [int(won_count), int(lost_count), int(won_amount), int(days)]
-    state = state_as_of(as_of)
+    state = open_as_of(as_of, "owner_id")
     open_counts = session.execute(
         _scoped(
-            select(state.c.owner_id, func.count())
-            .where(state.c.stage_type == OPEN)
-            .group_by(state.c.owner_id),
+            select(state.c.owner_id, func.count()).group_by(state.c.owner_id),
             scope,
             state.c.owner_id,
         )

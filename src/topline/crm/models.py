@@ -300,6 +300,16 @@ class DealHistory(IdMixin, Base):
             "valid_to",
             "id",
         ),
+        # The rows current at T of one stage type (`open_as_of`): those still current (no
+        # `valid_to`) and those ended after T, each a range, by owner.
+        Index(
+            "ix_deal_history_ended",
+            "valid_to",
+            "stage_type",
+            "owner_id",
+            "valid_from",
+            "deal_id",
+        ),
         CheckConstraint("valid_to IS NULL OR valid_to >= valid_from", name="interval_order"),
         CheckConstraint("entered_at <= valid_from", name="entered_before_valid"),
         CheckConstraint(
