@@ -247,7 +247,8 @@ class DealHistory(IdMixin, Base):
     __tablename__ = "deal_history"
     __table_args__ = (
         Index("ix_deal_history_deal_valid_from", "deal_id", "valid_from"),
-        # Serves "open pipeline closing in a period, as of T" from the index alone.
+        # Serves "open pipeline closing in a period, as of T" from the index alone, and the
+        # waterfall's deals closing in the period at a moment (with their close and creation).
         Index(
             "ix_deal_history_as_of",
             "close_date",
@@ -258,6 +259,8 @@ class DealHistory(IdMixin, Base):
             "amount_cents",
             "owner_id",
             "stage_type",
+            "closed_at",
+            "deal_created_at",
         ),
         Index(
             "uq_deal_history_current",
