@@ -349,7 +349,9 @@ class Activity(IdMixin, Base):
 
     __tablename__ = "activities"
     __table_args__ = (
-        Index("ix_activities_user_occurred", "user_id", "occurred_at"),
+        # A person's activities by time, and their counts by type in a period from the index
+        # alone (the rep comparison).
+        Index("ix_activities_user_occurred", "user_id", "occurred_at", "type"),
         CheckConstraint(
             "duration_minutes IS NULL OR duration_minutes >= 0", name="duration_non_negative"
         ),
