@@ -194,6 +194,9 @@ class Deal(IdMixin, Base):
             name="recurring_non_negative",
         ),
         Index("ix_deals_owner_stage", "owner_id", "stage_id"),
+        # A deal's subscription fields by id, narrower than its row: the MRR report reads them
+        # for every closed subscription deal of the org's history.
+        Index("ix_deals_subscription", "id", "type", "recurring_amount_cents", "account_id"),
     )
 
     name: Mapped[str] = mapped_column(String(300))
