@@ -531,19 +531,19 @@ def _contributors(
     won_deals = 0
     for account_id, owner_id, deals, cents, account_name, owner_name in session.execute(stmt):
         won_deals += deals
-        found = by_account.get(account_id)
-        if found is None:
-            by_account[account_id] = [account_name, deals, cents]
-        else:
-            found[1] += deals
-            found[2] += cents
-        found = by_owner.get(owner_id)
-        if found is None:
-            by_owner[owner_id] = [owner_name, deals, cents]
-        else:
-            found[1] += deals
-            found[2] += cents
+        _add(by_account, account_id, account_name, deals, cents)
+        _add(by_owner, owner_id, owner_name, deals, cents)
     return won_deals, _ranked(by_account), _ranked(by_owner)
+
+
+def _add(found: dict[Any, list[Any]], key: Any, name: str | None, deals: int, cents: int) -> None:
+    """Add deals and revenue to `found[key]` ([name, deals, cents])."""
+    figures = found.get(key)
+    if figures is None:
+        found[key] = [name, deals, cents]
+    else:
+        figures[1] += deals
+        figures[2] += cents
 
 
 def _ranked(found: Mapping[Any, list[Any]]) -> list[_Contributor]:
