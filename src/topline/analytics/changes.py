@@ -372,9 +372,9 @@ def _deal_flows(scope: Scope, period: Period, since: datetime, as_of: datetime) 
     # the window has its close date at B in the period), so only those deals are read: their
     # rows at each moment closing in the period then, read off one index range per moment,
     # and the few rows looked up by deal at the other moment (a deal that left the period, or
-    # came into it; one created after A has no row at A). Looking up every candidate's rows at
-    # both moments, as before, cost SQLite 260k lookups on 1M deals, and PostgreSQL hashed
-    # every deal's row at each moment.
+    # came into it; one created after A has no row at A, as a history never starts before its
+    # deal's creation). Looking up every candidate's rows at both moments, as before, cost
+    # SQLite 260k lookups on 1M deals, and PostgreSQL hashed every deal's row at each moment.
     history = DealHistory.__table__
     in_period = _in_period(history.c.close_date, period)
     common = (
