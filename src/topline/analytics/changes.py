@@ -384,11 +384,14 @@ def _deal_flows(scope: Scope, period: Period, since: datetime, as_of: datetime) 
         history.c.close_date,
         history.c.amount_cents,
     )
-    # Each is read twice below, so each is a CTE: computed once.
-    in_at_a = select(*common).where(current_at(since), in_period).cte("in_period_at_since")
+    # Each is read twice below, so each is a CTE: computed once. Only the rows owned in the
+    # scope then: a deal owned outside it at one moment is looked up there like one that came
+    # or left, and its owner then makes it `other` (handed in or out).
+    owned = _owned(scope, history.c.owner_id)
+    in_at_a = select(*common).where(current_at(since), in_period, owned).cte("in_period_at_since")
     in_at_b = (
         select(*common, history.c.closed_at, history.c.deal_created_at)
-        .where(current_at(as_of), in_period)
+        .where(current_at(as_of), in_period, owned)
         .cte("in_period_at_as_of")
     )
     came_in = (
