@@ -31,7 +31,6 @@ from topline.crm.models import DealHistory, Pipeline, Stage
 from topline.errors import InvalidInput
 from topline.storage.types import UTCDateTime
 
-OPEN = StageType.OPEN.value
 WON = StageType.WON.value
 LOST = StageType.LOST.value
 
