@@ -389,10 +389,9 @@ def _deal_flows(scope: Scope, period: Period, since: datetime, as_of: datetime) 
     # or left, and its owner then makes it `other` (handed in or out).
     owned = _owned(scope, history.c.owner_id)
     in_at_a = select(*common).where(current_at(since), in_period, owned).cte("in_period_at_since")
+    at_b_columns = (*common, history.c.closed_at, history.c.deal_created_at)
     in_at_b = (
-        select(*common, history.c.closed_at, history.c.deal_created_at)
-        .where(current_at(as_of), in_period, owned)
-        .cte("in_period_at_as_of")
+        select(*at_b_columns).where(current_at(as_of), in_period, owned).cte("in_period_at_as_of")
     )
     came_in = (
         select(in_at_b.c.deal_id)
@@ -405,8 +404,8 @@ def _deal_flows(scope: Scope, period: Period, since: datetime, as_of: datetime) 
         select(*common).where(current_at(since), history.c.deal_id.in_(came_in)),
     ).cte("at_since")
     b = union_all(
-        select(*[in_at_b.c[column.name] for column in (*common, history.c.closed_at)]),
-        select(*common, history.c.closed_at).where(current_at(as_of), history.c.deal_id.in_(left)),
+        select(in_at_b),
+        select(*at_b_columns).where(current_at(as_of), history.c.deal_id.in_(left)),
     ).subquery("at_as_of")
     owned_a = _owned(scope, a.c.owner_id)
     owned_b = _owned(scope, b.c.owner_id)
