@@ -80,8 +80,9 @@ def serving(app: FastAPI) -> Iterator[str]:
 def assert_history_marks(session: Session) -> int:
     """Every deal_history row's marks are what their definitions say, worked out here from the
     deal's rows directly: the first row; the start of the run of rows in the row's stage; in a
-    won or lost stage, the start of the run of closed rows; the deal's creation. Returns the
-    number of rows checked."""
+    won or lost stage, the start of the run of closed rows; for an open row after an open row
+    with an earlier close date, that date; the deal's creation. Returns the number of rows
+    checked."""
     from sqlalchemy import select
 
     from topline.crm.enums import StageType
@@ -104,16 +105,24 @@ def assert_history_marks(session: Session) -> int:
                 closed_run = i
                 while closed_run > 0 and types[deal[closed_run - 1].stage_id] != StageType.OPEN:
                     closed_run -= 1
+                before = deal[i - 1] if i else None
+                pushed = (
+                    before is not None
+                    and not closed
+                    and types[before.stage_id] == StageType.OPEN
+                    and mark.close_date > before.close_date
+                )
                 expected = (
                     types[mark.stage_id],
                     i == 0,
                     deal[stage_run].valid_from,
                     deal[closed_run].valid_from if closed else None,
+                    before.close_date if pushed and before is not None else None,
                     created[mark.deal_id],
                 )
                 actual = (
                     mark.stage_type, mark.is_first, mark.entered_at, mark.closed_at,
-                    mark.deal_created_at,
+                    mark.pushed_from, mark.deal_created_at,
                 )  # fmt: skip
                 assert actual == expected, f"deal {mark.deal_id}, history row {mark.id}"
                 checked += 1

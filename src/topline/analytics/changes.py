@@ -113,95 +113,53 @@ class SlippageRow(BaseModel):
     )
 
 
-def _pushes(
-    period: Period, since: datetime, as_of: datetime, *, check_next_row: bool = False
-) -> CTE:
+def _pushes(period: Period, since: datetime, as_of: datetime) -> CTE:
     """Every push in the window: a change of an open deal that stays open and moves its close
     date later, to a date after the period, from a date in the period (`is_out` 1) or already
     after it (`is_out` 0).
 
-    `check_next_row` narrows the deals compared row by row to those whose next row pushes them
-    out; the pushes found are the same either way.
+    History rows mark pushes as they are written (`DealHistory.pushed_from`), so the window's
+    pushes are one range of the partial index `ix_deal_history_pushed`.
     """
     history = DealHistory.__table__
-    order = (history.c.valid_from, history.c.id)
-    # Only deals pushed out in the window matter (a push further out counts for them alone):
-    # an open row closing in the period that ended in the window. Only their rows are compared
-    # with the row before, and of those only rows that end after `since` (a row's predecessor
-    # ends where it starts): this keeps the window function off most of the history.
-    candidate = history.alias("candidate")
-    candidates = select(candidate.c.deal_id).where(
-        _in_period(candidate.c.close_date, period),
-        candidate.c.valid_to > since,
-        candidate.c.valid_to <= as_of,
-        candidate.c.stage_type == OPEN,
-    )
-    if check_next_row:
-        # And followed by an open row closing later, after the period (a deal's rows follow
-        # one another without gaps, so the next row starts where this one ends). On the large
-        # demo org this keeps 24k of the 113k deals that moved on in the window (ref: issue 5).
-        following = history.alias("following")
-        candidates = candidates.where(
-            select(following.c.id)
-            .where(
-                following.c.deal_id == candidate.c.deal_id,
-                following.c.valid_from == candidate.c.valid_to,
-                following.c.stage_type == OPEN,
-                following.c.close_date >= period.end,
-                following.c.close_date > candidate.c.close_date,
-            )
-            .exists()
-        )
-    lagged = (
+    return (
         select(
             history.c.id,
             history.c.deal_id,
             history.c.valid_from,
             history.c.close_date,
-            history.c.stage_type.label("type"),
-            func.lag(history.c.close_date, type_=history.c.close_date.type)
-            .over(partition_by=history.c.deal_id, order_by=order)
-            .label("previous_close_date"),
-            func.lag(history.c.stage_type)
-            .over(partition_by=history.c.deal_id, order_by=order)
-            .label("previous_type"),
-            func.lag(history.c.amount_cents, type_=history.c.amount_cents.type)
-            .over(partition_by=history.c.deal_id, order_by=order)
-            .label("previous_amount_cents"),
-            func.lag(history.c.owner_id, type_=history.c.owner_id.type)
-            .over(partition_by=history.c.deal_id, order_by=order)
-            .label("previous_owner_id"),
+            history.c.pushed_from.label("previous_close_date"),
+            _flag(history.c.pushed_from < period.end).label("is_out"),
         )
         .where(
-            history.c.deal_id.in_(candidates),
+            history.c.pushed_from.is_not(None),
+            history.c.valid_from > since,
             history.c.valid_from <= as_of,
-            (history.c.valid_to > since) | history.c.valid_to.is_(None),
+            history.c.pushed_from >= period.start,
+            history.c.close_date >= period.end,
         )
-        .subquery("lagged")
-    )
-    return (
-        select(
-            lagged.c.id,
-            lagged.c.deal_id,
-            lagged.c.valid_from,
-            lagged.c.close_date,
-            lagged.c.previous_close_date,
-            lagged.c.previous_amount_cents,
-            lagged.c.previous_owner_id,
-            _flag(lagged.c.previous_close_date < period.end).label("is_out"),
-        )
-        .where(
-            lagged.c.valid_from > since,
-            lagged.c.valid_from <= as_of,
-            lagged.c.type == OPEN,
-            lagged.c.previous_type == OPEN,
-            lagged.c.previous_close_date >= period.start,
-            lagged.c.close_date >= period.end,
-            lagged.c.close_date > lagged.c.previous_close_date,
-        )
-        # A CTE, computed once: the report reads the pushes three times, and as a subquery
-        # PostgreSQL ran the window functions over the history for each (60 s on 60k deals).
+        # A CTE, computed once: the report reads the pushes several times.
         .cte("pushes")
+    )
+
+
+def _row_before(row_id: Any, deal_id: Any, valid_from: Any) -> Any:
+    """The id of the history row just before row `row_id` of deal `deal_id` (by `valid_from`,
+    then id), as a correlated scalar subquery."""
+    history = DealHistory.__table__
+    earlier = history.alias("earlier")
+    return (
+        select(earlier.c.id)
+        .where(
+            earlier.c.deal_id == deal_id,
+            or_(
+                earlier.c.valid_from < valid_from,
+                and_(earlier.c.valid_from == valid_from, earlier.c.id < row_id),
+            ),
+        )
+        .order_by(earlier.c.valid_from.desc(), earlier.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
     )
 
 
@@ -226,32 +184,37 @@ def slippage_report(
     scope's open pipeline at `since` (owners then), at the amounts it had then.
     """
     since = resolve_since(period, as_of, since)
-    # On PostgreSQL checking each candidate's next row first halves the report on a large org
-    # (fewer deals go through the window function). On SQLite the check, a table read per
-    # candidate row, cost more than it saved, so it is left out there.
-    check = session.get_bind().dialect.name == "postgresql"
-    pushes = _pushes(period, since, as_of, check_next_row=check)
-    # One pass over the pushes per deal: how many, the close date after the latest, and the
-    # first push out first (a deal with none has a push further out first, and drops out).
-    by_deal = pushes.c.deal_id
+    pushes = _pushes(period, since, as_of)
+    # One pass over each deal's pushes in time order (one sort for all three): how many, the
+    # close date after the latest, and how many pushed it out up to each one; the first push
+    # out is the push out with one so far. A deal with none drops out.
+    by_deal, in_order = pushes.c.deal_id, (pushes.c.valid_from, pushes.c.id)
     ranked = select(
+        pushes.c.id,
         pushes.c.deal_id,
+        pushes.c.valid_from,
         pushes.c.is_out,
         pushes.c.previous_close_date,
-        pushes.c.previous_amount_cents,
-        pushes.c.previous_owner_id,
-        func.count().over(partition_by=by_deal).label("pushes"),
-        func.first_value(pushes.c.close_date, type_=pushes.c.close_date.type)
-        .over(partition_by=by_deal, order_by=(pushes.c.valid_from.desc(), pushes.c.id.desc()))
+        func.count()
+        .over(partition_by=by_deal, order_by=in_order, rows=(None, None))
+        .label("pushes"),
+        func.last_value(pushes.c.close_date, type_=pushes.c.close_date.type)
+        .over(partition_by=by_deal, order_by=in_order, rows=(None, None))
         .label("to_close_date"),
-        func.row_number()
-        .over(
-            partition_by=by_deal,
-            order_by=(pushes.c.is_out.desc(), pushes.c.valid_from, pushes.c.id),
-        )
-        .label("n"),
+        func.sum(pushes.c.is_out)
+        .over(partition_by=by_deal, order_by=in_order, rows=(None, 0))
+        .label("outs"),
     ).subquery("ranked")
-    first_out = select(ranked).where(ranked.c.n == 1, ranked.c.is_out == 1).subquery("first_out")
+    first_out = (
+        select(
+            ranked,
+            _row_before(ranked.c.id, ranked.c.deal_id, ranked.c.valid_from).label("before_id"),
+        )
+        .where(ranked.c.outs == 1, ranked.c.is_out == 1)
+        .subquery("first_out")
+    )
+    # The deal just before its first push out: its owner and amount then.
+    before = DealHistory.__table__.alias("before")
     now = state_as_of(as_of)
     # The pipeline at `since`, for the part of it that slipped: read in the same statement, as
     # the pushes are the costly part and a database works them out again for each statement.
@@ -268,23 +231,24 @@ def slippage_report(
         select(
             first_out.c.deal_id,
             deal.c.name,
-            first_out.c.previous_owner_id.label("owner_id"),
+            before.c.owner_id,
             user.c.name.label("owner"),
             first_out.c.previous_close_date.label("from_close_date"),
             first_out.c.to_close_date,
             first_out.c.pushes,
-            first_out.c.previous_amount_cents.label("amount_cents"),
+            before.c.amount_cents,
             _flag(back).label("back_in_period"),
-            _flag(_owned(scope, first_out.c.previous_owner_id)).label("listed"),
+            _flag(_owned(scope, before.c.owner_id)).label("listed"),
             case((open_then, then.c.amount_cents), else_=0).label("slipped_cents"),
         )
+        .join(before, before.c.id == first_out.c.before_id)
         .join(deal, deal.c.id == first_out.c.deal_id)
-        .join(user, user.c.id == first_out.c.previous_owner_id)
+        .join(user, user.c.id == before.c.owner_id)
         .join(now, now.c.deal_id == first_out.c.deal_id)
         .outerjoin(then, then.c.deal_id == first_out.c.deal_id)
         # Only the scope's rows: listed, or part of its pipeline at `since`.
-        .where(or_(_owned(scope, first_out.c.previous_owner_id), open_then))
-        .order_by(first_out.c.previous_amount_cents.desc(), first_out.c.deal_id)
+        .where(or_(_owned(scope, before.c.owner_id), open_then))
+        .order_by(before.c.amount_cents.desc(), first_out.c.deal_id)
     )
     rows = []
     slipped = 0

@@ -119,7 +119,7 @@ def create_deal(
     )
     session.add(deal)
     session.flush()
-    marks = next_marks(None, stage.id, stage.type, at)
+    marks = next_marks(None, stage.id, stage.type, at, close_date)
     session.add(_history_row(deal, marks, changed_fields=CREATED, actor=actor, at=at))
     session.flush()
     return deal
@@ -339,7 +339,7 @@ def _apply(
         # only one current row per deal.
         session.flush()
         stage_type = get_stage(session, deal.stage_id).type
-        marks = next_marks(previous, deal.stage_id, stage_type, at)
+        marks = next_marks(previous, deal.stage_id, stage_type, at, deal.close_date)
         session.add(_history_row(deal, marks, changed_fields=",".join(changed), actor=actor, at=at))
     try:
         session.flush()

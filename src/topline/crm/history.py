@@ -38,7 +38,7 @@ class DealState:
 
 
 # The columns of a history row that `next_marks` derives.
-HISTORY_MARKS = ("stage_type", "is_first", "entered_at", "closed_at")
+HISTORY_MARKS = ("stage_type", "is_first", "entered_at", "closed_at", "pushed_from")
 
 
 class HistoryMarks(NamedTuple):
@@ -46,42 +46,57 @@ class HistoryMarks(NamedTuple):
     `DealHistory`). A named tuple: the importer makes one per history row it writes."""
 
     stage_id: int
+    close_date: date
     stage_type: StageType
     is_first: bool
     entered_at: datetime
     closed_at: datetime | None
+    pushed_from: date | None
 
     def as_values(self) -> dict[str, object]:
-        """The marks as column values."""
+        """The marks as column values, in the order of `HISTORY_MARKS`."""
         return {
             "stage_type": self.stage_type,
             "is_first": self.is_first,
             "entered_at": self.entered_at,
             "closed_at": self.closed_at,
+            "pushed_from": self.pushed_from,
         }
 
 
 def next_marks(
-    previous: HistoryMarks | None, stage_id: int, stage_type: StageType, at: datetime
+    previous: HistoryMarks | None,
+    stage_id: int,
+    stage_type: StageType,
+    at: datetime,
+    close_date: date,
 ) -> HistoryMarks:
-    """The marks of a row starting at `at` in `stage_id`, after the deal's `previous` row (None
-    for the deal's first row)."""
+    """The marks of a row starting at `at` in `stage_id` with `close_date`, after the deal's
+    `previous` row (None for the deal's first row)."""
     if previous is None:
         closed_at = None if stage_type == StageType.OPEN else at
-        return HistoryMarks(stage_id, stage_type, True, at, closed_at)
+        return HistoryMarks(stage_id, close_date, stage_type, True, at, closed_at, None)
     entered_at = previous.entered_at if previous.stage_id == stage_id else at
     if stage_type == StageType.OPEN:
         closed_at = None
     else:
         closed_at = previous.closed_at if previous.closed_at is not None else at
-    return HistoryMarks(stage_id, stage_type, False, entered_at, closed_at)
+    pushed_from = None
+    if (
+        stage_type == StageType.OPEN
+        and previous.stage_type == StageType.OPEN
+        and close_date > previous.close_date
+    ):
+        pushed_from = previous.close_date
+    return HistoryMarks(stage_id, close_date, stage_type, False, entered_at, closed_at, pushed_from)
 
 
 def marks_of(row: DealHistory) -> HistoryMarks:
     """The marks a stored history row carries."""
     return HistoryMarks(
-        row.stage_id, StageType(row.stage_type), row.is_first, row.entered_at, row.closed_at
-    )
+        row.stage_id, row.close_date, StageType(row.stage_type), row.is_first, row.entered_at,
+        row.closed_at, row.pushed_from,
+    )  # fmt: skip
 
 
 def replay(rows: Sequence[DealHistory]) -> DealState:

@@ -236,11 +236,13 @@ class DealHistory(IdMixin, Base):
     row per deal has `valid_to IS NULL` (the current state), so "the deal as of T" is the range
     predicate `valid_from <= T AND (valid_to > T OR valid_to IS NULL)`.
 
-    Four columns follow from the deal's earlier rows and are set when a row is written:
+    Five columns follow from the deal's earlier rows and are set when a row is written:
     `stage_type` (its stage's type), `is_first` (the deal as created), `entered_at` (when the
-    deal entered this row's stage; coming back after another stage is a new entry) and
+    deal entered this row's stage; coming back after another stage is a new entry),
     `closed_at` (in a won or lost stage: when the deal closed, i.e. entered its closed run;
-    null while open). Reopening and closing again is a new close.
+    null while open; reopening and closing again is a new close) and `pushed_from` (when the
+    row pushes the deal, i.e. it and the row before are open and its close date is later: the
+    close date it was pushed from; null otherwise).
 
     `deal_created_at` repeats the deal's `created_at` on each of its rows, so the sales cycle of
     the deals closed in a period (close minus creation) comes from the closes' index alone, not
@@ -316,12 +318,26 @@ class DealHistory(IdMixin, Base):
             "valid_from",
             "deal_id",
         ),
+        # Pushes in a window (slippage): the rows that moved an open deal's close date later.
+        Index(
+            "ix_deal_history_pushed",
+            "valid_from",
+            "pushed_from",
+            "close_date",
+            "deal_id",
+            sqlite_where=text("pushed_from IS NOT NULL"),
+            postgresql_where=text("pushed_from IS NOT NULL"),
+        ),
         CheckConstraint("valid_to IS NULL OR valid_to >= valid_from", name="interval_order"),
         CheckConstraint("entered_at <= valid_from", name="entered_before_valid"),
         CheckConstraint(
             "(stage_type = 'open') = (closed_at IS NULL) AND (closed_at IS NULL OR "
             "closed_at <= valid_from)",
             name="closed_when_closed",
+        ),
+        CheckConstraint(
+            "pushed_from IS NULL OR (stage_type = 'open' AND pushed_from < close_date)",
+            name="pushed_when_open",
         ),
     )
 
@@ -344,6 +360,7 @@ class DealHistory(IdMixin, Base):
     is_first: Mapped[bool] = mapped_column(Boolean)
     entered_at: Mapped[datetime] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    pushed_from: Mapped[date | None] = mapped_column(Date)
     deal_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 

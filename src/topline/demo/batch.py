@@ -261,5 +261,6 @@ def _history_frame(world: World, history: History, first_id: int, first_row_id: 
         Column("is_first", Kind.BOOL, marks.is_first),
         Column("entered_at", Kind.TIMESTAMP, marks.entered_at),
         Column("closed_at", Kind.TIMESTAMP, marks.closed_at, marks.is_open),
+        Column("pushed_from", Kind.DATE, marks.pushed_from, ~marks.is_push),
         Column("deal_created_at", Kind.TIMESTAMP, history.valid_from[first_row]),
     ]

@@ -204,6 +204,9 @@ class Marks:
     closed_at: Ints
     """Epoch seconds; meaningless where `is_open`."""
     is_open: Bools
+    pushed_from: Ints
+    """Days since 1970-01-01; meaningless where not `is_push`."""
+    is_push: Bools
 
 
 # The type of each demo stage by its number (0 is unused).
@@ -212,7 +215,8 @@ _STAGE_TYPES: Objects = as_objects(("open",) * (OPEN_STAGES + 1) + ("won", "lost
 
 def history_marks(history: History) -> Marks:
     """The marks of every row, as `topline.crm.history.next_marks` gives them row by row: the
-    first row of each deal, when the deal entered the row's stage, and when it closed."""
+    first row of each deal, when the deal entered the row's stage, when it closed, and the
+    close date a push moved it from."""
     rows = np.arange(len(history.deal))
     first = np.ones(len(rows), dtype=bool)
     first[1:] = history.deal[1:] != history.deal[:-1]
@@ -225,12 +229,18 @@ def history_marks(history: History) -> Marks:
     # deal always starts a stage run, and a closed run never reaches back past its close.
     entered = np.maximum.accumulate(np.where(entry, rows, 0))
     closed = np.maximum.accumulate(np.where(close, rows, 0))
+    # A push: an open row after an open row of the same deal, with a later close date.
+    before = np.concatenate(([0], history.close_day[:-1]))
+    push = ~first & is_open
+    push[1:] &= is_open[:-1] & (history.close_day[1:] > before[1:])
     return Marks(
         stage_type=_STAGE_TYPES[history.stage],
         is_first=first,
         entered_at=history.valid_from[entered],
         closed_at=history.valid_from[closed],
         is_open=is_open,
+        pushed_from=before,
+        is_push=push,
     )
 
 

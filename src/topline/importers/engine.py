@@ -1240,13 +1240,13 @@ class _Importer:
                 state_stage_id, state_category, _ = facts.get(state_stage) or _stage_facts(
                     facts, state_stage
                 )
-            marks = next_marks(marks, state_stage_id, state_stage.type, at)
+            marks = next_marks(marks, state_stage_id, state_stage.type, at, close_date)
             rows.append(
                 (history_id + position, record_id, at,
                  states[position + 1][0] if position < last else None, None,
                  "created" if position == 0 else "stage,amount", state_stage_id, state_amount,
                  close_date, state_category, owner_id, marks.stage_type, marks.is_first,
-                 marks.entered_at, marks.closed_at)
+                 marks.entered_at, marks.closed_at, marks.pushed_from)
             )  # fmt: skip
         writer.add_rows("deal_history", rows)
         self.history_rows += len(rows)
@@ -1290,7 +1290,7 @@ class _Importer:
                 previous = marks_of(current)
                 self.session.flush()
             stage_type = self.session.get_one(Stage, deal.stage_id).type
-            marks = next_marks(previous, deal.stage_id, stage_type, self.now)
+            marks = next_marks(previous, deal.stage_id, stage_type, self.now, deal.close_date)
             # Through the writer: it hands out this import's ids (the database's would be the
             # same as the writer's next ones).
             self.writer.add(
@@ -1681,7 +1681,7 @@ def _stage_facts(
 _HISTORY_COLUMNS = (
     "valid_from", "valid_to", "changed_by_id", "changed_fields",
     *TRACKED_FIELDS,  # stage_id, amount_cents, close_date, forecast_category, owner_id
-    *HISTORY_MARKS,  # stage_type, is_first, entered_at, closed_at
+    *HISTORY_MARKS,  # stage_type, is_first, entered_at, closed_at, pushed_from
 )  # fmt: skip
 
 
@@ -1714,8 +1714,8 @@ def _history_rows_of(
     rows = []
     marks = None
     for position, version in enumerate(versions):
-        stage_id = version.state[0]
-        marks = next_marks(marks, stage_id, stage_types[stage_id], version.valid_from)
+        stage_id, close_date = version.state[0], version.state[2]
+        marks = next_marks(marks, stage_id, stage_types[stage_id], version.valid_from, close_date)
         rows.append((*_history_values(versions, position), *marks.as_values().values()))
     return rows
 
