@@ -244,6 +244,35 @@ class TestFunnel:
         assert (report.summary.deals, report.summary.conversion_to_won) == (0, None)
 
 
+@pytest.mark.parametrize("parts", [1, 2, 3])
+def test_the_cohort_read_in_parts_is_the_cohort(
+    session: Session, team: Team, monkeypatch: pytest.MonkeyPatch, parts: int
+) -> None:
+    """The funnel and the rep comparison read their cohort in parts by deal and add the parts
+    up; however many parts, the reports are those read in one."""
+    from topline.analytics import history
+    from topline.analytics.people import reps_report
+
+    def reports() -> tuple[Any, ...]:
+        return tuple(
+            report.model_dump()
+            for scope in (org_scope(), team_scope(team.maria))
+            for moment in (AFTER, MID_FEBRUARY)
+            for report in (
+                funnel_report(session, scope, Q1, moment),
+                reps_report(session, scope, Q1, moment),
+            )
+        )
+
+    monkeypatch.setattr(history, "parallel_parts", lambda: 1)
+    whole = reports()
+    monkeypatch.setattr(history, "parallel_parts", lambda: parts)
+    assert reports() == whole
+    # The hand-built deals fall in more than one part (ids of both parities and more).
+    deal_ids = set(session.scalars(select(Deal.id)))
+    assert len({deal_id % 3 for deal_id in deal_ids}) == 3
+
+
 class TestVelocity:
     def test_velocity_for_the_org_and_by_rep(self, session: Session, team: Team) -> None:
         report = velocity_report(session, org_scope(), AFTER)

@@ -11,13 +11,18 @@ current at T whose `closed_at` falls in the period: range scans, no window funct
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Subquery, and_, or_, select, union_all
+from sqlalchemy.orm import Session
 
 from topline.crm.enums import StageType
 from topline.crm.models import DealHistory
+from topline.storage.db import parallel_parts, read_in_parallel
+
+T = TypeVar("T")
 
 
 def current_at(moment: datetime) -> ColumnElement[bool]:
@@ -105,3 +110,30 @@ def created_in(start: datetime, end: datetime, as_of: datetime) -> Subquery:
 def between(column: Any, start: datetime, end: datetime) -> Any:
     """`start <= column < end`."""
     return and_(column >= start, column < end)
+
+
+# Part k of n of the deals: those whose id is k modulo n.
+Part = tuple[int, int]
+
+
+def in_parts(session: Session, read: Callable[[Session, Part], list[T]]) -> list[T]:
+    """`read`'s rows over all deals, read in parts by deal side by side
+    (`storage.db.read_in_parallel`), one part per core this process may use.
+
+    For reads whose figures are made deal by deal and add up across deals (the stage cohort):
+    each part reads a disjoint set of deals, so the rows of the parts together are the rows of
+    one read over all deals, only grouped in more pieces.
+    """
+    parts = parallel_parts()
+
+    def job(part: Part) -> Callable[[Session], list[T]]:
+        return lambda session: read(session, part)
+
+    jobs = [job((k, parts)) for k in range(parts)]
+    return [row for rows in read_in_parallel(session, *jobs) for row in rows]
+
+
+def in_part(deal_id: Any, part: Part) -> list[ColumnElement[bool]]:
+    """The condition that a deal is of `part` (none for the whole, part 0 of 1)."""
+    k, parts = part
+    return [] if parts == 1 else [deal_id % parts == k]

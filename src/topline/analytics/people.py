@@ -16,12 +16,12 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import case, func, select
+from sqlalchemy import Row, case, func, select
 from sqlalchemy.orm import Session
 
 from topline.analytics import metrics
 from topline.analytics.funnel import _cohort
-from topline.analytics.history import between, created_in
+from topline.analytics.history import Part, between, created_in, in_parts
 from topline.analytics.periods import Period
 from topline.analytics.quota import (
     _closed_by_owner,
@@ -360,15 +360,24 @@ def _conversions_by_owner(
     session: Session, scope: Scope, period: Period, as_of: datetime, extra: dict[int, _RepFigures]
 ) -> None:
     """The funnel report's stage entries in the period and advances, per owner at `as_of`."""
-    cohort = _cohort(session, scope, period, as_of)
-    stmt = select(
-        cohort.c.now_owner_id,
-        cohort.c.stage_id,
-        func.count().label("entered"),
-        func.sum(cohort.c.advanced).label("advanced"),
-    ).group_by(cohort.c.now_owner_id, cohort.c.stage_id)
-    for row in session.execute(stmt):
-        extra[row.now_owner_id].conversions[row.stage_id] = (int(row.entered), int(row.advanced))
+
+    def count(session: Session, part: Part) -> list[Row[Any]]:
+        cohort = _cohort(session, scope, period, as_of, part)
+        stmt = select(
+            cohort.c.now_owner_id,
+            cohort.c.stage_id,
+            func.count().label("entered"),
+            func.sum(cohort.c.advanced).label("advanced"),
+        ).group_by(cohort.c.now_owner_id, cohort.c.stage_id)
+        return list(session.execute(stmt))
+
+    # Each part counts its own deals: the same owner and stage may come from several parts.
+    for row in in_parts(session, count):
+        entered, advanced = extra[row.now_owner_id].conversions.get(row.stage_id, (0, 0))
+        extra[row.now_owner_id].conversions[row.stage_id] = (
+            entered + int(row.entered),
+            advanced + int(row.advanced),
+        )
 
 
 def _activities_by_user(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -202,6 +203,16 @@ def read_in_parallel(session: Session, *jobs: Callable[[Session], Any]) -> list[
     futures = [_reader_threads().submit(run, job) for job in jobs[1:]]
     first = jobs[0](session)
     return [first, *(future.result() for future in futures)]
+
+
+def parallel_parts() -> int:
+    """Into how many parts to split one heavy read for `read_in_parallel`: as many as this
+    process may use cores, and no more than the reads it runs at once."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 1 + PARALLEL_READS))
 
 
 def _reader_threads() -> ThreadPoolExecutor:
