@@ -99,3 +99,30 @@ def test_an_error_in_a_job_reaches_the_caller(committed: Engine) -> None:
 
     with Session(committed) as session, pytest.raises(LookupError, match="no such figure"):
         read_in_parallel(session, lambda s: 1, fails)
+
+
+def test_jobs_that_read_in_parallel_themselves_finish(committed: Engine) -> None:
+    """A report read side by side may split its own read (the funnel's cohort): jobs in reader
+    threads run their jobs in turn instead of queueing them behind themselves. Here more jobs
+    than readers each wait for two of their own; queued, they would wait for ever."""
+    from topline.storage.db import PARALLEL_READS
+
+    def count(session: Session) -> int:
+        return session.scalar(select(func.count()).select_from(Deal)) or 0
+
+    def nested(session: Session) -> list[int]:
+        return read_in_parallel(session, count, count)
+
+    outcome: list[list[list[int]]] = []
+    with Session(committed) as session:
+        runner = threading.Thread(
+            target=lambda: outcome.append(
+                read_in_parallel(session, *[nested] * (PARALLEL_READS + 2))
+            ),
+            daemon=True,
+        )
+        runner.start()
+        runner.join(timeout=30)
+
+    assert not runner.is_alive(), "the nested reads did not finish"
+    assert outcome == [[[6, 6]] * (PARALLEL_READS + 2)]

@@ -169,6 +169,7 @@ def write_transaction(session: Session) -> Iterator[None]:
 # Reads `read_in_parallel` runs beside a request's own, per server process. The connection pool
 # (40) covers them and the request threads (`worker_threads`, at most 8 by default) together.
 PARALLEL_READS = 3
+_READER_PREFIX = "topline-read"
 _readers: ThreadPoolExecutor | None = None
 _readers_lock = threading.Lock()
 
@@ -188,6 +189,9 @@ def read_in_parallel(session: Session, *jobs: Callable[[Session], Any]) -> list[
     engine = session.get_bind()
     if (
         len(jobs) < 2
+        # A job that reads in parallel itself runs its jobs in turn: waiting in a reader
+        # thread for jobs queued behind it could leave every reader waiting.
+        or threading.current_thread().name.startswith(_READER_PREFIX)
         or not isinstance(engine, Engine)
         or (
             engine.url.get_backend_name() == "sqlite"
@@ -219,7 +223,7 @@ def _reader_threads() -> ThreadPoolExecutor:
     global _readers
     with _readers_lock:
         if _readers is None:
-            _readers = ThreadPoolExecutor(PARALLEL_READS, thread_name_prefix="topline-read")
+            _readers = ThreadPoolExecutor(PARALLEL_READS, thread_name_prefix=_READER_PREFIX)
         return _readers
 
 
