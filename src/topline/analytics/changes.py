@@ -139,7 +139,7 @@ def _pushes(period: Period, since: datetime, as_of: datetime) -> CTE:
             history.c.pushed_from >= period.start,
             history.c.close_date >= period.end,
         )
-        # A CTE, computed once: the report reads the pushes several times.
+        # A CTE: the report's statement reads it once, and either database may inline it.
         .cte("pushes")
     )
 
