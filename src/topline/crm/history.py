@@ -43,7 +43,8 @@ HISTORY_MARKS = ("stage_type", "is_first", "entered_at", "closed_at", "pushed_fr
 
 class HistoryMarks(NamedTuple):
     """The columns of a history row that follow from the deal's earlier rows (see
-    `DealHistory`). A named tuple: the importer makes one per history row it writes."""
+    `DealHistory`), with the row's stage and close date, which the next row's marks are worked
+    out from. A named tuple: the importer makes one per history row it writes."""
 
     stage_id: int
     close_date: date
