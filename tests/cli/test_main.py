@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,21 @@ def assert_one_line_error(result, fragment: str) -> None:
 )
 def test_db_upgrade_bad_url_is_one_line(url: str, fragment: str) -> None:
     assert_one_line_error(run("db", "upgrade", "--db", url), fragment)
+
+
+def test_db_analyze_refreshes_the_planner_statistics(db_url: str, migrated: str) -> None:
+    empty = f"{db_url}-empty"
+    assert_one_line_error(run("db", "analyze", "--db", empty), "run `topline db upgrade")
+    with sqlite3.connect(migrated.removeprefix("sqlite:///")) as connection:
+        connection.execute("INSERT INTO pipelines (name, is_default) VALUES ('Sales', 1)")
+
+    result = run("db", "analyze", "--db", migrated)
+
+    assert result.exit_code == 0, result.output
+    assert "Planner statistics of" in result.output and "refreshed in" in result.output
+    with sqlite3.connect(migrated.removeprefix("sqlite:///")) as connection:
+        stats = connection.execute("SELECT stat FROM sqlite_stat1 WHERE tbl = 'pipelines'")
+        assert {row[0].split()[0] for row in stats} == {"1"}
 
 
 def test_user_create_needs_a_migrated_database(db_url: str) -> None:

@@ -28,6 +28,7 @@ from topline.errors import Conflict, InvalidInput
 from topline.forecasting.models import ForecastSubmission
 from topline.quotas.models import Quota
 from topline.storage.base import Base
+from topline.storage.statistics import analyzed_rows
 
 pytestmark = pytest.mark.slow
 
@@ -381,6 +382,24 @@ def test_indexes_and_foreign_keys_are_restored(demo: BuiltDemo) -> None:
         with demo.engine.connect() as connection:
             assert connection.execute(text("PRAGMA foreign_key_check")).all() == []
             assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def test_the_build_leaves_full_planner_statistics(demo: BuiltDemo) -> None:
+    built = demo.summary
+    with demo.engine.connect() as connection:
+        counted = {
+            table: analyzed_rows(connection, table)
+            for table in ("deals", "deal_history", "activities", "leads", "accounts")
+        }
+
+    # Every row counted, not a sample's estimate.
+    assert counted == {
+        "deals": built.deals,
+        "deal_history": built.history_rows,
+        "activities": built.activities,
+        "leads": built.leads,
+        "accounts": built.accounts,
+    }
 
 
 def test_services_keep_working_on_the_demo_data(demo: BuiltDemo) -> None:

@@ -19,6 +19,7 @@ from topline.auth.models import Team, User
 from topline.crm.models import Account, Activity, Contact, Deal, DealHistory, Lead, Stage
 from topline.importers.engine import ImportResult
 from topline.importers.mapping import MappingError
+from topline.storage.statistics import analyzed_rows
 
 Write = Callable[[str, str | bytes], Path]
 Import = Callable[..., ImportResult]
@@ -387,3 +388,25 @@ def test_a_contact_or_lead_with_a_known_email_is_a_likely_duplicate(
     messages = sorted(p.message.split(" (")[0] for p in again.problems)
     assert messages == ["likely duplicate of contact 1", "likely duplicate of lead 1"]
     assert {p.column for p in again.problems} == {"email"}
+
+
+def test_an_import_refreshes_the_statistics_of_the_tables_it_grew_by_a_tenth(
+    db: Engine, do_import: Import, org_files: list[Path], write: Write
+) -> None:
+    rows = [
+        f"D{n},Deal {n},A1,,rita@acme.example,Proposal,{1000 + n},2025-06-30,2025-01-15"
+        for n in range(40)
+    ]
+    deals = write("deals.csv", DEALS.splitlines()[0] + "\n" + "\n".join(rows) + "\n")
+    first = do_import(*org_files[:-1], deals)
+    with db.connect() as connection:
+        counted = {table: analyzed_rows(connection, table) for table in ("deals", "deal_history")}
+
+    one_changed = write("deals.csv", deals.read_text().replace(",1000,", ",900,"))
+    second = do_import(*org_files[:-1], one_changed)
+
+    assert first.committed and second.committed
+    assert {"deals", "deal_history", "accounts", "external_ids"} <= set(first.analyzed_tables)
+    assert counted == {"deals": 40, "deal_history": 40}
+    assert next(s for s in second.files if s.entity == "deals").updated == 1
+    assert second.analyzed_tables == []  # 1 deal and 1 history row: not a tenth of 40

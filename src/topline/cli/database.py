@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +16,7 @@ from topline.auth.enums import Role
 from topline.auth.errors import UserNotFound
 from topline.auth.models import Team, User
 from topline.errors import Conflict
+from topline.storage import statistics
 from topline.storage.all_models import Base
 from topline.storage.db import (
     make_engine,
@@ -40,6 +42,14 @@ def describe(engine: Engine) -> str:
 def upgrade(engine: Engine) -> None:
     """Migrate the schema to the latest revision."""
     upgrade_database(engine)
+
+
+def analyze(engine: Engine) -> float:
+    """Refresh the planner statistics of every table; returns the seconds it took."""
+    started = time.perf_counter()
+    with Session(engine) as session:
+        statistics.refresh(session)
+    return time.perf_counter() - started
 
 
 def require_schema(engine: Engine) -> None:

@@ -104,6 +104,24 @@ def db_upgrade(db: DbOption = None) -> None:
         out.print(f"Database at {database.describe(engine)} is up to date.", highlight=False)
 
 
+@db_app.command("analyze")
+def db_analyze(db: DbOption = None) -> None:
+    """Refresh the query planner's statistics of every table.
+
+    Imports, restores, demo builds and upgrades do this themselves; run it after large changes
+    made some other way. On SQLite, restart a running server afterwards so that its open
+    connections plan with the new statistics.
+    """
+    with user_errors():
+        engine = database.engine_for(settings_for(db).database_url)
+        database.require_schema(engine)
+        seconds = database.analyze(engine)
+        out.print(
+            f"Planner statistics of {database.describe(engine)} refreshed in {seconds:.1f} s.",
+            highlight=False,
+        )
+
+
 @user_app.command("create")
 def user_create(
     email: Annotated[str, typer.Option(help="Sign-in email.")],
@@ -229,6 +247,9 @@ def _print_import(result: Any) -> None:
     out.print(table)
     if result.history_rows:
         out.print(f"Deal history rows written: {result.history_rows:,}")
+    if result.analyzed_tables:
+        tables = ", ".join(result.analyzed_tables)
+        out.print(f"Planner statistics refreshed for {tables}.", highlight=False)
     for problem in result.problems[:50]:
         out.print(f"  • {problem}", highlight=False, soft_wrap=True)
     if result.problem_count > 50:

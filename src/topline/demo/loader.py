@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, insert
 
 from topline.demo.frames import Frame, frame_length, pg_values, sqlite_values
 from topline.storage.base import Base
+from topline.storage.statistics import analyze
 
 Progress = Callable[[str, int, int], None]
 COPY_CHUNK_ROWS = 200_000
@@ -181,8 +182,7 @@ def _analyze(connection: Connection, tables: Sequence[str]) -> None:
         finally:
             driver.autocommit = False
         return
-    # A sampled ANALYZE is enough for the planner to prefer the covering indexes.
-    driver.execute("PRAGMA analysis_limit = 1000")
-    driver.execute("ANALYZE")
-    driver.commit()
+    # In full: sampled statistics misled the planner (`topline.storage.statistics`).
+    analyze(connection)
+    connection.commit()
     driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")

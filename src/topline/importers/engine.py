@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import fnmatch
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -60,6 +60,7 @@ from topline.importers.mapping import (
 from topline.importers.models import ExternalId
 from topline.importers.sources import Cell, Table, open_table
 from topline.importers.writer import BulkWriter
+from topline.storage.statistics import analyze_stale
 
 MAX_PROBLEMS_KEPT = 1000
 Progress = Callable[[str, int], None]
@@ -110,6 +111,8 @@ class ImportResult:
     seconds: float
     errors_file: str | None = None
     history_rows: int = 0
+    # The tables whose planner statistics the import refreshed (`topline.storage.statistics`).
+    analyzed_tables: list[str] = field(default_factory=list)
 
     @property
     def rejected(self) -> int:
@@ -129,6 +132,7 @@ class ImportResult:
             ],
             "warnings": [str(w) for w in self.warnings],
             "errors_file": self.errors_file,
+            "analyzed_tables": self.analyzed_tables,
         }
 
 
@@ -305,6 +309,7 @@ def run_import(
     problems = importer.problems
     commit = not dry_run and (not problems or keep_valid)
     errors_file = None
+    analyzed: list[str] = []
     if keep_valid and errors_path is not None and importer.rejected_rows:
         _write_errors(errors_path, importer.rejected_rows)
         errors_file = str(errors_path)
@@ -321,6 +326,8 @@ def run_import(
                 "summary": [vars(summary) for summary in importer.summaries],
             },
         )
+        # With the rows, in the same transaction: the reports run next are planned on them.
+        analyzed = analyze_stale(session.connection(), importer.written_rows())
         session.commit()
     else:
         session.rollback()
@@ -334,6 +341,7 @@ def run_import(
         seconds=time.perf_counter() - started,
         errors_file=errors_file,
         history_rows=importer.history_rows,
+        analyzed_tables=analyzed,
     )
 
 
@@ -388,6 +396,17 @@ class _Importer:
     def close(self) -> None:
         for table in self.tables:
             table.close()
+
+    def written_rows(self) -> dict[str, int]:
+        """Rows written per table: each entity's table (named as the entity) and, for the
+        records created, their external ids."""
+        written: Counter[str] = Counter()
+        for summary in self.summaries:
+            if summary.entity != "deal_history":  # counted in `history_rows`
+                written[summary.entity] += summary.created + summary.updated + summary.merged
+            written[ExternalId.__tablename__] += summary.created
+        written[DealHistory.__tablename__] += self.history_rows
+        return dict(written)
 
     # --- Setup -------------------------------------------------------------------------------
 

@@ -7,6 +7,9 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from topline.storage import statistics
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -23,11 +26,20 @@ def alembic_config(engine: Engine | None = None) -> Config:
 
 
 def upgrade_database(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema of `engine`'s database up to `revision`."""
+    """Bring the schema of `engine`'s database up to `revision`.
+
+    After migrating a schema that was there before, the planner statistics of every table are
+    refreshed: a migration rewrites tables and adds indexes that have none
+    (`topline.storage.statistics`).
+    """
+    before = current_revision(engine)
     config = alembic_config(engine)
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+    if before is not None and current_revision(engine) != before:
+        with Session(engine) as session:
+            statistics.refresh(session)
 
 
 def current_revision(engine: Engine) -> str | None:

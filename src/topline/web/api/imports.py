@@ -83,6 +83,11 @@ class ImportOutcome(BaseModel):
     problems: list[ImportProblem] = Field(description="The first 1,000 problems.")
     warnings: list[str]
     errors_file: bool = Field(description="Rejected rows can be downloaded (`keep_valid`).")
+    analyzed_tables: list[str] = Field(
+        default_factory=list,
+        description="Tables whose query-planner statistics the import refreshed: those it grew "
+        "by a tenth or more, or that had none.",
+    )
 
 
 class ImportJobRead(BaseModel):
