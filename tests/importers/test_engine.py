@@ -390,7 +390,7 @@ def test_a_contact_or_lead_with_a_known_email_is_a_likely_duplicate(
     assert {p.column for p in again.problems} == {"email"}
 
 
-def test_an_import_refreshes_the_statistics_of_the_tables_it_grew_by_a_tenth(
+def test_an_import_refreshes_the_statistics_of_the_tables_it_wrote_a_tenth_of(
     db: Engine, do_import: Import, org_files: list[Path], write: Write
 ) -> None:
     rows = [

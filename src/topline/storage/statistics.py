@@ -5,13 +5,14 @@ been analyzed is planned on guesses, and one analyzed with a sample can be plann
 on guesses. Measured on the large demo org (1M deals, 4.4M history rows): with statistics from
 `PRAGMA analysis_limit = 1000` the velocity report took 0.67 s against 0.13 s with full ones
 (the open-deal count read a covering index by skip-scan instead of a range); with none at all
-the MRR report took 2.6 s against 1.8 s. A full ANALYZE of that database takes about 5 s.
-PostgreSQL's autovacuum analyzes a table once a tenth of it changed, but only when it next
-comes by; analyzing right after a bulk write saves the reports run meanwhile.
+the MRR report took 2.6 s against 1.8 s. A full ANALYZE of that database takes about 6 s on
+SQLite and 8 s on PostgreSQL. PostgreSQL's autovacuum analyzes a table once a tenth of it
+changed, but only when it next comes by; analyzing right after a bulk write saves the reports
+run meanwhile.
 
 So Topline analyzes in full after it writes in bulk (demo builds and restores:
-`topline.demo.loader`), after an import that grew a table by a tenth (`analyze_stale`), after
-a migration of a database that held data (`topline.storage.migrate`), and on demand
+`topline.demo.loader`), after an import that wrote a tenth of a table's rows (`analyze_stale`),
+after a migration of a database that held data (`topline.storage.migrate`), and on demand
 (`topline db analyze`). On SQLite, a connection already open elsewhere (a running server's
 pool) keeps planning with the statistics it loaded until it reconnects.
 """
@@ -51,7 +52,8 @@ def refresh(session: Session, tables: Sequence[str] = ()) -> None:
 
 
 def analyzed_rows(connection: Connection, table: str) -> float | None:
-    """The rows `table` held when it was last analyzed, or None if it never was."""
+    """The rows `table` held when its statistics were last gathered, or None if they never
+    were. (PostgreSQL also updates this count on VACUUM and CREATE INDEX.)"""
     if connection.dialect.name == "sqlite":
         has_statistics = connection.execute(
             text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_stat1'")
@@ -74,8 +76,8 @@ def analyzed_rows(connection: Connection, table: str) -> float | None:
 
 def stale_tables(connection: Connection, written: Mapping[str, int]) -> list[str]:
     """Of the tables `written` maps to the rows just written to them, those whose statistics
-    are stale: never gathered, or gathered when the table held fewer than 1 / `STALE_SHARE`
-    times as many rows."""
+    are stale: never gathered, or the rows written are at least `STALE_SHARE` of the rows the
+    table held when they were."""
     stale = []
     for table, rows in sorted(written.items()):
         if rows <= 0:

@@ -85,8 +85,8 @@ class ImportOutcome(BaseModel):
     errors_file: bool = Field(description="Rejected rows can be downloaded (`keep_valid`).")
     analyzed_tables: list[str] = Field(
         default_factory=list,
-        description="Tables whose query-planner statistics the import refreshed: those it grew "
-        "by a tenth or more, or that had none.",
+        description="Tables whose query-planner statistics the import refreshed: those it wrote "
+        "(created or updated) a tenth or more of the rows of, or that had none.",
     )
 
 
