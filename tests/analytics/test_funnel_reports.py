@@ -264,9 +264,9 @@ def test_the_cohort_read_in_parts_is_the_cohort(
             )
         )
 
-    monkeypatch.setattr(history, "parallel_parts", lambda: 1)
+    monkeypatch.setattr(history, "parallel_parts", lambda _session: 1)
     whole = reports()
-    monkeypatch.setattr(history, "parallel_parts", lambda: parts)
+    monkeypatch.setattr(history, "parallel_parts", lambda _session: parts)
     assert reports() == whole
     # The hand-built deals fall in more than one part (ids of both parities and more).
     deal_ids = set(session.scalars(select(Deal.id)))

@@ -3,6 +3,7 @@ same figures as reading one after another."""
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -19,7 +20,7 @@ from topline.analytics.reports import pipeline_report
 from topline.analytics.scope import org_scope
 from topline.crm.models import Deal
 from topline.crm.queries import deals_at_risk
-from topline.storage.db import read_in_parallel
+from topline.storage.db import parallel_parts, read_in_parallel
 from topline.storage.migrate import upgrade_database
 
 
@@ -126,3 +127,19 @@ def test_jobs_that_read_in_parallel_themselves_finish(committed: Engine) -> None
 
     assert not runner.is_alive(), "the nested reads did not finish"
     assert outcome == [[[6, 6]] * (PARALLEL_READS + 2)]
+
+
+def test_a_read_is_split_in_parts_only_where_the_parts_run_side_by_side(
+    committed: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parts read one after another would each scan the whole range again."""
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
+    with Session(committed) as session:
+        own_engine = parallel_parts(session)
+        in_a_reader = read_in_parallel(session, parallel_parts, parallel_parts)
+    with committed.connect() as connection, Session(bind=connection) as session:
+        one_connection = parallel_parts(session)
+
+    assert own_engine == 2
+    assert in_a_reader == [2, 1]  # the first job runs in the caller's thread
+    assert one_connection == 1

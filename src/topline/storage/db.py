@@ -186,19 +186,10 @@ def read_in_parallel(session: Session, *jobs: Callable[[Session], Any]) -> list[
     in-memory SQLite database), that connection alone holds the data: the jobs run one after
     another in `session`.
     """
-    engine = session.get_bind()
-    if (
-        len(jobs) < 2
-        # A job that reads in parallel itself runs its jobs in turn: waiting in a reader
-        # thread for jobs queued behind it could leave every reader waiting.
-        or threading.current_thread().name.startswith(_READER_PREFIX)
-        or not isinstance(engine, Engine)
-        or (
-            engine.url.get_backend_name() == "sqlite"
-            and engine.url.database in (None, "", ":memory:")
-        )
-    ):
+    if len(jobs) < 2 or _reads_in_turn(session):
         return [job(session) for job in jobs]
+    engine = session.get_bind()
+    assert isinstance(engine, Engine)
 
     def run(job: Callable[[Session], Any]) -> Any:
         with Session(bind=engine) as own:
@@ -209,9 +200,27 @@ def read_in_parallel(session: Session, *jobs: Callable[[Session], Any]) -> list[
     return [first, *(future.result() for future in futures)]
 
 
-def parallel_parts() -> int:
-    """Into how many parts to split one heavy read for `read_in_parallel`: as many as this
-    process may use cores, and no more than the reads it runs at once."""
+def _reads_in_turn(session: Session) -> bool:
+    """Whether `read_in_parallel` runs its jobs one after another in `session`."""
+    engine = session.get_bind()
+    return (
+        # A job that reads in parallel itself runs its jobs in turn: waiting in a reader
+        # thread for jobs queued behind it could leave every reader waiting.
+        threading.current_thread().name.startswith(_READER_PREFIX)
+        or not isinstance(engine, Engine)
+        or (
+            engine.url.get_backend_name() == "sqlite"
+            and engine.url.database in (None, "", ":memory:")
+        )
+    )
+
+
+def parallel_parts(session: Session) -> int:
+    """Into how many parts to split one heavy read of `session` for `read_in_parallel`: as many
+    as this process may use cores, and no more than the reads it runs at once; 1 where its
+    reads run in turn, as parts read one after another would each scan the whole range."""
+    if _reads_in_turn(session):
+        return 1
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
