@@ -81,15 +81,16 @@ def assert_history_marks(session: Session) -> int:
     """Every deal_history row's marks are what their definitions say, worked out here from the
     deal's rows directly: the first row; the start of the run of rows in the row's stage; in a
     won or lost stage, the start of the run of closed rows; for an open row after an open row
-    with an earlier close date, that date; the deal's creation. Returns the number of rows
-    checked."""
+    with an earlier close date, that date; the deal's creation, and its account, type and
+    recurring amount as they are now. Returns the number of rows checked."""
     from sqlalchemy import select
 
     from topline.crm.enums import StageType
     from topline.crm.models import Deal, DealHistory, Stage
 
     types = dict(session.execute(select(Stage.id, Stage.type)).all())
-    created = dict(session.execute(select(Deal.id, Deal.created_at)).all())
+    copied = (Deal.created_at, Deal.account_id, Deal.type, Deal.recurring_amount_cents)
+    created = {deal_id: fields for deal_id, *fields in session.execute(select(Deal.id, *copied))}
     rows = session.execute(
         select(DealHistory).order_by(DealHistory.deal_id, DealHistory.valid_from, DealHistory.id)
     ).scalars()
@@ -118,11 +119,12 @@ def assert_history_marks(session: Session) -> int:
                     deal[stage_run].valid_from,
                     deal[closed_run].valid_from if closed else None,
                     before.close_date if pushed and before is not None else None,
-                    created[mark.deal_id],
+                    *created[mark.deal_id],
                 )
                 actual = (
                     mark.stage_type, mark.is_first, mark.entered_at, mark.closed_at,
-                    mark.pushed_from, mark.deal_created_at,
+                    mark.pushed_from, mark.deal_created_at, mark.account_id, mark.deal_type,
+                    mark.recurring_amount_cents,
                 )  # fmt: skip
                 assert actual == expected, f"deal {mark.deal_id}, history row {mark.id}"
                 checked += 1

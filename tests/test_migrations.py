@@ -213,3 +213,46 @@ def test_pushes_of_existing_deals_match_what_the_deal_service_writes(
     assert [row.push_count for row in written] == [4, 0]
     assert written[1].last_pushed_at is None
     assert migrated == written
+
+
+@pytest.mark.parametrize("backend", backends())
+def test_subscription_copies_of_existing_rows_match_what_the_deal_service_writes(
+    backend: str, tmp_path: Path
+) -> None:
+    """The migration gives rows written before it their deal's account, type and recurring
+    amount, as the service writes them."""
+    from tests.factories import make_account, make_deal
+    from topline.crm import deals
+    from topline.crm.enums import DealType
+    from topline.crm.models import DealHistory
+    from topline.crm.schemas import DealUpdate
+
+    copies = select(
+        DealHistory.id, DealHistory.account_id, DealHistory.deal_type,
+        DealHistory.recurring_amount_cents,
+    ).order_by(DealHistory.id)  # fmt: skip
+    engine = fresh_engine(backend, tmp_path, "subscription_copies")
+    upgrade_database(engine)
+    write_pushed_deal(engine)
+    with Session(engine) as session:
+        account = make_account(session)
+        start = datetime(2025, 2, 3, 9, tzinfo=UTC)
+        renewal = make_deal(session, account=account, at=start, type=DealType.RENEWAL,
+                            recurring_amount_cents=900_00)  # fmt: skip
+        deals.close_deal_won(session, renewal, actor=None, at=start + timedelta(days=2))
+        deals.update_deal(session, renewal, actor=None, at=start + timedelta(days=3),
+                          changes=DealUpdate(recurring_amount_cents=950_00))  # fmt: skip
+        session.commit()
+        account_id = account.id
+    with engine.connect() as conn:
+        written = conn.execute(copies).all()
+
+    command.downgrade(alembic_config(engine), "b7d1e4a9c2f5")
+    upgrade_database(engine)
+
+    with engine.connect() as conn:
+        migrated = conn.execute(copies).all()
+    engine.dispose()
+    assert [row[1:] for row in written[-2:]] == [(account_id, "renewal", 950_00)] * 2
+    assert [row[1:] for row in written[:-2]] == [(None, "new_business", None)] * 8
+    assert migrated == written

@@ -65,6 +65,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.factories import make_account, make_deal, make_pipeline, make_user, stage_named
@@ -82,9 +83,10 @@ from topline.analytics.revenue import (
 from topline.analytics.scope import org_scope, rep_scope, team_scope
 from topline.auth.enums import Role
 from topline.auth.models import User
-from topline.crm.deals import close_deal_lost, close_deal_won, reopen_deal
+from topline.crm.deals import close_deal_lost, close_deal_won, reopen_deal, update_deal
 from topline.crm.enums import DealType
-from topline.crm.models import Account, Pipeline
+from topline.crm.models import Account, Deal, Pipeline
+from topline.crm.schemas import DealUpdate
 from topline.errors import InvalidInput
 
 AS_OF = datetime(2025, 6, 30, 12, tzinfo=UTC)
@@ -516,6 +518,24 @@ class TestMrr:
             0,
             None,
         )
+
+    def test_an_edited_recurring_amount_counts_as_it_is_now(
+        self, session: Session, mrr_team: MrrTeam
+    ) -> None:
+        # E's one-off sale (won 05-05) gets a recurring amount of 400 after the quarter: MRR
+        # counts it from its win, as of any moment (recurring amounts have no history).
+        e_deal = session.scalars(
+            select(Deal).where(Deal.account_id == mrr_team.accounts["E"].id)
+        ).one()
+        update_deal(
+            session, e_deal, changes=DealUpdate(recurring_amount_cents=400_00), actor=None,
+            at=AS_OF + timedelta(days=1),
+        )  # fmt: skip
+
+        now = mrr_report(session, rep_scope(mrr_team.rosa), Q2, AS_OF).summary
+        before = mrr_report(session, rep_scope(mrr_team.rosa), Q2, at("2025-05-22")).summary
+        assert (now.mrr_cents, before.mrr_cents) == (4_200_00, 4_800_00)
+        assert now.new_business_cents == 14_600_00
 
     def test_an_empty_scope(self, session: Session, mrr_team: MrrTeam) -> None:
         eve = make_user(session, role=Role.MANAGER, name="Eve")

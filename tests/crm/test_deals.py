@@ -15,6 +15,7 @@ from tests.factories import (
     make_user,
     stage_named,
 )
+from tests.helpers import assert_history_marks
 from topline.crm.deals import (
     change_deal_owner,
     close_deal_lost,
@@ -25,7 +26,7 @@ from topline.crm.deals import (
     reopen_deal,
     update_deal,
 )
-from topline.crm.enums import ForecastCategory
+from topline.crm.enums import DealType, ForecastCategory
 from topline.crm.errors import (
     ContactAtOtherAccount,
     DealAlreadyClosed,
@@ -402,6 +403,38 @@ def test_change_owner_recorded_and_state_as_of_reads_past(session: Session) -> N
         select(func.count()).where(DealHistory.deal_id == deal.id, DealHistory.valid_to.is_(None))
     )
     assert open_rows == 1
+
+
+def test_history_rows_repeat_the_deals_subscription_fields_as_they_are_now(
+    session: Session,
+) -> None:
+    """Each history row copies the deal's account, type and recurring amount; editing those
+    (not tracked) rewrites the copies on every row and adds none."""
+    account = make_account(session)
+    deal = make_deal(session, account=account, recurring_amount_cents=100_00)
+    update_deal(session, deal, changes=DealUpdate(amount_cents=20_000_00), actor=None, at=T0 + DAY)
+    close_deal_won(session, deal, actor=None, at=T0 + 2 * DAY)
+    assert _copies(session, deal) == [(account.id, DealType.NEW_BUSINESS, 100_00)] * 3
+
+    update_deal(
+        session, deal,
+        changes=DealUpdate(recurring_amount_cents=None, type=DealType.RENEWAL),
+        actor=None, at=T0 + 3 * DAY,
+    )  # fmt: skip
+
+    rows = deal_history(session, deal.id)
+    assert [r.changed_fields for r in rows] == [
+        "created",
+        "amount",
+        "stage,forecast_category,close_date",
+    ]
+    assert _copies(session, deal) == [(account.id, DealType.RENEWAL, None)] * 3
+    assert assert_history_marks(session) == 3
+
+
+def _copies(session: Session, deal: Deal) -> list[tuple[object, ...]]:
+    rows = deal_history(session, deal.id)
+    return [(row.account_id, row.deal_type, row.recurring_amount_cents) for row in rows]
 
 
 def test_history_current_row_is_unique_in_database(session: Session) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from tests.factories import T0, make_deal, make_pipeline, make_user, open_stages
 from tests.helpers import assert_deal_pushes, assert_history_marks
 from topline.crm import deals
-from topline.crm.enums import ForecastCategory
+from topline.crm.enums import DealType, ForecastCategory
 from topline.crm.history import DealState, deal_history, deal_state_as_of, replay
 from topline.crm.schemas import DealUpdate
 from topline.errors import ToplineError
@@ -29,6 +29,11 @@ operation = st.one_of(
     st.tuples(st.just("won"), st.integers(0, 5_000_000_00)),
     st.tuples(st.just("lost"), st.sampled_from(["Price", "", "No decision"])),
     st.tuples(st.just("reopen"), st.integers(0, 4)),
+    # Not tracked: rewrites the copies on every history row, adds none.
+    st.tuples(
+        st.just("subscription"),
+        st.tuples(st.sampled_from(DealType), st.none() | st.integers(0, 100_000_00)),
+    ),
 )
 steps = st.lists(st.tuples(operation, st.integers(0, 72)), min_size=1, max_size=25)
 
@@ -100,6 +105,10 @@ def _apply(session, deal, kind, arg, moment, stages, owners) -> None:
             actor=None,
             at=moment,
         )
+    elif kind == "subscription":
+        kind_of_deal, recurring = arg
+        changes = DealUpdate(type=kind_of_deal, recurring_amount_cents=recurring)
+        deals.update_deal(session, deal, actor=None, at=moment, changes=changes)
 
 
 def _last_per_moment(snapshots):

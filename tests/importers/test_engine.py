@@ -172,6 +172,38 @@ def test_re_importing_updates_instead_of_duplicating(
         assert (deal.push_count, deal.last_pushed_at) == (1, rows[1].valid_from)
 
 
+def test_re_importing_a_new_recurring_amount_rewrites_the_copies_on_history(
+    db: Engine, do_import: Import, org_files: list[Path], write: Write
+) -> None:
+    """History rows repeat their deal's subscription fields (`DealHistory`); a re-import that
+    changes only those adds no history row and rewrites the copies on the deal's old rows."""
+
+    def deals(amount: str, kind: str, mrr: str) -> Path:
+        rows = DEALS.replace('"12,000"', amount).replace(
+            "2025-01-15\n", f"2025-01-15,{kind},{mrr}\n"
+        )
+        return write("deals.csv", rows.replace("created date\n", "created date,type,mrr\n"))
+
+    assert do_import(*org_files[:-1], deals('"12,000"', "renewal", "1000")).committed
+    assert do_import(*org_files[:-1], deals("15000", "renewal", "1000")).committed
+
+    again = do_import(*org_files[:-1], deals("15000", "expansion", "1250"))
+
+    assert next(s for s in again.files if s.entity == "deals").updated == 1
+    with Session(db) as session:
+        deal = session.scalars(select(Deal).where(Deal.name == "Acme renewal")).one()
+        rows = session.execute(
+            select(DealHistory.changed_fields, DealHistory.deal_type,
+                   DealHistory.recurring_amount_cents)
+            .where(DealHistory.deal_id == deal.id).order_by(DealHistory.id)
+        ).all()  # fmt: skip
+        assert [tuple(row) for row in rows] == [
+            ("created", "expansion", 125_000),
+            ("amount", "expansion", 125_000),
+        ]
+        assert assert_history_marks(session) == counts(db)["deal_history"]
+
+
 def test_likely_duplicates_are_reported_not_created(
     db: Engine, do_import: Import, write: Write
 ) -> None:

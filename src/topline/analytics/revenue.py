@@ -25,7 +25,6 @@ from sqlalchemy import (
     BigInteger,
     String,
     Subquery,
-    and_,
     case,
     cast,
     extract,
@@ -37,7 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from topline.analytics import metrics
-from topline.analytics.history import state_as_of
+from topline.analytics.history import current_at, state_as_of
 from topline.analytics.periods import Period, custom_period
 from topline.analytics.registry import ReportSpec, option, register
 from topline.analytics.reports import Report, _closed_in, _envelope, _scoped
@@ -47,7 +46,7 @@ from topline.auth.enums import Role
 from topline.auth.models import User
 from topline.clock import ensure_utc
 from topline.crm.enums import DealType, StageType
-from topline.crm.models import Account, Deal, DealHistory
+from topline.crm.models import SUBSCRIPTION_ROWS, Account, DealHistory
 from topline.errors import InvalidInput
 
 WON = StageType.WON.value
@@ -636,30 +635,26 @@ def _subscription_events(session: Session, scope: Scope, as_of: datetime) -> _Ev
     """The scope's subscription deals at `as_of` (see `mrr_report`), in close order.
 
     Every subscription deal of the org's history is read, so the database works out the
-    fields and the order: the rows arrive ready to replay."""
-    state = state_as_of(as_of, DealHistory.__table__.c.closed_at.is_not(None))
-    deal = Deal.__table__
-    renewal = deal.c.type == DealType.RENEWAL.value
-    won = state.c.stage_type == WON
+    fields and the order: the rows arrive ready to replay. They come from the history rows
+    current at `as_of` alone, which carry their deal's subscription fields, off the partial
+    index of these events, in its order (`ix_deal_history_subscription`)."""
+    history = DealHistory.__table__
+    renewal = history.c.deal_type == DealType.RENEWAL
+    won = history.c.stage_type == WON
     dialect = session.get_bind().dialect.name
     stmt = _scoped(
         select(
-            func.coalesce(deal.c.account_id, -deal.c.id),
-            _close_moment(state.c.closed_at, dialect),
+            func.coalesce(history.c.account_id, -history.c.deal_id),
+            _close_moment(history.c.closed_at, dialect),
             case((renewal, 1), else_=0),
-            case((won, func.coalesce(deal.c.recurring_amount_cents, 0)), else_=0),
+            case((won, func.coalesce(history.c.recurring_amount_cents, 0)), else_=0),
         )
-        .join(deal, deal.c.id == state.c.deal_id)
-        .where(
-            or_(
-                and_(won, deal.c.recurring_amount_cents.is_not(None)),
-                and_(state.c.stage_type == LOST, renewal),
-            )
-        )
+        # The index's own condition, word for word (see `SUBSCRIPTION_ROWS`).
+        .where(current_at(as_of), SUBSCRIPTION_ROWS)
         # Equal close moments replay in deal order, so both databases agree.
-        .order_by(state.c.closed_at, deal.c.id),
+        .order_by(history.c.closed_at, history.c.deal_id),
         scope,
-        state.c.owner_id,
+        history.c.owner_id,
     )
     rows = session.execute(stmt).all()
     return _Events(

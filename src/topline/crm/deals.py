@@ -27,7 +27,14 @@ from topline.crm.errors import (
     InvalidStageTransition,
     StaleDeal,
 )
-from topline.crm.history import HistoryMarks, marks_of, next_marks
+from topline.crm.history import (
+    SUBSCRIPTION_FIELDS,
+    HistoryMarks,
+    copy_subscription_fields,
+    marks_of,
+    next_marks,
+    subscription_copies,
+)
 from topline.crm.models import Account, Contact, Deal, DealHistory, Stage
 from topline.crm.pipelines import default_pipeline, find_stage_by_type, get_stage, list_stages
 from topline.crm.schemas import DealUpdate
@@ -312,6 +319,10 @@ def _apply(
     ]
     if not changed and all(getattr(deal, field) == value for field, value in values.items()):
         return deal
+    copies_changed = any(
+        field in SUBSCRIPTION_FIELDS and getattr(deal, field) != value
+        for field, value in values.items()
+    )
     previous: HistoryMarks | None = None
     if changed:
         current = session.scalar(
@@ -347,6 +358,8 @@ def _apply(
         raise StaleDeal(
             f"deal {deal.id} was changed by someone else; reload it and try again"
         ) from exc
+    if copies_changed:
+        copy_subscription_fields(session, [deal.id])
     return deal
 
 
@@ -366,6 +379,7 @@ def _history_row(
         forecast_category=deal.forecast_category,
         owner_id=deal.owner_id,
         deal_created_at=deal.created_at,
+        **subscription_copies(deal),
     )
 
 

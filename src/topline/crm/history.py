@@ -198,3 +198,45 @@ def _refresh_pushes(session: Session, deal_ids: Sequence[int] | None) -> None:
         .values(push_count=pushes.c.pushes, last_pushed_at=pushes.c.last_pushed_at),
         execution_options=unsynced,
     )
+
+
+# The deal's fields each of its history rows repeats as they are now (`DealHistory`).
+SUBSCRIPTION_FIELDS = ("account_id", "type", "recurring_amount_cents")
+# Their copies' names on the history rows.
+COPIES = ["account_id", "deal_type", "recurring_amount_cents"]
+# Deals per statement of `copy_subscription_fields`: well under PostgreSQL's 65,535 parameters.
+COPY_SLICE = 10_000
+
+
+def subscription_copies(deal: Deal) -> dict[str, object]:
+    """The copies of the deal's subscription fields a new history row of it holds."""
+    return {
+        "account_id": deal.account_id,
+        "deal_type": deal.type,
+        "recurring_amount_cents": deal.recurring_amount_cents,
+    }
+
+
+def copy_subscription_fields(session: Session, deal_ids: Sequence[int]) -> None:
+    """Rewrite the copies of the deals' subscription fields on all their history rows, after
+    the fields changed on the deals. The copies are no tracked state, so this changes no history:
+    no row is added and `valid_from` and `changed_fields` stay as they are. Rows the session
+    holds forget their old copies."""
+    session.flush()  # nothing pending is lost by the expiry below
+    history = DealHistory.__table__
+    deals = Deal.__table__
+    for start in range(0, len(deal_ids), COPY_SLICE):
+        chunk = list(deal_ids[start : start + COPY_SLICE])
+        session.execute(
+            update(history)  # type: ignore[arg-type]
+            .where(deals.c.id == history.c.deal_id, deals.c.id.in_(chunk))
+            .values(
+                account_id=deals.c.account_id,
+                deal_type=deals.c.type,
+                recurring_amount_cents=deals.c.recurring_amount_cents,
+            )
+        )
+    changed = set(deal_ids)
+    for row in list(session.identity_map.values()):
+        if isinstance(row, DealHistory) and row.deal_id in changed:
+            session.expire(row, COPIES)

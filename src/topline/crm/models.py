@@ -194,9 +194,6 @@ class Deal(IdMixin, Base):
             name="recurring_non_negative",
         ),
         Index("ix_deals_owner_stage", "owner_id", "stage_id"),
-        # A deal's subscription fields by id, narrower than its row: the MRR report reads them
-        # for every closed subscription deal of the org's history.
-        Index("ix_deals_subscription", "id", "type", "recurring_amount_cents", "account_id"),
     )
 
     name: Mapped[str] = mapped_column(String(300))
@@ -229,6 +226,16 @@ class Deal(IdMixin, Base):
     owner: Mapped[User] = relationship(lazy="raise")
 
 
+# The rows of `ix_deal_history_subscription`: the events of the MRR report, closes won with a
+# recurring amount and renewals lost (the stage types imply the close). A query reading them
+# repeats this text word for word, which SQLite needs to see that the partial index holds every
+# row the query wants; the outer parentheses keep it whole among the query's other conditions.
+SUBSCRIPTION_ROWS = text(
+    "((stage_type = 'won' AND recurring_amount_cents IS NOT NULL) "
+    "OR (stage_type = 'lost' AND deal_type = 'renewal'))"
+)
+
+
 class DealHistory(IdMixin, Base):
     """The full tracked state of a deal after each change, valid over `[valid_from, valid_to)`.
 
@@ -247,6 +254,12 @@ class DealHistory(IdMixin, Base):
     `deal_created_at` repeats the deal's `created_at` on each of its rows, so the sales cycle of
     the deals closed in a period (close minus creation) comes from the closes' index alone, not
     from a deal row per close. Imports fill it in once their rows are loaded.
+
+    `account_id`, `deal_type` and `recurring_amount_cents` repeat the deal's current subscription
+    fields on each of its rows (they are not tracked: changing them adds no row, it rewrites the
+    copies, `topline.crm.history.copy_subscription_fields`), so the MRR report reads its events
+    (closes won with a recurring amount, renewals lost) off one partial index instead of looking
+    each one up among the deals.
     """
 
     __tablename__ = "deal_history"
@@ -318,6 +331,22 @@ class DealHistory(IdMixin, Base):
             "valid_from",
             "deal_id",
         ),
+        # The MRR report's events as of T, in the order it replays them (close, then deal):
+        # the closes' index narrowed to them and carrying their subscription fields.
+        Index(
+            "ix_deal_history_subscription",
+            "closed_at",
+            "deal_id",
+            "valid_from",
+            "valid_to",
+            "owner_id",
+            "stage_type",
+            "account_id",
+            "deal_type",
+            "recurring_amount_cents",
+            sqlite_where=SUBSCRIPTION_ROWS,
+            postgresql_where=SUBSCRIPTION_ROWS,
+        ),
         # Pushes in a window (slippage): the rows that moved an open deal's close date later.
         Index(
             "ix_deal_history_pushed",
@@ -362,6 +391,10 @@ class DealHistory(IdMixin, Base):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     pushed_from: Mapped[date | None] = mapped_column(Date)
     deal_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Copies of the deal's current fields (see above), not foreign keys: the deal's own hold.
+    account_id: Mapped[int | None] = mapped_column(BigId)
+    deal_type: Mapped[DealType | None] = mapped_column(enum_column(DealType, "deal_type"))
+    recurring_amount_cents: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Activity(IdMixin, Base):

@@ -110,9 +110,10 @@ def simulate_batch(
         scale=world.activity_scale,
         timeline=world.timeline,
     )
+    deals = _deal_frame(rng, world, plan, paths, history, first_id)
     rows = BatchRows(
-        deals=_deal_frame(rng, world, plan, paths, history, first_id),
-        history=_history_frame(world, history, first_id, tally.history_rows + 1),
+        deals=deals,
+        history=_history_frame(world, history, deals, first_id, tally.history_rows + 1),
         touches=touches,
     )
     tally.deals += len(plan)
@@ -236,8 +237,11 @@ def _next_steps(rng: np.random.Generator, stage: Ints) -> Objects:
     return result
 
 
-def _history_frame(world: World, history: History, first_id: int, first_row_id: int) -> Frame:
-    """History rows with deal and user ids; hand-overs are recorded by the team manager."""
+def _history_frame(
+    world: World, history: History, deals: Frame, first_id: int, first_row_id: int
+) -> Frame:
+    """History rows with deal and user ids; hand-overs are recorded by the team manager. Each
+    row repeats its deal's subscription fields (see `DealHistory`) from `deals`."""
     owner_ids = world.reps.user_id[history.owner]
     by_manager = (history.changes & OWNER_BIT) > 0
     changed_by = np.where(by_manager, world.manager_of_rep[history.owner], owner_ids)
@@ -263,4 +267,19 @@ def _history_frame(world: World, history: History, first_id: int, first_row_id: 
         Column("closed_at", Kind.TIMESTAMP, marks.closed_at, marks.is_open),
         Column("pushed_from", Kind.DATE, marks.pushed_from, ~marks.is_push),
         Column("deal_created_at", Kind.TIMESTAMP, history.valid_from[first_row]),
+        *(_per_row(column, history.deal) for column in deals if column.name in COPIED),
     ]
+
+
+# The deal's columns its history rows repeat, by their names on the history rows.
+COPIED = {
+    "account_id": "account_id",
+    "type": "deal_type",
+    "recurring_amount_cents": "recurring_amount_cents",
+}
+
+
+def _per_row(column: Column, deal: Ints) -> Column:
+    """A deal column repeated on each history row (`deal`: each row's deal in the batch)."""
+    null = None if column.null is None else column.null[deal]
+    return Column(COPIED[column.name], column.kind, column.values[deal], null)

@@ -30,7 +30,14 @@ from topline.auth.models import Team, User
 from topline.clock import utcnow
 from topline.crm.deals import CREATED, TRACKED_FIELDS
 from topline.crm.enums import ActivityType, DealType, ForecastCategory, LeadStatus, StageType
-from topline.crm.history import HISTORY_MARKS, marks_of, next_marks, refresh_pushes
+from topline.crm.history import (
+    HISTORY_MARKS,
+    SUBSCRIPTION_FIELDS,
+    copy_subscription_fields,
+    marks_of,
+    next_marks,
+    refresh_pushes,
+)
 from topline.crm.models import (
     Account,
     Activity,
@@ -363,6 +370,9 @@ class _Importer:
         self.summaries: list[FileSummary] = []
         self.rejected_rows: list[tuple[Table, int, list[Cell], list[str]]] = []
         self.history_rows = 0
+        # Deals updated here whose subscription fields changed: their older history rows' copies
+        # of them are rewritten at the end (`_copy_deal_fields`).
+        self.resubscribed: set[int] = set()
         self.tables: list[Table] = []
         try:
             for path in paths:
@@ -443,20 +453,27 @@ class _Importer:
             self.writer.flush()
             self._resolve_pending(entity)
         self.writer.finish()
-        self._mark_deal_creations(first_history_id)
+        self._copy_deal_fields(first_history_id)
         written = select(DealHistory.deal_id).where(DealHistory.id >= first_history_id)
         refresh_pushes(self.session, self.session.scalars(written.distinct()))
 
-    def _mark_deal_creations(self, first_history_id: int) -> None:
-        """Copy each deal's creation onto the history rows this import wrote (see
-        `DealHistory.deal_created_at`): one statement, whichever way the rows were made."""
-        history = DealHistory.__table__
-        created = select(Deal.created_at).where(Deal.id == history.c.deal_id).scalar_subquery()
+    def _copy_deal_fields(self, first_history_id: int) -> None:
+        """Copy each deal's creation and subscription fields onto the history rows this import
+        wrote (see `DealHistory`): one statement, whichever way the rows were made. Then the
+        deals updated here whose subscription fields changed get them copied onto their older
+        rows too."""
+        history, deals = DealHistory.__table__, Deal.__table__
         self.session.execute(
             update(history)  # type: ignore[arg-type]
-            .where(history.c.id >= first_history_id)
-            .values(deal_created_at=created)
+            .where(history.c.id >= first_history_id, deals.c.id == history.c.deal_id)
+            .values(
+                deal_created_at=deals.c.created_at,
+                account_id=deals.c.account_id,
+                deal_type=deals.c.type,
+                recurring_amount_cents=deals.c.recurring_amount_cents,
+            )
         )
+        copy_subscription_fields(self.session, sorted(self.resubscribed))
 
     def _lookups(self) -> dict[str, dict[str, dict[str, Cell]]]:
         lookups: dict[str, dict[str, dict[str, Cell]]] = {}
@@ -1283,6 +1300,8 @@ class _Importer:
         if not changed:
             summary.unchanged += 1
             return
+        if not changed.keys().isdisjoint(SUBSCRIPTION_FIELDS):
+            self.resubscribed.add(record_id)
         for name, value in changed.items():
             setattr(deal, name, value)
         deal.updated_at = self.now
