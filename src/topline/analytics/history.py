@@ -34,11 +34,12 @@ def current_at(moment: datetime) -> ColumnElement[bool]:
     )
 
 
-def state_as_of(moment: datetime, *where: Any) -> Subquery:
+def state_as_of(moment: datetime, *where: Any, copies: bool = False) -> Subquery:
     """One row per deal that existed at `moment` (and meets `where`, conditions on
     `DealHistory.__table__`): its tracked state then, its stage's type (`stage_type`), when it
-    entered that stage (`entered_at`), if closed then, when it closed (`closed_at`), and when
-    the deal was created (`deal_created_at`)."""
+    entered that stage (`entered_at`), if closed then, when it closed (`closed_at`), when the
+    deal was created (`deal_created_at`), and with `copies` its account and type as they are now
+    (`account_id`, `deal_type`, copied on the history rows)."""
     history = DealHistory.__table__
     return (
         select(
@@ -52,6 +53,7 @@ def state_as_of(moment: datetime, *where: Any) -> Subquery:
             history.c.entered_at,
             history.c.closed_at,
             history.c.deal_created_at,
+            *((history.c.account_id, history.c.deal_type) if copies else ()),
         )
         .where(current_at(moment), *where)
         .subquery("state")
@@ -82,9 +84,9 @@ def open_as_of(moment: datetime, *columns: str) -> Subquery:
 
 def closed_as_of(moment: datetime, start: datetime, end: datetime) -> Subquery:
     """The deals closed (won or lost) at `moment` whose close falls in `[start, end)`: their
-    state at `moment`, as `state_as_of`."""
+    state at `moment`, as `state_as_of` with the copies, all from `ix_deal_history_closed`."""
     closed_at = DealHistory.__table__.c.closed_at
-    return state_as_of(moment, closed_at >= start, closed_at < end)
+    return state_as_of(moment, closed_at >= start, closed_at < end, copies=True)
 
 
 def created_in(start: datetime, end: datetime, as_of: datetime) -> Subquery:

@@ -468,7 +468,9 @@ def concentration_report(
     Rows: the accounts (`by` accounts, the default) or the reps, by won revenue, largest first,
     with each one's share and the cumulative share.
     """
-    won_deals, accounts, reps = _contributors(session, _closed_in(scope, period, as_of))
+    won_deals, accounts, reps = _contributors(
+        session, _closed_in(scope, period, as_of, deal_fields=False)
+    )
     unassigned = next((c for c in accounts if c.id is None), None)
     accounts = [c for c in accounts if c.id is not None and c.cents > 0]
     reps = [c for c in reps if c.cents > 0]

@@ -180,8 +180,9 @@ def _created(session: Session, scope: Scope, period: Period, as_of: datetime) ->
 
 def _closed_in(scope: Scope, period: Period, as_of: datetime, *, deal_fields: bool = True) -> Any:
     """Deals closed (won or lost) in the period and still closed at `as_of`: their state then,
-    their close moment, their creation and (with `deal_fields`) their source, type, loss reason
-    and account. Without those the history's index answers alone: no deal row is read."""
+    their close moment, their creation, their account and type (as they are now, copied on the
+    history rows) and (with `deal_fields`) their source and loss reason. Without those the
+    history's index answers alone: no deal row is read."""
     state = closed_as_of(as_of, period.start_at, period.end_at)
     columns = [
         state.c.deal_id,
@@ -190,17 +191,15 @@ def _closed_in(scope: Scope, period: Period, as_of: datetime, *, deal_fields: bo
         state.c.owner_id,
         state.c.closed_at,
         state.c.deal_created_at.label("created_at"),
+        state.c.account_id,
+        state.c.deal_type,
     ]
     if not deal_fields:
         return _scoped(select(*columns), scope, state.c.owner_id).subquery("closed")
     deal = Deal.__table__
-    stmt = select(
-        *columns,
-        deal.c.source,
-        deal.c.type.label("deal_type"),
-        deal.c.loss_reason,
-        deal.c.account_id,
-    ).join(deal, deal.c.id == state.c.deal_id)
+    stmt = select(*columns, deal.c.source, deal.c.loss_reason).join(
+        deal, deal.c.id == state.c.deal_id
+    )
     return _scoped(stmt, scope, state.c.owner_id).subquery("closed")
 
 
@@ -241,7 +240,9 @@ def win_rate_report(
 ) -> Report[WinRateSummary, WinRateRow]:
     """Won against lost among the deals closed in the period, by count and by value, broken
     down by rep, account segment, source, deal type or loss reason."""
-    closed = _closed_in(scope, period, as_of)
+    closed = _closed_in(
+        scope, period, as_of, deal_fields=by in (Breakdown.SOURCE, Breakdown.LOSS_REASON)
+    )
     won = closed.c.stage_type == StageType.WON.value
     key: Any
     joins: list[tuple[Any, Any]] = []

@@ -691,7 +691,7 @@ def _text(value: Any) -> str:
 def _bookings_by_type(
     session: Session, scope: Scope, period: Period, as_of: datetime
 ) -> dict[str, int]:
-    closed = _closed_in(scope, period, as_of)
+    closed = _closed_in(scope, period, as_of, deal_fields=False)
     stmt = (
         select(closed.c.deal_type, func.coalesce(func.sum(closed.c.amount_cents), 0))
         .where(closed.c.stage_type == WON)

@@ -298,6 +298,8 @@ class DealHistory(IdMixin, Base):
             "stage_type",
             "amount_cents",
             "deal_created_at",
+            "account_id",
+            "deal_type",
             sqlite_where=text("closed_at IS NOT NULL"),
             postgresql_where=text("closed_at IS NOT NULL"),
         ),
