@@ -61,6 +61,11 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("deal_type", sa.String(32)))
         batch_op.add_column(sa.Column("recurring_amount_cents", sa.BigInteger()))
     op.execute(BACKFILL)
+    if op.get_bind().dialect.name == "postgresql":
+        # The backfill wrote a new version of every row, and each index an entry for it: they
+        # came out twice their size (on 4.4M rows: the org's pipeline report 0.35 s instead of
+        # 0.13 s until rebuilt; the rebuild takes about 20 s).
+        op.execute("REINDEX TABLE deal_history")
     with op.batch_alter_table("deal_history") as batch_op:
         batch_op.alter_column(
             "deal_type",
