@@ -17,6 +17,7 @@ from topline.scoring.estimators import (
     FrequencyScorer,
     LinearTerms,
     TabularScorer,
+    better_calibration,
     logistic_regression,
 )
 from topline.scoring.training import dump_scorer, load_scorer
@@ -190,16 +191,37 @@ class TestTabularScorer:
             scorer.probability_from_log_odds(scorer.decision_function(test)),
         )
 
-    def test_a_small_calibration_fold_uses_platt_and_a_large_one_isotonic(
+    def test_a_small_calibration_fold_uses_platt_and_a_large_one_the_better_of_two(
         self, deals: tuple[pd.DataFrame, np.ndarray], scorer: TabularScorer
     ) -> None:
         frame, won = deals
         # 1,200 rows hold out 240 for calibration: fewer than the 1,000 isotonic needs.
         assert scorer.calibration_method_ == "sigmoid"
-        isotonic = TabularScorer(isotonic_min_rows=200).fit(frame.iloc[:1200], won[:1200])
+        large = TabularScorer(isotonic_min_rows=200).fit(frame.iloc[:1200], won[:1200])
+        assert large.calibration_method_ in ("isotonic", "sigmoid")  # `TestBetterCalibration`
+        isotonic = TabularScorer(calibration="isotonic").fit(frame.iloc[:1200], won[:1200])
         assert isotonic.calibration_method_ == "isotonic"
         probability = isotonic.predict_proba(frame.iloc[1200:])[:, 1]
         assert np.all((probability >= 0) & (probability <= 1))
+
+
+class TestBetterCalibration:
+    """The halves of the fold choose isotonic where outcomes follow a shape no sigmoid has, and
+    the sigmoid where they follow a sigmoid."""
+
+    def test_a_sigmoid_truth_chooses_the_sigmoid(self) -> None:
+        rng = np.random.default_rng(3)
+        log_odds = rng.normal(size=4000)
+        target = (rng.random(4000) < 1 / (1 + np.exp(-1.5 * log_odds))).astype(int)
+        assert better_calibration(log_odds, target) == "sigmoid"
+
+    def test_a_plateau_then_a_jump_chooses_isotonic(self) -> None:
+        # Flat at 30 % below 1 and 95 % above: no sigmoid of the score fits both.
+        rng = np.random.default_rng(3)
+        log_odds = rng.normal(size=4000)
+        rate = np.where(log_odds < 1.0, 0.3, 0.95)
+        target = (rng.random(4000) < rate).astype(int)
+        assert better_calibration(log_odds, target) == "isotonic"
 
     def test_boosting_stops_early_on_the_held_out_fold(self, scorer: TabularScorer) -> None:
         assert 0 < scorer.n_estimators_ < scorer.n_estimators

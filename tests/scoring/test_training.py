@@ -238,7 +238,9 @@ class TestSerialization:
     ) -> None:
         X, y = synthetic_deals(rows=rows, seed=5)
         X.loc[X.index[:7], "region"] = "Atlantis"  # a rare value the frequencies must keep
-        scorer = TabularScorer(derived_features=derived, n_estimators=200).fit(X, y)
+        scorer = TabularScorer(
+            derived_features=derived, n_estimators=200, calibration=calibration
+        ).fit(X, y)
         assert scorer.calibration_method_ == calibration
         model, state = dump_scorer(scorer)
         loaded = load_scorer(model, state)
