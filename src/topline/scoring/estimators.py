@@ -377,7 +377,7 @@ class TabularScorer(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         }
 
     def _fit_calibration(self, log_odds: np.ndarray, target: np.ndarray) -> None:
-        method = self.calibration
+        method: str = self.calibration
         if method == "auto":
             method = (
                 better_calibration(log_odds, target, self.random_state)
