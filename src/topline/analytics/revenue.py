@@ -11,6 +11,7 @@ kept or, when the month is shorter, its last day (2025-01-31 + 1 month = 2025-02
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -644,24 +645,44 @@ def _subscription_events(session: Session, scope: Scope, as_of: datetime) -> _Ev
     dialect = session.get_bind().dialect.name
     stmt = _scoped(
         select(
-            func.coalesce(history.c.account_id, -history.c.deal_id),
-            _close_moment(history.c.closed_at, dialect),
-            case((renewal, 1), else_=0),
-            case((won, func.coalesce(history.c.recurring_amount_cents, 0)), else_=0),
+            func.coalesce(history.c.account_id, -history.c.deal_id).label("account"),
+            _close_moment(history.c.closed_at, dialect).label("at"),
+            case((renewal, 1), else_=0).label("renewal"),
+            case((won, func.coalesce(history.c.recurring_amount_cents, 0)), else_=0).label("won"),
+            history.c.deal_id,
         )
         # The index's own condition, word for word (see `SUBSCRIPTION_ROWS`).
-        .where(current_at(as_of), SUBSCRIPTION_ROWS)
-        # Equal close moments replay in deal order, so both databases agree.
-        .order_by(history.c.closed_at, history.c.deal_id),
+        .where(current_at(as_of), SUBSCRIPTION_ROWS),
         scope,
         history.c.owner_id,
     )
-    rows = session.execute(stmt).all()
+    if dialect == "sqlite":
+        return _events_from_json(session, stmt.subquery("events"))
+    # Equal close moments replay in deal order, so both databases agree.
+    rows = session.execute(stmt.order_by(history.c.closed_at, history.c.deal_id)).all()
     return _Events(
         account=np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows)),
         at=_moments_array([row[1] for row in rows], dialect),
         renewal=np.fromiter((row[2] for row in rows), dtype=bool, count=len(rows)),
         won_cents=_cents_array([row[3] for row in rows]),
+    )
+
+
+def _events_from_json(session: Session, events: Subquery) -> _Events:
+    """SQLite's events as one JSON array per column, put in close order here (equal closes in
+    deal order): one row instead of one per event. Turning each of the org's 276k events
+    into a row took as long as reading them (on 1M deals, SQLite, 0.55 s for the read and
+    the rows, 0.25 s this way)."""
+    row = session.execute(select(*(func.json_group_array(column) for column in events.c))).one()
+    account, at, renewal, won, deal = (json.loads(column) for column in row)
+    moments = _moments_array(at, "sqlite")
+    # SQLite's aggregates take their rows in no defined order.
+    order = np.lexsort((np.asarray(deal, dtype=np.int64), moments))
+    return _Events(
+        account=np.asarray(account, dtype=np.int64)[order],
+        at=moments[order],
+        renewal=np.asarray(renewal, dtype=bool)[order],
+        won_cents=_cents_array(won)[order],
     )
 
 
