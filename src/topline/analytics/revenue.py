@@ -656,8 +656,8 @@ def _subscription_events(session: Session, scope: Scope, as_of: datetime) -> _Ev
         scope,
         history.c.owner_id,
     )
-    if dialect == "sqlite":
-        return _events_from_json(session, stmt.subquery("events"))
+    if dialect in ("sqlite", "postgresql"):
+        return _events_from_arrays(session, stmt.subquery("events"), dialect)
     # Equal close moments replay in deal order, so both databases agree.
     rows = session.execute(stmt.order_by(history.c.closed_at, history.c.deal_id)).all()
     return _Events(
@@ -668,15 +668,20 @@ def _subscription_events(session: Session, scope: Scope, as_of: datetime) -> _Ev
     )
 
 
-def _events_from_json(session: Session, events: Subquery) -> _Events:
-    """SQLite's events as one JSON array per column, put in close order here (equal closes in
-    deal order): one row instead of one per event. Turning each of the org's 276k events
-    into a row took as long as reading them (on 1M deals, SQLite, 0.55 s for the read and
-    the rows, 0.25 s this way)."""
-    row = session.execute(select(*(func.json_group_array(column) for column in events.c))).one()
-    account, at, renewal, won, deal = (json.loads(column) for column in row)
-    moments = _moments_array(at, "sqlite")
-    # SQLite's aggregates take their rows in no defined order.
+def _events_from_arrays(session: Session, events: Subquery, dialect: str) -> _Events:
+    """The events as one array per column (SQLite: JSON from `json_group_array`, PostgreSQL:
+    `array_agg`), put in close order here, equal closes in deal order: one row instead of
+    one per event. On 1M deals, turning the org's 276k events into rows took as long as
+    reading them: MRR 0.6 s to 0.36 s on SQLite. Aggregates take their rows in no defined
+    order, and sorting in each `array_agg` made PostgreSQL sort once per column, so numpy
+    sorts once."""
+    if dialect == "sqlite":
+        row = session.execute(select(*(func.json_group_array(c) for c in events.c))).one()
+        account, at, renewal, won, deal = (json.loads(column) for column in row)
+    else:
+        row = session.execute(select(*(func.array_agg(c) for c in events.c))).one()
+        account, at, renewal, won, deal = (column or [] for column in row)
+    moments = _moments_array(at, dialect)
     order = np.lexsort((np.asarray(deal, dtype=np.int64), moments))
     return _Events(
         account=np.asarray(account, dtype=np.int64)[order],
