@@ -636,9 +636,10 @@ def _subscription_events(session: Session, scope: Scope, as_of: datetime) -> _Ev
     """The scope's subscription deals at `as_of` (see `mrr_report`), in close order.
 
     Every subscription deal of the org's history is read, so the database works out the
-    fields and the order: the rows arrive ready to replay. They come from the history rows
-    current at `as_of` alone, which carry their deal's subscription fields, off the partial
-    index of these events, in its order (`ix_deal_history_subscription`)."""
+    fields and hands them over as one array per column (`_events_from_arrays`; other databases
+    a row per event, in order). They come from the history rows current at `as_of` alone,
+    which carry their deal's subscription fields, off the partial index of these events
+    (`ix_deal_history_subscription`)."""
     history = DealHistory.__table__
     renewal = history.c.deal_type == DealType.RENEWAL
     won = history.c.stage_type == WON
