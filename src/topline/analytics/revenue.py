@@ -636,10 +636,9 @@ def _subscription_events(session: Session, scope: Scope, as_of: datetime) -> _Ev
     """The scope's subscription deals at `as_of` (see `mrr_report`), in close order.
 
     Every subscription deal of the org's history is read, so the database works out the
-    fields and hands them over as one array per column (`_events_from_arrays`; other databases
-    a row per event, in order). They come from the history rows current at `as_of` alone,
-    which carry their deal's subscription fields, off the partial index of these events
-    (`ix_deal_history_subscription`)."""
+    fields and hands them over as one array per column (`_events_from_arrays`). They come from
+    the history rows current at `as_of` alone, which carry their deal's subscription fields,
+    off the partial index of these events (`ix_deal_history_subscription`)."""
     history = DealHistory.__table__
     renewal = history.c.deal_type == DealType.RENEWAL
     won = history.c.stage_type == WON
@@ -657,16 +656,7 @@ def _subscription_events(session: Session, scope: Scope, as_of: datetime) -> _Ev
         scope,
         history.c.owner_id,
     )
-    if dialect in ("sqlite", "postgresql"):
-        return _events_from_arrays(session, stmt.subquery("events"), dialect)
-    # Equal close moments replay in deal order, so both databases agree.
-    rows = session.execute(stmt.order_by(history.c.closed_at, history.c.deal_id)).all()
-    return _Events(
-        account=np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows)),
-        at=_moments_array([row[1] for row in rows], dialect),
-        renewal=np.fromiter((row[2] for row in rows), dtype=bool, count=len(rows)),
-        won_cents=_cents_array([row[3] for row in rows]),
-    )
+    return _events_from_arrays(session, stmt.subquery("events"), dialect)
 
 
 def _events_from_arrays(session: Session, events: Subquery, dialect: str) -> _Events:
@@ -675,7 +665,7 @@ def _events_from_arrays(session: Session, events: Subquery, dialect: str) -> _Ev
     one per event. On 1M deals, turning the org's 276k events into rows took as long as
     reading them: MRR 0.6 s to 0.36 s on SQLite. Aggregates take their rows in no defined
     order, and sorting in each `array_agg` made PostgreSQL sort once per column, so numpy
-    sorts once."""
+    sorts once; equal closes in deal order make both databases agree."""
     if dialect == "sqlite":
         row = session.execute(select(*(func.json_group_array(c) for c in events.c))).one()
         account, at, renewal, won, deal = (json.loads(column) for column in row)
@@ -694,21 +684,17 @@ def _events_from_arrays(session: Session, events: Subquery, dialect: str) -> _Ev
 
 def _close_moment(closed_at: Any, dialect: str) -> Any:
     """The close as the database hands it over most cheaply: SQLite's stored UTC text,
-    PostgreSQL's microseconds since 1970-01-01 UTC, otherwise a datetime."""
+    PostgreSQL's microseconds since 1970-01-01 UTC."""
     if dialect == "sqlite":
         return type_coerce(closed_at, String)
-    if dialect == "postgresql":
-        return cast(extract("epoch", closed_at) * 1_000_000, BigInteger)
-    return closed_at
+    return cast(extract("epoch", closed_at) * 1_000_000, BigInteger)
 
 
 def _moments_array(values: Sequence[Any], dialect: str) -> npt.NDArray[np.int64]:
     """Closes from `_close_moment` in microseconds since 1970-01-01 UTC."""
     if dialect == "sqlite":
         return np.array(values, dtype="datetime64[us]").astype(np.int64)
-    if dialect == "postgresql":
-        return np.fromiter(values, dtype=np.int64, count=len(values))
-    return np.fromiter((_micros(value) for value in values), dtype=np.int64, count=len(values))
+    return np.fromiter(values, dtype=np.int64, count=len(values))
 
 
 def _text(value: Any) -> str:

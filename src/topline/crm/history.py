@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from itertools import pairwise
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
@@ -200,21 +200,26 @@ def _refresh_pushes(session: Session, deal_ids: Sequence[int] | None) -> None:
     )
 
 
-# The deal's fields each of its history rows repeats as they are now (`DealHistory`).
-SUBSCRIPTION_FIELDS = ("account_id", "type", "recurring_amount_cents")
-# Their copies' names on the history rows.
-COPIES = ["account_id", "deal_type", "recurring_amount_cents"]
+# The deal's fields each of its history rows repeats as they are now (`DealHistory`), by the
+# names of their copies on the history rows.
+SUBSCRIPTION_FIELDS = {
+    "account_id": "account_id",
+    "type": "deal_type",
+    "recurring_amount_cents": "recurring_amount_cents",
+}
 # Deals per statement of `copy_subscription_fields`: well under PostgreSQL's 65,535 parameters.
 COPY_SLICE = 10_000
 
 
 def subscription_copies(deal: Deal) -> dict[str, object]:
     """The copies of the deal's subscription fields a new history row of it holds."""
-    return {
-        "account_id": deal.account_id,
-        "deal_type": deal.type,
-        "recurring_amount_cents": deal.recurring_amount_cents,
-    }
+    return {copy: getattr(deal, field) for field, copy in SUBSCRIPTION_FIELDS.items()}
+
+
+def copied_from(deals: Any) -> dict[str, Any]:
+    """The copies as columns of `deals` (the deals table or an alias), for an UPDATE of history
+    rows joined to their deals."""
+    return {copy: deals.c[field] for field, copy in SUBSCRIPTION_FIELDS.items()}
 
 
 def copy_subscription_fields(session: Session, deal_ids: Sequence[int]) -> None:
@@ -230,13 +235,9 @@ def copy_subscription_fields(session: Session, deal_ids: Sequence[int]) -> None:
         session.execute(
             update(history)  # type: ignore[arg-type]
             .where(deals.c.id == history.c.deal_id, deals.c.id.in_(chunk))
-            .values(
-                account_id=deals.c.account_id,
-                deal_type=deals.c.type,
-                recurring_amount_cents=deals.c.recurring_amount_cents,
-            )
+            .values(copied_from(deals))
         )
     changed = set(deal_ids)
     for row in list(session.identity_map.values()):
         if isinstance(row, DealHistory) and row.deal_id in changed:
-            session.expire(row, COPIES)
+            session.expire(row, list(SUBSCRIPTION_FIELDS.values()))

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from topline.crm.history import SUBSCRIPTION_FIELDS
 from topline.demo.accounts import Accounts
 from topline.demo.activities import Touches, deal_touches
 from topline.demo.calendar import Floats, Ints, Timeline
@@ -267,19 +268,12 @@ def _history_frame(
         Column("closed_at", Kind.TIMESTAMP, marks.closed_at, marks.is_open),
         Column("pushed_from", Kind.DATE, marks.pushed_from, ~marks.is_push),
         Column("deal_created_at", Kind.TIMESTAMP, history.valid_from[first_row]),
-        *(_per_row(column, history.deal) for column in deals if column.name in COPIED),
+        *(_per_row(column, history.deal) for column in deals if column.name in SUBSCRIPTION_FIELDS),
     ]
 
 
-# The deal's columns its history rows repeat, by their names on the history rows.
-COPIED = {
-    "account_id": "account_id",
-    "type": "deal_type",
-    "recurring_amount_cents": "recurring_amount_cents",
-}
-
-
 def _per_row(column: Column, deal: Ints) -> Column:
-    """A deal column repeated on each history row (`deal`: each row's deal in the batch)."""
+    """A deal column repeated on each history row under its copy's name (`deal`: each row's
+    deal in the batch)."""
     null = None if column.null is None else column.null[deal]
-    return Column(COPIED[column.name], column.kind, column.values[deal], null)
+    return Column(SUBSCRIPTION_FIELDS[column.name], column.kind, column.values[deal], null)

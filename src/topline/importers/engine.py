@@ -33,6 +33,7 @@ from topline.crm.enums import ActivityType, DealType, ForecastCategory, LeadStat
 from topline.crm.history import (
     HISTORY_MARKS,
     SUBSCRIPTION_FIELDS,
+    copied_from,
     copy_subscription_fields,
     marks_of,
     next_marks,
@@ -466,12 +467,7 @@ class _Importer:
         self.session.execute(
             update(history)  # type: ignore[arg-type]
             .where(history.c.id >= first_history_id, deals.c.id == history.c.deal_id)
-            .values(
-                deal_created_at=deals.c.created_at,
-                account_id=deals.c.account_id,
-                deal_type=deals.c.type,
-                recurring_amount_cents=deals.c.recurring_amount_cents,
-            )
+            .values(deal_created_at=deals.c.created_at, **copied_from(deals))
         )
         copy_subscription_fields(self.session, sorted(self.resubscribed))
 
