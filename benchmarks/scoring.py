@@ -17,10 +17,12 @@ Data sets:
   of then (`topline.scoring.features`), labelled by their outcome as of the org's moment. Split
   out of time and by deal as `topline score train` does (tested on the latest snapshots,
   trained on earlier ones without the tested deals, one row per deal); Topline's scorer is
-  configured as the deal model uses it. Then, on the same org (`demo_scale`): the time
-  `topline score train` takes from snapshots every `--demo-scale-every` days (15: ~100k
-  snapshots on the medium org), fitting the scorer on up to `--scale-rows` of those snapshots,
-  and `score_open_deals` on about `--scale-rows` open deals (the org's open deals copied in
+  configured and its rows weighted (by the moments each deal was open at) as the deal model
+  does; the baselines learn from the same rows unweighted. Then, on the same org
+  (`demo_scale`): the time `topline score train` takes from snapshots every
+  `--demo-scale-every` days (15: ~100k snapshots on the medium org), fitting the scorer on up
+  to `--scale-rows` of those snapshots, and `score_open_deals` on about `--scale-rows` open
+  deals (the org's open deals copied in
   the database until there are that many): features, one prediction and the bulk insert.
 - `demo_leads`: the same org's leads open every `--demo-every` days with their features as of
   then (`topline.scoring.lead_features`), labelled converted within 90 days, split out of time
@@ -94,6 +96,9 @@ class Dataset:
     # Topline's scorer as the product configures it for this data.
     split: tuple[np.ndarray, np.ndarray] | None = None
     scorer: TabularScorer | None = None
+    # Topline's weights of the training rows, as `topline score train` gives them (the
+    # baselines learn from the rows unweighted).
+    train_weight: np.ndarray | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
 
@@ -164,6 +169,7 @@ def load_demo(data_dir: Path, *, size: str = "medium", every_days: int = 30) -> 
         outcomes=snapshots.outcomes,
         split=(split.train, split.test),
         scorer=new_scorer(len(split.train)),
+        train_weight=split.train_weight,
         details={
             "snapshots": len(snapshots.frame),
             "snapshot_moments": len(snapshots.moments),
@@ -206,6 +212,7 @@ def load_demo_leads(
         outcomes=snapshots.outcomes,
         split=(split.train, split.test),
         scorer=new_scorer(len(split.train)),
+        train_weight=split.train_weight,
         details={
             "snapshots": len(snapshots.frame),
             "snapshot_moments": len(snapshots.moments),
@@ -249,7 +256,10 @@ def measure(dataset: Dataset, seed: int) -> tuple[dict[str, Any], TabularScorer]
     models = methods(dataset.fields, seed, dataset.scorer)
     for name, model in models.items():
         _log(f"{dataset.name}: {name}")
-        scores, _ = score_method(model, dataset.fields, dataset.outcomes, train, test)
+        weight = dataset.train_weight if name == "topline" else None
+        scores, _ = score_method(
+            model, dataset.fields, dataset.outcomes, train, test, sample_weight=weight
+        )
         results[name] = {
             "auc": round(scores.auc, 4),
             "pr_auc": round(scores.pr_auc, 4),

@@ -376,3 +376,78 @@ def test_logistic_regression_ignores_unknown_categories_and_imputes_numbers(
     probability = model.predict_proba(records)[:, 1]
     assert 0 < probability[0] < 1
     assert roc_auc_score(won[1200:], model.predict_proba(frame.iloc[1200:])[:, 1]) > 0.7
+
+
+class TestSampleWeight:
+    def test_weights_of_one_change_nothing(self, deals: tuple[pd.DataFrame, np.ndarray]) -> None:
+        frame, won = deals
+        train, test = frame.iloc[:1200], frame.iloc[1200:]
+        plain = TabularScorer(linear_blend=True, n_estimators=40).fit(train, won[:1200])
+        ones = TabularScorer(linear_blend=True, n_estimators=40).fit(
+            train, won[:1200], sample_weight=np.ones(1200)
+        )
+        assert ones.blend_weight_ == plain.blend_weight_
+        np.testing.assert_allclose(ones.predict_proba(test), plain.predict_proba(test))
+
+    def test_the_predictions_follow_the_weighted_outcome_mix(
+        self, deals: tuple[pd.DataFrame, np.ndarray]
+    ) -> None:
+        # Won rows counted three times: the rows stand for a population where the won share
+        # is 3w / (3w + l), and the calibrated probabilities, weighted alike, average to about
+        # that; unweighted ones to the rows' own share.
+        frame, won = deals
+        weight = np.where(won == 1, 3.0, 1.0)
+        plain = TabularScorer(linear_blend=True).fit(frame, won)
+        weighted = TabularScorer(linear_blend=True).fit(frame, won, sample_weight=weight)
+        share = np.average(won, weights=weight)
+        assert share - won.mean() > 0.15
+        assert abs(plain.predict_proba(frame)[:, 1].mean() - won.mean()) < 0.02
+        assert abs(np.average(weighted.predict_proba(frame)[:, 1], weights=weight) - share) < 0.02
+        assert (weighted.predict_proba(frame)[:, 1] > plain.predict_proba(frame)[:, 1]).mean() > 0.9
+        # The order of the records barely moves: the weights say how common outcomes are.
+        assert roc_auc_score(won, weighted.predict_proba(frame)[:, 1]) == pytest.approx(
+            roc_auc_score(won, plain.predict_proba(frame)[:, 1]), abs=0.02
+        )
+
+    def test_the_linear_part_weighs_rows_as_repeated_ones(self) -> None:
+        matrix = TestLinearTerms.MATRIX
+        target = TestLinearTerms.WON
+        weight = np.arange(len(target)) % 3 + 1
+        weighted = LinearTerms.fit(matrix, target, [0], random_state=0, sample_weight=weight)
+        from sklearn.linear_model import LogisticRegression
+
+        # The regression of `test_terms_are_centred_and_add_up_to_the_regression`, each row's
+        # loss counted `weight` times (the encoding's statistics from the rows as they are).
+        codes = np.nan_to_num(matrix[:, 0], nan=2).astype(int)
+        number = np.where(np.isnan(matrix[:, 1]), 3.0, matrix[:, 1])
+        design = np.column_stack([np.eye(3)[codes], (number - number.mean()) / number.std()])
+        repeated = LogisticRegression(max_iter=2000).fit(
+            np.repeat(design, weight, axis=0), np.repeat(target, weight)
+        )
+        np.testing.assert_allclose(
+            weighted.log_odds(matrix), repeated.decision_function(design), atol=1e-4
+        )
+
+    def test_the_calibration_choice_weighs_its_rows(self) -> None:
+        # A plateau then a jump (isotonic's shape) only where the weight is; elsewhere a
+        # sigmoid. Unweighted the sigmoid rows win, weighted the plateau rows do.
+        rng = np.random.default_rng(3)
+        log_odds = rng.normal(size=6000)
+        plateau = np.arange(6000) < 1000
+        rate = np.where(plateau, np.where(log_odds < 1.0, 0.3, 0.95), 1 / (1 + np.exp(-log_odds)))
+        target = (rng.random(6000) < rate).astype(int)
+        assert better_calibration(log_odds, target) == "sigmoid"
+        weight = np.where(plateau, 50.0, 1.0)
+        assert better_calibration(log_odds, target, sample_weight=weight) == "isotonic"
+
+    @pytest.mark.parametrize(
+        "weight",
+        [np.ones(10), -np.ones(1500), np.zeros(1500), np.full(1500, np.nan)],
+        ids=["wrong length", "negative", "zero", "missing"],
+    )
+    def test_weights_that_are_not_one_positive_number_a_row_are_refused(
+        self, deals: tuple[pd.DataFrame, np.ndarray], weight: np.ndarray
+    ) -> None:
+        frame, won = deals
+        with pytest.raises(ValueError, match="sample_weight must be"):
+            TabularScorer().fit(frame, won, sample_weight=weight)

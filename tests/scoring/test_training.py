@@ -32,6 +32,7 @@ from topline.scoring.training import (
     historical_rates,
     load_scorer,
     one_per_deal,
+    open_moments,
     out_of_time_split,
     shortage,
     snapshot_moments,
@@ -89,6 +90,20 @@ class TestSnapshots:
         assert train["deal_id"].is_unique
         assert 0.15 <= len(test) / len(frame) <= 0.35
 
+    def test_each_training_deal_weighs_as_many_moments_as_it_was_open_at(
+        self, demo_snapshots: Snapshots
+    ) -> None:
+        split = out_of_time_split(demo_snapshots)
+        assert split is not None
+        frame = demo_snapshots.frame
+        cutoff = pd.Timestamp(split.cutoff)
+        # The deal's snapshots before the cutoff, when it had closed by the cutoff.
+        before = frame[(frame["snapshot_at"] < cutoff) & (frame["closed_at"] <= cutoff)]
+        moments = before.groupby("deal_id").size()
+        trained = frame["deal_id"].iloc[split.train]
+        assert split.train_weight.tolist() == moments.loc[trained].tolist()
+        assert split.train_weight.max() > 1
+
     def test_the_evaluation_beats_chance_and_names_its_window(
         self, demo_engine: Engine, demo_snapshots: Snapshots
     ) -> None:
@@ -110,6 +125,13 @@ def test_one_per_deal_keeps_one_row_of_each_deal() -> None:
     assert sorted(frame["deal_id"].iloc[rows]) == [1, 2, 3]
     assert rows.tolist() == sorted(rows.tolist())
     assert one_per_deal(frame, np.arange(6), random_state=1).tolist() == rows.tolist()
+
+
+def test_open_moments_counts_each_chosen_rows_deal_among_the_rows() -> None:
+    frame = pd.DataFrame({"deal_id": [1, 1, 2, 3, 3, 3]})
+    assert open_moments(frame, np.arange(6), np.array([0, 2, 5])).tolist() == [2.0, 1.0, 3.0]
+    # Only the given rows count: deal 3 has two of them, deal 1 one.
+    assert open_moments(frame, np.array([1, 4, 5]), np.array([1, 4])).tolist() == [1.0, 2.0]
 
 
 class TestShortage:

@@ -46,6 +46,23 @@ def _binary_target(y: Any, rows: int) -> tuple[np.ndarray, np.ndarray]:
     return (labels == classes[1]).astype(np.int8), classes
 
 
+def _sample_weight(sample_weight: Any, rows: int) -> np.ndarray | None:
+    """Row weights as floats (None when not given); refused unless one positive number a row."""
+    if sample_weight is None:
+        return None
+    weight = np.asarray(sample_weight, dtype=np.float64)
+    if weight.shape != (rows,):
+        raise ValueError(f"sample_weight must be one number per row ({rows}), got {weight.shape}")
+    if not np.all(np.isfinite(weight) & (weight > 0)):
+        raise ValueError("sample_weight must be positive and finite")
+    return weight
+
+
+def _rows(weight: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
+    """The weights of some rows (None when there are none)."""
+    return None if weight is None else weight[rows]
+
+
 # Blend weights of the trees tried on the held-out fold, from the linear part alone to the
 # trees alone.
 BLEND_WEIGHTS = np.linspace(0.0, 1.0, 21)
@@ -67,9 +84,15 @@ class LinearTerms:
 
     @classmethod
     def fit(
-        cls, matrix: np.ndarray, target: np.ndarray, categorical: Sequence[int], random_state: int
+        cls,
+        matrix: np.ndarray,
+        target: np.ndarray,
+        categorical: Sequence[int],
+        random_state: int,
+        sample_weight: np.ndarray | None = None,
     ) -> LinearTerms:
-        """Fit on encoded rows: `categorical` are the positions of the category-code columns."""
+        """Fit on encoded rows: `categorical` are the positions of the category-code columns;
+        `sample_weight` weighs each row's outcome (all 1 when not given)."""
         columns: list[np.ndarray] = []
         sizes: dict[int, int] = {}
         numeric: dict[int, tuple[float, float, float]] = {}
@@ -90,7 +113,9 @@ class LinearTerms:
             columns.append(((filled - filled.mean()) / scale)[:, np.newaxis])
         design = np.hstack(columns) if columns else np.empty((len(matrix), 0))
         # The logistic regression baseline's settings: an L2 penalty with C = 1.
-        model = LogisticRegression(max_iter=2000, random_state=random_state).fit(design, target)
+        model = LogisticRegression(max_iter=2000, random_state=random_state).fit(
+            design, target, sample_weight=sample_weight
+        )
         weights = model.coef_[0]
         terms = cls(float(model.intercept_[0]), {}, {})
         start = 0
@@ -235,15 +260,23 @@ class TabularScorer(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    def fit(self, X: pd.DataFrame, y: Any, groups: Any = None) -> Self:
+    def fit(self, X: pd.DataFrame, y: Any, groups: Any = None, sample_weight: Any = None) -> Self:
         """Learn from closed records: `X` their fields, `y` their outcomes (two labels).
 
         `groups` (one key per row, e.g. the deal of each snapshot) keeps each group's rows on
         one side of the held-out fold: rows of one record on both sides would stop the
         boosting late and calibrate it overconfidently.
+
+        `sample_weight` (one positive number per row) counts each row's outcome that many times
+        in every fit and choice: the trees, the linear part, the blend weight, the choice of
+        calibration and the calibration itself. The encoding (vocabularies, medians, scales)
+        is learned from the rows as they are. The deal model weighs each deal by the number of
+        moments it was open at, so that the rows stand for the deals open at a moment, which is
+        what it scores (`topline.scoring.training.open_moments`).
         """
         frame = require_frame(X)
         target, self.classes_ = _binary_target(y, len(frame))
+        weight = _sample_weight(sample_weight, len(frame))
         encoding = TabularEncoding(derived=self.derived_features).fit(frame)
         matrix = encoding.transform(frame, leave_one_out=True)
         fit_rows, calibration_rows = self._held_out_split(target, groups)
@@ -251,12 +284,16 @@ class TabularScorer(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         training = lgb.Dataset(
             matrix[fit_rows],
             label=target[fit_rows],
+            weight=_rows(weight, fit_rows),
             feature_name=names,
             categorical_feature=encoding.categorical_indices,
             params={"verbosity": -1},
         )
         held_out = lgb.Dataset(
-            matrix[calibration_rows], label=target[calibration_rows], reference=training
+            matrix[calibration_rows],
+            label=target[calibration_rows],
+            weight=_rows(weight, calibration_rows),
+            reference=training,
         )
         callbacks: list[Callable[..., Any]] = []
         if self.early_stopping_rounds:
@@ -281,15 +318,23 @@ class TabularScorer(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                 target[fit_rows],
                 encoding.categorical_indices,
                 self.random_state,
+                _rows(weight, fit_rows),
             )
             self.blend_weight_ = self._choose_blend_weight(
-                matrix[calibration_rows], target[calibration_rows]
+                matrix[calibration_rows],
+                target[calibration_rows],
+                _rows(weight, calibration_rows),
             )
-        self._fit_calibration(self._log_odds(matrix[calibration_rows]), target[calibration_rows])
+        self._fit_calibration(
+            self._log_odds(matrix[calibration_rows]),
+            target[calibration_rows],
+            _rows(weight, calibration_rows),
+        )
         if self.refit:
             everything = lgb.Dataset(
                 matrix,
                 label=target,
+                weight=weight,
                 feature_name=names,
                 categorical_feature=encoding.categorical_indices,
                 params={"verbosity": -1},
@@ -299,7 +344,7 @@ class TabularScorer(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             )
             if self.linear_ is not None:
                 self.linear_ = LinearTerms.fit(
-                    matrix, target, encoding.categorical_indices, self.random_state
+                    matrix, target, encoding.categorical_indices, self.random_state, weight
                 )
         gains = np.asarray(
             self.booster_.feature_importance(importance_type="gain"), dtype=np.float64
@@ -310,13 +355,16 @@ class TabularScorer(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.base_log_odds_ = self._blend(tree_base, self._linear_base())
         return self
 
-    def _choose_blend_weight(self, matrix: np.ndarray, target: np.ndarray) -> float:
+    def _choose_blend_weight(
+        self, matrix: np.ndarray, target: np.ndarray, sample_weight: np.ndarray | None
+    ) -> float:
         """The weight of the trees whose blend with the linear part has the lowest log loss on
         the held-out rows (the smallest weight on a tie)."""
         trees = self._tree_log_odds(matrix)
         linear = self._linear_log_odds(matrix)
+        sign = np.where(target == 1, 1.0, -1.0)
         losses = [
-            float(np.mean(np.logaddexp(0.0, -np.where(target == 1, 1.0, -1.0) * mixed)))
+            float(np.average(np.logaddexp(0.0, -sign * mixed), weights=sample_weight))
             for mixed in (weight * trees + (1.0 - weight) * linear for weight in BLEND_WEIGHTS)
         ]
         return float(BLEND_WEIGHTS[int(np.argmin(losses))])
@@ -376,11 +424,13 @@ class TabularScorer(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             "verbosity": -1,
         }
 
-    def _fit_calibration(self, log_odds: np.ndarray, target: np.ndarray) -> None:
+    def _fit_calibration(
+        self, log_odds: np.ndarray, target: np.ndarray, sample_weight: np.ndarray | None
+    ) -> None:
         method: str = self.calibration
         if method == "auto":
             method = (
-                better_calibration(log_odds, target, self.random_state)
+                better_calibration(log_odds, target, self.random_state, sample_weight)
                 if log_odds.size >= self.isotonic_min_rows
                 else "sigmoid"
             )
@@ -388,7 +438,9 @@ class TabularScorer(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             raise ValueError(f"calibration must be auto, isotonic or sigmoid, not {method!r}")
         self.calibration_method_: str = method
         self.calibrator_: IsotonicRegression | LogisticRegression = _calibrator(method).fit(
-            log_odds.reshape(-1, 1) if method == "sigmoid" else log_odds, target
+            log_odds.reshape(-1, 1) if method == "sigmoid" else log_odds,
+            target,
+            sample_weight=sample_weight,
         )
 
     def _matrix(self, X: pd.DataFrame) -> np.ndarray:
@@ -568,9 +620,15 @@ def _calibrator(method: str) -> Any:
     return LogisticRegression(C=1e4)
 
 
-def better_calibration(log_odds: np.ndarray, target: np.ndarray, random_state: int = 0) -> str:
-    """ "isotonic" or "sigmoid": whichever predicts the outcomes better (Brier score) when fitted
-    on the other half of the rows, each half in turn (ties go to isotonic).
+def better_calibration(
+    log_odds: np.ndarray,
+    target: np.ndarray,
+    random_state: int = 0,
+    sample_weight: np.ndarray | None = None,
+) -> str:
+    """ "isotonic" or "sigmoid": whichever predicts the outcomes better (Brier score, rows
+    weighted by `sample_weight` when given) when fitted on the other half of the rows, each half
+    in turn (ties go to isotonic).
 
     Isotonic bends to any monotone shape but steps where its rows are few and gives whole
     ranges of scores one probability, losing their order; the sigmoid is smooth. Measured on the
@@ -580,13 +638,20 @@ def better_calibration(log_odds: np.ndarray, target: np.ndarray, random_state: i
     halves = StratifiedKFold(n_splits=2, shuffle=True, random_state=random_state)
     errors = {"isotonic": 0.0, "sigmoid": 0.0}
     for fit_rows, check_rows in halves.split(log_odds.reshape(-1, 1), target):
+        fit_weight = _rows(sample_weight, fit_rows)
+        check_weight = _rows(sample_weight, check_rows)
         for method in errors:
             calibrator = _calibrator(method)
             if method == "sigmoid":
-                calibrator.fit(log_odds[fit_rows].reshape(-1, 1), target[fit_rows])
+                calibrator.fit(
+                    log_odds[fit_rows].reshape(-1, 1), target[fit_rows], sample_weight=fit_weight
+                )
                 predicted = calibrator.predict_proba(log_odds[check_rows].reshape(-1, 1))[:, 1]
             else:
-                calibrator.fit(log_odds[fit_rows], target[fit_rows])
+                calibrator.fit(log_odds[fit_rows], target[fit_rows], sample_weight=fit_weight)
                 predicted = calibrator.predict(log_odds[check_rows])
-            errors[method] += float(np.sum((predicted - target[check_rows]) ** 2))
+            squared = (predicted - target[check_rows]) ** 2
+            errors[method] += float(
+                np.sum(squared if check_weight is None else squared * check_weight)
+            )
     return "isotonic" if errors["isotonic"] <= errors["sigmoid"] else "sigmoid"

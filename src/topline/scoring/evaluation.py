@@ -8,11 +8,11 @@ so anyone can check the scorer on their own closed deals before trusting it with
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import pandas as pd
@@ -120,10 +120,18 @@ def score_method(
     y: np.ndarray,
     train: np.ndarray,
     test: np.ndarray,
+    *,
+    sample_weight: np.ndarray | None = None,
 ) -> tuple[MethodScores, np.ndarray]:
-    """Fit on the training rows, score the test rows; also returns the test probabilities."""
+    """Fit on the training rows (weighted by `sample_weight`, one per training row, when
+    given), score the test rows; also returns the test probabilities."""
     started = time.perf_counter()
-    model.fit(X.iloc[train], y[train])
+    if sample_weight is None:
+        model.fit(X.iloc[train], y[train])
+    else:
+        # Topline's scorers take `sample_weight` as scikit-learn's estimators do.
+        fit = cast(Callable[..., Any], model.fit)
+        fit(X.iloc[train], y[train], sample_weight=sample_weight)
     fitted = time.perf_counter()
     probability = np.asarray(model.predict_proba(X.iloc[test]))[:, 1]
     done = time.perf_counter()

@@ -252,11 +252,13 @@ def snapshot_rates(snapshots: Snapshots) -> HistoricalRates:
 
 @dataclass(frozen=True)
 class Split:
-    """Row positions of an out-of-time, deal-grouped split and the moment it falls at."""
+    """Row positions of an out-of-time, deal-grouped split and the moment it falls at, with
+    the weight of each training row (`open_moments`)."""
 
     train: np.ndarray
     test: np.ndarray
     cutoff: datetime
+    train_weight: np.ndarray
 
 
 def out_of_time_split(
@@ -264,7 +266,8 @@ def out_of_time_split(
 ) -> Split | None:
     """The latest snapshots holding about `test_share` of the rows are tested on; the earlier
     ones, without the tested deals and labelled as known at the first tested snapshot, are
-    trained on, one row per deal. None when there are fewer than two snapshots with rows."""
+    trained on, one row per deal weighted by the number of its training snapshots
+    (`open_moments`). None when there are fewer than two snapshots with rows."""
     frame = snapshots.frame
     key = snapshots.key
     sizes = frame.groupby("snapshot_at").size().sort_index(ascending=False)
@@ -285,8 +288,10 @@ def out_of_time_split(
         & ~frame[key].isin(tested).to_numpy()
         & (frame[snapshots.known_at] <= cutoff).to_numpy()
     )
-    rows = one_per_deal(frame, np.flatnonzero(train), random_state=random_state, key=key)
-    return Split(rows, np.flatnonzero(in_test), cutoff.to_pydatetime())
+    candidates = np.flatnonzero(train)
+    rows = one_per_deal(frame, candidates, random_state=random_state, key=key)
+    weight = open_moments(frame, candidates, rows, key=key)
+    return Split(rows, np.flatnonzero(in_test), cutoff.to_pydatetime(), weight)
 
 
 def shortage(
@@ -512,6 +517,27 @@ def one_per_deal(
     return np.sort(chosen["row"].to_numpy())
 
 
+def open_moments(
+    frame: pd.DataFrame, rows: np.ndarray, chosen: np.ndarray, *, key: str = "deal_id"
+) -> np.ndarray:
+    """For each row position in `chosen`, how many of the rows `rows` are of its record: the
+    number of snapshot moments the deal (or lead) was open at.
+
+    The scorer sees one snapshot per deal but scores the deals open at a moment, among which a
+    deal open for six months is six times as likely as one open for one. Weighing each row by
+    its moments makes the rows stand for that population. Measured on the medium demo org's
+    out-of-time test (`benchmarks/scoring.py`): unweighted, the deals' rows are 37 % won and
+    the test's 42 %, and the scorer predicted 37.8 % on average (Brier 0.1509); weighted,
+    the rows stand for 42 % won and the scorer predicts 41.2 % (Brier 0.1485, ROC AUC 0.8618
+    against 0.8621, PR AUC 0.8298 against 0.8295). The leads gained too (Brier 0.0928 to 0.0920,
+    ROC AUC 0.8708 to 0.8715).
+    """
+    records = pd.Series(frame[key].to_numpy()[rows])
+    counts = records.value_counts()
+    weight: np.ndarray = counts.reindex(frame[key].to_numpy()[chosen]).to_numpy(dtype=np.float64)
+    return weight
+
+
 def evaluate_deal_scorer(
     session: Session,
     as_of: datetime,
@@ -556,7 +582,9 @@ def evaluate_snapshots(
     X = snapshots.frame[[*categorical, *numeric]]
     train = split.train
     scorer = new_scorer(len(train), random_state)
-    scores, probability = score_method(scorer, X, y, train, split.test)
+    scores, probability = score_method(
+        scorer, X, y, train, split.test, sample_weight=split.train_weight
+    )
     measured: dict[str, MethodScores] = {}
     if baselines:
         measured["logistic_regression"], _ = score_method(
@@ -604,11 +632,17 @@ def fit_deal_scorer(snapshots: Snapshots, *, random_state: int = 0) -> TabularSc
 def fit_scorer(
     snapshots: Snapshots, features: list[str], *, random_state: int = 0
 ) -> TabularScorer:
-    """Topline's scorer fitted on the `features` of labelled snapshots, one per record."""
+    """Topline's scorer fitted on the `features` of labelled snapshots, one per record weighted
+    by its number of snapshots (`open_moments`)."""
     frame = snapshots.frame
-    rows = one_per_deal(frame, np.arange(len(frame)), random_state=random_state, key=snapshots.key)
+    every = np.arange(len(frame))
+    rows = one_per_deal(frame, every, random_state=random_state, key=snapshots.key)
     scorer = new_scorer(len(rows), random_state)
-    return scorer.fit(frame.iloc[rows][features], snapshots.outcomes[rows])
+    return scorer.fit(
+        frame.iloc[rows][features],
+        snapshots.outcomes[rows],
+        sample_weight=open_moments(frame, every, rows, key=snapshots.key),
+    )
 
 
 def calibration_json(table: list[CalibrationBin]) -> list[dict[str, Any]]:
