@@ -23,6 +23,16 @@ def test_category_text_is_stripped_and_blank_is_missing() -> None:
     assert text[3] == text[4] == "1"
 
 
+def test_category_text_is_each_cell_made_text_keeping_the_index() -> None:
+    # Made text once per distinct value: every cell still gets its own value's text.
+    column = pd.Series([" a", 2.5, np.nan, "a ", 7, pd.NA, " ", "b"] * 3, index=range(100, 124))
+    expected = [None if pd.isna(v) or not str(v).strip() else str(v).strip() for v in column]
+    text = as_text(column)
+    assert text.index.tolist() == column.index.tolist()
+    assert text.where(text.notna(), None).tolist() == expected
+    assert as_text(pd.Series([], dtype=object)).empty
+
+
 @pytest.mark.parametrize(
     ("value", "zeros"),
     [(250_000, 4), (48_730, 1), (7, 0), (-3_000, 3), (1_000_000, 6), (0, None), (12.5, None)],

@@ -37,11 +37,14 @@ def as_text(column: pd.Series) -> pd.Series:
 
     Blank text counts as missing, because a CSV's empty cell and a space mean the same.
     """
-    present = column.notna()
-    text = pd.Series(np.nan, index=column.index, dtype=object)
-    text[present] = column[present].astype(str).str.strip()
-    text[text == ""] = np.nan
-    return text
+    # Each distinct value is made text once: a column holds few distinct categories and many
+    # rows (scoring 100k deals spent a tenth of its time here when every cell was converted).
+    codes, distinct = pd.factorize(column)
+    text = pd.Series(distinct, dtype=column.dtype).astype(str).str.strip()
+    cleaned = np.append(text.to_numpy(dtype=object), np.nan)
+    cleaned[cleaned == ""] = np.nan
+    # Missing cells have code -1: the last entry.
+    return pd.Series(cleaned[codes], index=column.index, dtype=object)
 
 
 def as_numbers(column: pd.Series) -> np.ndarray:

@@ -266,21 +266,59 @@ def _store_scores(
         factors = _scorer_factors(predictor, features, columns, describe)
     else:
         factors = [None] * len(features)
-    rows = [
-        {
-            key: record_id,
-            "model_id": model.id,
-            "probability": float(chance),
-            "factors": explained,
-            "scored_at": as_of,
-        }
-        for record_id, chance, explained in zip(
-            features[key].tolist(), np.clip(probability, 0.0, 1.0), factors, strict=True
+    records = features[key].tolist()
+    chances = np.clip(probability, 0.0, 1.0).tolist()
+    _insert_scores(session, cast(Table, table), key, model.id, records, chances, factors, as_of)
+    return len(records)
+
+
+def _insert_scores(
+    session: Session,
+    table: Table,
+    key: str,
+    model_id: int,
+    records: list[int],
+    chances: list[float],
+    factors: list[dict[str, Any] | None],
+    as_of: datetime,
+) -> None:
+    """Insert one score row per record.
+
+    On SQLite the rows go to the driver's `executemany` with their values already in stored
+    form: the moment is converted once, not once per row as a Core insert does, and that
+    per-row work was most of the insert's 0.9 s on 100k deals (0.3 s this way). PostgreSQL
+    takes a Core insert, which SQLAlchemy sends as multi-row VALUES batches.
+    """
+    connection = session.connection()
+    dialect = connection.dialect
+    if dialect.name != "sqlite":
+        columns = (key, "model_id", "probability", "factors", "scored_at")
+        session.execute(
+            insert(table),
+            [
+                dict(zip(columns, (record, model_id, chance, explained, as_of), strict=True))
+                for record, chance, explained in zip(records, chances, factors, strict=True)
+            ],
         )
-    ]
-    # A Core insert: the ORM's bulk path spent a fifth more on 100k rows for nothing used here.
-    session.execute(insert(cast(Table, table)), rows)
-    return len(rows)
+        return
+    stored_at = _stored(table, "scored_at", dialect)(as_of)
+    stored_factors = _stored(table, "factors", dialect)
+    rows = [
+        (record, model_id, chance, None if explained is None else stored_factors(explained),
+         stored_at)
+        for record, chance, explained in zip(records, chances, factors, strict=True)
+    ]  # fmt: skip
+    connection.exec_driver_sql(
+        f"INSERT INTO {table.name} ({key}, model_id, probability, factors, scored_at) "
+        "VALUES (?, ?, ?, ?, ?)",
+        rows,
+    )
+
+
+def _stored(table: Table, column: str, dialect: Any) -> Callable[[Any], Any]:
+    """The column type's conversion of a value into what the driver stores."""
+    process = table.c[column].type.bind_processor(dialect)
+    return process if process is not None else (lambda value: value)
 
 
 @dataclass(frozen=True)
