@@ -23,16 +23,31 @@ T = TypeVar("T")
 REFUSAL_ENDS_REQUEST = "topline_refusal_ends_request"
 
 
+@dataclass(frozen=True)
+class RequestWork:
+    """How a request's blocking work runs: `writing` when its transaction began as a writer
+    (POST, PUT, PATCH, DELETE); `on_event_loop` when it runs on the event loop itself (see
+    `topline.web.routing.reads_one_record`), where nothing may wait for a lock."""
+
+    writing: bool
+    on_event_loop: bool = False
+
+
+class MustRunInThread(Exception):
+    """Raised by work running on the event loop that would have to wait (e.g. for SQLite's
+    write lock): the route rolls back and runs the request again in a worker thread."""
+
+
 class InThread(Generic[T]):
-    """A dependency's value, worked out in the request's worker thread when the route runs.
+    """A dependency's value, worked out with the request's blocking work when the route runs.
 
     A dependency that must read the database returns `InThread(compute)` instead of blocking
-    the event loop; `topline.web.routing.TransactionRoute` calls `compute(writing)` in the
-    request's worker thread before the endpoint and passes the result on. `writing` tells
-    whether the request's transaction began as a writer (POST, PUT, PATCH, DELETE).
+    the event loop; `topline.web.routing.TransactionRoute` calls `compute(work)` (a
+    `RequestWork`) in the request's worker thread before the endpoint, or on the event loop for
+    a quick read, and passes the result on.
     """
 
-    def __init__(self, compute: Callable[[bool], T]) -> None:
+    def __init__(self, compute: Callable[[RequestWork], T]) -> None:
         self.compute = compute
 
 
@@ -101,7 +116,7 @@ async def current_user(request: Request, session: DbSession) -> InThread[User]:
     user_id = signed_in_user_id(request)
     if user_id is None:
         raise LoginRequired("Sign in to continue.")
-    return InThread(lambda _writing: _signed_in_user(request, session, user_id))
+    return InThread(lambda _work: _signed_in_user(request, session, user_id))
 
 
 def _signed_in_user(request: Request, session: Session, user_id: int) -> User:

@@ -33,7 +33,7 @@ from topline.web.api.common import (
 )
 from topline.web.api.exports import export_columns, export_response, export_responses
 from topline.web.deps import DbSession
-from topline.web.routing import TransactionRoute
+from topline.web.routing import TransactionRoute, reads_one_record
 
 router = APIRouter(prefix="/accounts", tags=["accounts"], route_class=TransactionRoute)
 
@@ -194,6 +194,7 @@ def create_account(session: DbSession, user: ApiUser, body: AccountCreate) -> Ac
 
 
 @router.get("/{account_id:int}", response_model=AccountRead, responses=errors(404))
+@reads_one_record
 def get_account(session: DbSession, user: ApiUser, account_id: AccountId) -> AccountRead:
     """One account."""
     return AccountRead.model_validate(access.get_visible(session, Account, account_id, user))

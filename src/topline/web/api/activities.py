@@ -19,7 +19,7 @@ from topline.types import MAX_ID, IsoDateTime
 from topline.web.api.common import ApiUser, Cursor, Limit, Page, WithTotal, audit, errors, paginate
 from topline.web.api.exports import export_columns, export_response, export_responses
 from topline.web.deps import DbSession
-from topline.web.routing import TransactionRoute
+from topline.web.routing import TransactionRoute, reads_one_record
 
 router = APIRouter(prefix="/activities", tags=["activities"], route_class=TransactionRoute)
 R = TypeVar("R")
@@ -167,6 +167,7 @@ def create_activity(session: DbSession, user: ApiUser, body: ActivityCreate) -> 
 
 
 @router.get("/{activity_id:int}", response_model=ActivityRead, responses=errors(404))
+@reads_one_record
 def get_activity(session: DbSession, user: ApiUser, activity_id: ActivityId) -> ActivityRead:
     """One activity."""
     return ActivityRead.model_validate(access.get_visible(session, Activity, activity_id, user))

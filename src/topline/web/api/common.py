@@ -25,7 +25,13 @@ from topline.errors import NotFound, StaleRecord
 from topline.storage.db import write_transaction
 from topline.storage.locking import Versioned
 from topline.types import MAX_ID
-from topline.web.deps import REFUSAL_ENDS_REQUEST, DbSession, InThread
+from topline.web.deps import (
+    REFUSAL_ENDS_REQUEST,
+    DbSession,
+    InThread,
+    MustRunInThread,
+    RequestWork,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -53,15 +59,18 @@ async def api_user(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise InvalidToken("send a personal API token as 'Authorization: Bearer tl_…'")
     token = credentials.credentials
-    return InThread(lambda writing: _authenticate(session, token, writing=writing))
+    return InThread(lambda work: _authenticate(session, token, work))
 
 
-def _authenticate(session: Session, token: str, *, writing: bool) -> User:
+def _authenticate(session: Session, token: str, work: RequestWork) -> User:
     # An API endpoint never catches a refusal: it fails the request, which rolls back whole.
     session.info[REFUSAL_ENDS_REQUEST] = True
     user, use = check_token(session, token)
-    if use is not None and writing:
+    if use is not None and work.writing:
         record_token_use(session, use)
+    elif use is not None and work.on_event_loop:
+        # Recording the use may wait for SQLite's write lock, which the event loop must not.
+        raise MustRunInThread
     elif use is not None:
         _record_use(session, use)
     return user

@@ -29,7 +29,7 @@ from topline.web.api.common import (
 )
 from topline.web.api.exports import export_columns, export_response, export_responses
 from topline.web.deps import DbSession
-from topline.web.routing import TransactionRoute
+from topline.web.routing import TransactionRoute, reads_one_record
 
 router = APIRouter(prefix="/contacts", tags=["contacts"], route_class=TransactionRoute)
 
@@ -141,6 +141,7 @@ def create_contact(session: DbSession, user: ApiUser, body: ContactCreate) -> Co
 
 
 @router.get("/{contact_id:int}", response_model=ContactRead, responses=errors(404))
+@reads_one_record
 def get_contact(session: DbSession, user: ApiUser, contact_id: ContactId) -> ContactRead:
     """One contact."""
     return ContactRead.model_validate(access.get_visible(session, Contact, contact_id, user))

@@ -46,7 +46,7 @@ from topline.web.api.common import (
 )
 from topline.web.api.exports import export_columns, export_response, export_responses
 from topline.web.deps import DbSession
-from topline.web.routing import TransactionRoute
+from topline.web.routing import TransactionRoute, reads_one_record
 
 router = APIRouter(prefix="/deals", tags=["deals"], route_class=TransactionRoute)
 
@@ -238,6 +238,7 @@ def create_deal(session: DbSession, user: ApiUser, body: DealCreate) -> DealRead
 
 
 @router.get("/{deal_id:int}", response_model=DealRead, responses=errors(404))
+@reads_one_record
 def get_deal(session: DbSession, user: ApiUser, deal_id: DealId) -> DealRead:
     """One deal."""
     return DealRead.model_validate(access.get_visible_row(session, Deal, deal_id, user))

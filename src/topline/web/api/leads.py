@@ -49,7 +49,7 @@ from topline.web.api.common import (
 )
 from topline.web.api.exports import export_columns, export_response, export_responses
 from topline.web.deps import DbSession
-from topline.web.routing import TransactionRoute
+from topline.web.routing import TransactionRoute, reads_one_record
 
 router = APIRouter(prefix="/leads", tags=["leads"], route_class=TransactionRoute)
 
@@ -210,6 +210,7 @@ def create_lead(session: DbSession, user: ApiUser, body: LeadCreate) -> LeadRead
 
 
 @router.get("/{lead_id:int}", response_model=LeadRead, responses=errors(404))
+@reads_one_record
 def get_lead(session: DbSession, user: ApiUser, lead_id: LeadId) -> LeadRead:
     """One lead."""
     return LeadRead.model_validate(access.get_visible(session, Lead, lead_id, user))

@@ -27,7 +27,7 @@ from topline.web.api.common import (
     paginate,
 )
 from topline.web.deps import DbSession
-from topline.web.routing import TransactionRoute
+from topline.web.routing import TransactionRoute, reads_one_record
 
 router = APIRouter(prefix="/teams", tags=["teams"], route_class=TransactionRoute)
 
@@ -74,6 +74,7 @@ def list_teams(
 
 
 @router.get("/{team_id:int}", response_model=TeamRead, responses=errors(404))
+@reads_one_record
 def get_team(session: DbSession, user: ApiUser, team_id: TeamId) -> TeamRead:
     """One team."""
     return TeamRead.model_validate(_team(session, team_id))

@@ -27,7 +27,7 @@ from topline.web.api.common import (
     paginate,
 )
 from topline.web.deps import DbSession
-from topline.web.routing import TransactionRoute
+from topline.web.routing import TransactionRoute, reads_one_record
 
 router = APIRouter(prefix="/users", tags=["users"], route_class=TransactionRoute)
 
@@ -94,6 +94,7 @@ def get_me(user: ApiUser) -> UserRead:
 
 # `:int` keeps /users/me out of this route, so other methods on /users/me answer 405.
 @router.get("/{user_id:int}", response_model=UserRead, responses=errors(404))
+@reads_one_record
 def get_user(session: DbSession, user: ApiUser, user_id: UserId) -> UserRead:
     """One person in the caller's scope."""
     return UserRead.model_validate(access.get_visible(session, User, user_id, user))
