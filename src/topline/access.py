@@ -25,6 +25,7 @@ from topline.audit.models import AuditEntry
 from topline.auth.enums import Role
 from topline.auth.models import Team, User
 from topline.auth.service import visible_user_ids_query
+from topline.auth.viewers import Viewer
 from topline.crm.models import Account, Activity, Contact, Deal, Lead
 from topline.errors import Conflict, MissingReference, NotFound, PermissionDenied
 from topline.forecasting.models import ForecastSubmission
@@ -33,7 +34,7 @@ from topline.quotas.models import Quota
 Row = TypeVar("Row")
 
 
-def _in_scope(column: Any, viewer: User) -> ColumnElement[bool] | None:
+def _in_scope(column: Any, viewer: Viewer) -> ColumnElement[bool] | None:
     """`column` holds the id of someone the viewer may see."""
     if viewer.role == Role.ADMIN:
         return None
@@ -44,12 +45,12 @@ def _in_scope(column: Any, viewer: User) -> ColumnElement[bool] | None:
     return column.in_(query)  # type: ignore[no-any-return]
 
 
-def deals_filter(viewer: User) -> ColumnElement[bool] | None:
+def deals_filter(viewer: Viewer) -> ColumnElement[bool] | None:
     """Deals owned by someone in the viewer's scope."""
     return _in_scope(Deal.owner_id, viewer)
 
 
-def accounts_filter(viewer: User) -> ColumnElement[bool] | None:
+def accounts_filter(viewer: Viewer) -> ColumnElement[bool] | None:
     """Accounts owned by, or with a deal owned by, someone in the viewer's scope."""
     owned = _in_scope(Account.owner_id, viewer)
     if owned is None:
@@ -60,7 +61,7 @@ def accounts_filter(viewer: User) -> ColumnElement[bool] | None:
     return or_(owned, Account.id.in_(sold_to))
 
 
-def contacts_filter(viewer: User) -> ColumnElement[bool] | None:
+def contacts_filter(viewer: Viewer) -> ColumnElement[bool] | None:
     """Contacts at accounts the viewer may see."""
     accounts = accounts_filter(viewer)
     if accounts is None:
@@ -68,7 +69,7 @@ def contacts_filter(viewer: User) -> ColumnElement[bool] | None:
     return Contact.account_id.in_(select(Account.id).where(accounts))
 
 
-def leads_filter(viewer: User) -> ColumnElement[bool] | None:
+def leads_filter(viewer: Viewer) -> ColumnElement[bool] | None:
     """Leads owned by someone in scope; managers also see unassigned leads to route them."""
     owned = _in_scope(Lead.owner_id, viewer)
     if owned is None or viewer.role == Role.REP:
@@ -76,17 +77,17 @@ def leads_filter(viewer: User) -> ColumnElement[bool] | None:
     return or_(owned, Lead.owner_id.is_(None))
 
 
-def activities_filter(viewer: User) -> ColumnElement[bool] | None:
+def activities_filter(viewer: Viewer) -> ColumnElement[bool] | None:
     """Activities logged by someone in the viewer's scope."""
     return _in_scope(Activity.user_id, viewer)
 
 
-def users_filter(viewer: User) -> ColumnElement[bool] | None:
+def users_filter(viewer: Viewer) -> ColumnElement[bool] | None:
     """The people in the viewer's scope (a rep sees only themself)."""
     return _in_scope(User.id, viewer)
 
 
-def quotas_filter(viewer: User) -> ColumnElement[bool] | None:
+def quotas_filter(viewer: Viewer) -> ColumnElement[bool] | None:
     """Quotas of people in scope, and of teams led by someone in scope."""
     personal = _in_scope(Quota.user_id, viewer)
     if personal is None:
@@ -96,12 +97,12 @@ def quotas_filter(viewer: User) -> ColumnElement[bool] | None:
     return or_(personal, Quota.team_id.in_(select(Team.id).where(team_lead)))
 
 
-def forecasts_filter(viewer: User) -> ColumnElement[bool] | None:
+def forecasts_filter(viewer: Viewer) -> ColumnElement[bool] | None:
     """Forecast calls for the number of someone in scope."""
     return _in_scope(ForecastSubmission.user_id, viewer)
 
 
-def audit_filter(viewer: User) -> ColumnElement[bool] | None:
+def audit_filter(viewer: Viewer) -> ColumnElement[bool] | None:
     """Audit entries written by people in scope. Reps do not read the audit log."""
     if viewer.role == Role.REP:
         raise PermissionDenied("the audit log is for managers and admins")
@@ -121,7 +122,7 @@ FILTERS = {
 }
 
 
-def scoped(stmt: Select[Any], model: type[Any], viewer: User) -> Select[Any]:
+def scoped(stmt: Select[Any], model: type[Any], viewer: Viewer) -> Select[Any]:
     """`stmt` restricted to the rows of `model` the viewer may see."""
     condition = FILTERS[model](viewer)
     return stmt if condition is None else stmt.where(condition)
@@ -131,7 +132,7 @@ def get_visible(
     session: Session,
     model: type[Row],
     record_id: int,
-    viewer: User,
+    viewer: Viewer,
     *,
     options: Sequence[ORMOption] = (),
     for_update: bool = False,
@@ -150,7 +151,9 @@ def get_visible(
     return record  # type: ignore[no-any-return]
 
 
-def get_visible_row(session: Session, model: type[Any], record_id: int, viewer: User) -> RowMapping:
+def get_visible_row(
+    session: Session, model: type[Any], record_id: int, viewer: Viewer
+) -> RowMapping:
     """`get_visible` for a read that only answers the record: its columns as a mapping, without
     the ORM's identity map and change tracking (measured: about half the cost of a read)."""
     stmt = _statement(model, viewer, None)
@@ -170,7 +173,7 @@ _STATEMENTS_KEPT = 4096
 
 def _statement(
     model: type[Any],
-    viewer: User,
+    viewer: Viewer,
     options: tuple[ORMOption, ...] | None,
     *,
     for_update: bool = False,
@@ -226,7 +229,7 @@ def require_assignable(session: Session, viewer: User, owner: User) -> None:
         raise PermissionDenied(f"{owner.email} is not in your team")
 
 
-def require_editable(viewer: User, record: Account | Deal | Lead | Activity) -> None:
+def require_editable(viewer: Viewer, record: Account | Deal | Lead | Activity) -> None:
     """Reps change only what they own (or logged); managers and admins what they can see."""
     if viewer.role != Role.REP:
         return
@@ -235,7 +238,7 @@ def require_editable(viewer: User, record: Account | Deal | Lead | Activity) -> 
         raise PermissionDenied(f"reps can only change their own {_noun(type(record))}s")
 
 
-def require_role(viewer: User, *roles: Role) -> None:
+def require_role(viewer: Viewer, *roles: Role) -> None:
     """Refuse unless the viewer has one of `roles`."""
     if viewer.role not in roles:
         allowed = " or ".join(role.value for role in roles)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,11 +16,14 @@ from topline.auth.tokens import (
     InvalidToken,
     TokenNotFound,
     authenticate_token,
+    check_token,
+    check_token_caller,
     create_token,
     hash_token,
     list_tokens,
     revoke_token,
 )
+from topline.auth.viewers import Caller
 
 T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 
@@ -88,6 +92,33 @@ def test_token_of_a_deactivated_user_is_refused(session: Session) -> None:
 def test_unknown_or_malformed_tokens_are_refused(session: Session, plain: str) -> None:
     with pytest.raises(InvalidToken):
         authenticate_token(session, plain, at=T0)
+
+
+def test_the_caller_check_answers_and_refuses_as_the_user_check(session: Session) -> None:
+    # Reads of one record check the token without the ORM's User: the same answers.
+    manager = make_user(session, role=Role.MANAGER)
+    _, fresh = create_token(session, user=manager, name="ok", at=T0)
+    revoked, was_revoked = create_token(session, user=manager, name="gone", at=T0)
+    revoke_token(session, revoked.id, actor=manager, at=T0)
+    _, expired = create_token(
+        session, user=manager, name="old", expires_at=T0 + timedelta(hours=1), at=T0
+    )
+    leaver = make_user(session)
+    _, inactive = create_token(session, user=leaver, name="left", at=T0)
+    leaver.active = False
+    session.flush()
+
+    assert check_token_caller(session, fresh, at=T0)[0] == Caller(manager.id, Role.MANAGER)
+    later = T0 + timedelta(hours=2)
+    for plain in (fresh, was_revoked, expired, inactive, "tl_unknown", "xx_abc", "tl_" + "x" * 300):
+        try:
+            user, use = check_token(session, plain, at=later)
+        except InvalidToken as error:
+            with pytest.raises(InvalidToken, match=f"^{re.escape(str(error))}$"):
+                check_token_caller(session, plain, at=later)
+        else:
+            caller, caller_use = check_token_caller(session, plain, at=later)
+            assert (caller.id, caller.role, caller_use) == (user.id, user.role, use)
 
 
 def test_last_used_is_written_at_most_once_a_minute(session: Session) -> None:

@@ -132,7 +132,7 @@ def test_a_token_use_due_on_a_quick_read_is_recorded_from_a_thread(
         session.commit()
     checked: list[int] = []
     recorded: list[int] = []
-    check_token, record_use = common.check_token, common._record_use
+    check_token, record_use = common.check_token_caller, common._record_use
 
     def spy_check(*args: Any, **kwargs: Any) -> Any:
         checked.append(threading.get_ident())
@@ -142,7 +142,7 @@ def test_a_token_use_due_on_a_quick_read_is_recorded_from_a_thread(
         recorded.append(threading.get_ident())
         record_use(*args, **kwargs)
 
-    monkeypatch.setattr(common, "check_token", spy_check)
+    monkeypatch.setattr(common, "check_token_caller", spy_check)
     monkeypatch.setattr(common, "_record_use", spy_record)
     app = create_app(Settings(database_url=str(engine.url), secret_key="k"), engine=engine)
     loop: list[int] = []

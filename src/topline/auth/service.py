@@ -21,6 +21,7 @@ from topline.auth.errors import (
 from topline.auth.models import Team, User
 from topline.auth.passwords import burn_verification, hash_password, verify_password
 from topline.auth.schemas import TeamUpdate, UserUpdate
+from topline.auth.viewers import Viewer
 from topline.clock import ensure_utc, utcnow
 from topline.errors import Conflict, MissingReference
 from topline.storage.db import refuse_duplicates
@@ -333,7 +334,7 @@ def _check_another_admin(session: Session, user: User, field: str) -> None:
         )
 
 
-def visible_user_ids_query(viewer: User) -> Select[tuple[int]] | None:
+def visible_user_ids_query(viewer: Viewer) -> Select[tuple[int]] | None:
     """Whose records `viewer` may see, as a query of user ids to use in `IN (…)`; None for all.
 
     A manager sees themself and everyone below them in the reporting line, at any depth; a rep

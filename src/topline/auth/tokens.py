@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from topline.auth.enums import Role
 from topline.auth.errors import InvalidUser
 from topline.auth.models import ApiToken, User
+from topline.auth.viewers import Caller
 from topline.clock import ensure_utc, utcnow
 from topline.errors import NotAuthenticated, NotFound
 
@@ -104,21 +105,52 @@ def check_token(
     """The active user a bearer token belongs to (else `InvalidToken`), and the use to record
     when the token's `last_used_at` is older than `LAST_USED_RESOLUTION`. Only reads."""
     now = ensure_utc(at or utcnow())
-    if not plain.startswith(TOKEN_PREFIX) or len(plain) > 200:
-        raise InvalidToken("invalid API token")
     # One query for the token and its user: this runs on every API request.
-    row = session.execute(_TOKEN_LOOKUP, {"token_hash": hash_token(plain)}).one_or_none()
+    row = session.execute(_TOKEN_LOOKUP, {"token_hash": _hashed(plain)}).one_or_none()
     if row is None:
         raise InvalidToken("invalid or revoked API token")
     user, token_id, expires_at, revoked_at, last_used_at = row
+    use = _checked(token_id, expires_at, revoked_at, last_used_at, user.active, now)
+    return user, use
+
+
+def check_token_caller(
+    session: Session, plain: str, *, at: datetime | None = None
+) -> tuple[Caller, TokenUse | None]:
+    """`check_token` answering the user's id and role only, read without the ORM: a read of
+    one record needs no more, and building the `User` cost a fifth of such a read."""
+    now = ensure_utc(at or utcnow())
+    row = session.connection().execute(_CALLER_LOOKUP, {"token_hash": _hashed(plain)}).one_or_none()
+    if row is None:
+        raise InvalidToken("invalid or revoked API token")
+    user_id, role, active, token_id, expires_at, revoked_at, last_used_at = row
+    use = _checked(token_id, expires_at, revoked_at, last_used_at, active, now)
+    return Caller(user_id, role), use
+
+
+def _hashed(plain: str) -> str:
+    if not plain.startswith(TOKEN_PREFIX) or len(plain) > 200:
+        raise InvalidToken("invalid API token")
+    return hash_token(plain)
+
+
+def _checked(
+    token_id: int,
+    expires_at: datetime | None,
+    revoked_at: datetime | None,
+    last_used_at: datetime | None,
+    active: bool,
+    now: datetime,
+) -> TokenUse | None:
+    """Refuse a revoked or expired token or an inactive user; else the use to record, if due."""
     if revoked_at is not None:
         raise InvalidToken("invalid or revoked API token")
     if expires_at is not None and expires_at <= now:
         raise InvalidToken("this API token has expired")
-    if not user.active:
+    if not active:
         raise InvalidToken("the token belongs to an inactive user")
     due = last_used_at is None or now - last_used_at >= LAST_USED_RESOLUTION
-    return user, TokenUse(token_id, now) if due else None
+    return TokenUse(token_id, now) if due else None
 
 
 # Built once: building the statement on each request cost as much as running it.
@@ -126,6 +158,20 @@ _TOKEN_LOOKUP = (
     select(User, ApiToken.id, ApiToken.expires_at, ApiToken.revoked_at, ApiToken.last_used_at)
     .join(ApiToken, ApiToken.user_id == User.id)
     .where(ApiToken.token_hash == bindparam("token_hash"))
+)
+_USERS, _TOKENS = User.__table__, ApiToken.__table__
+_CALLER_LOOKUP = (
+    select(
+        _USERS.c.id,
+        _USERS.c.role,
+        _USERS.c.active,
+        _TOKENS.c.id,
+        _TOKENS.c.expires_at,
+        _TOKENS.c.revoked_at,
+        _TOKENS.c.last_used_at,
+    )
+    .join_from(_USERS, _TOKENS, _TOKENS.c.user_id == _USERS.c.id)
+    .where(_TOKENS.c.token_hash == bindparam("token_hash"))
 )
 
 

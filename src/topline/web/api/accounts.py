@@ -21,6 +21,7 @@ from topline.errors import InvalidInput
 from topline.exporters.tables import ExportFormat
 from topline.types import MAX_ID, IsoDateTime, Text
 from topline.web.api.common import (
+    ApiCaller,
     ApiUser,
     Cursor,
     Limit,
@@ -195,7 +196,7 @@ def create_account(session: DbSession, user: ApiUser, body: AccountCreate) -> Ac
 
 @router.get("/{account_id:int}", response_model=AccountRead, responses=errors(404))
 @reads_one_record
-def get_account(session: DbSession, user: ApiUser, account_id: AccountId) -> AccountRead:
+def get_account(session: DbSession, user: ApiCaller, account_id: AccountId) -> AccountRead:
     """One account."""
     return AccountRead.model_validate(access.get_visible(session, Account, account_id, user))
 

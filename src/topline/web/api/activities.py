@@ -16,7 +16,17 @@ from topline.crm.models import Account, Activity, Contact, Deal, Lead
 from topline.crm.schemas import ActivityCreate, ActivityRead, EmailActivityCreate
 from topline.exporters.tables import ExportFormat
 from topline.types import MAX_ID, IsoDateTime
-from topline.web.api.common import ApiUser, Cursor, Limit, Page, WithTotal, audit, errors, paginate
+from topline.web.api.common import (
+    ApiCaller,
+    ApiUser,
+    Cursor,
+    Limit,
+    Page,
+    WithTotal,
+    audit,
+    errors,
+    paginate,
+)
 from topline.web.api.exports import export_columns, export_response, export_responses
 from topline.web.deps import DbSession
 from topline.web.routing import TransactionRoute, reads_one_record
@@ -168,6 +178,6 @@ def create_activity(session: DbSession, user: ApiUser, body: ActivityCreate) -> 
 
 @router.get("/{activity_id:int}", response_model=ActivityRead, responses=errors(404))
 @reads_one_record
-def get_activity(session: DbSession, user: ApiUser, activity_id: ActivityId) -> ActivityRead:
+def get_activity(session: DbSession, user: ApiCaller, activity_id: ActivityId) -> ActivityRead:
     """One activity."""
     return ActivityRead.model_validate(access.get_visible(session, Activity, activity_id, user))

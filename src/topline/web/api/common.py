@@ -20,7 +20,14 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from topline.audit.service import record_audit
 from topline.auth.models import User
-from topline.auth.tokens import InvalidToken, TokenUse, check_token, record_token_use
+from topline.auth.tokens import (
+    InvalidToken,
+    TokenUse,
+    check_token,
+    check_token_caller,
+    record_token_use,
+)
+from topline.auth.viewers import Caller
 from topline.errors import NotFound, StaleRecord
 from topline.storage.db import write_transaction
 from topline.storage.locking import Versioned
@@ -56,16 +63,38 @@ async def api_user(
 
     The token is looked up in the request's worker thread (see `topline.web.routing`).
     """
+    token = _bearer_token(credentials)
+    return InThread(lambda work: _authenticate(session, token, work, check_token))
+
+
+def _bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise InvalidToken("send a personal API token as 'Authorization: Bearer tl_…'")
-    token = credentials.credentials
-    return InThread(lambda work: _authenticate(session, token, work))
+    return credentials.credentials
 
 
-def _authenticate(session: Session, token: str, work: RequestWork) -> User:
+async def api_caller(
+    session: DbSession,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> InThread[Caller]:
+    """`api_user` as a `Caller` (id and role), for reads of one record: the same token check
+    and refusals, without building the ORM's `User`."""
+    token = _bearer_token(credentials)
+    return InThread(lambda work: _authenticate(session, token, work, check_token_caller))
+
+
+Person = TypeVar("Person", User, Caller)
+
+
+def _authenticate(
+    session: Session,
+    token: str,
+    work: RequestWork,
+    check: Callable[[Session, str], tuple[Person, TokenUse | None]],
+) -> Person:
     # An API endpoint never catches a refusal: it fails the request, which rolls back whole.
     session.info[REFUSAL_ENDS_REQUEST] = True
-    user, use = check_token(session, token)
+    user, use = check(session, token)
     if use is not None and work.writing:
         record_token_use(session, use)
     elif use is not None and work.on_event_loop:
@@ -92,6 +121,8 @@ def _record_use(session: Session, use: TokenUse) -> None:
 
 # Endpoints receive the User: their route resolves the InThread first.
 ApiUser = Annotated[User, Depends(api_user)]
+# Reads of one record receive the Caller.
+ApiCaller = Annotated[Caller, Depends(api_caller)]
 
 
 class ErrorDetail(BaseModel):

@@ -17,6 +17,7 @@ from topline.crm.schemas import ContactCreate, ContactPatch, ContactRead, Contac
 from topline.exporters.tables import ExportFormat
 from topline.types import MAX_ID, Text
 from topline.web.api.common import (
+    ApiCaller,
     ApiUser,
     Cursor,
     Limit,
@@ -142,7 +143,7 @@ def create_contact(session: DbSession, user: ApiUser, body: ContactCreate) -> Co
 
 @router.get("/{contact_id:int}", response_model=ContactRead, responses=errors(404))
 @reads_one_record
-def get_contact(session: DbSession, user: ApiUser, contact_id: ContactId) -> ContactRead:
+def get_contact(session: DbSession, user: ApiCaller, contact_id: ContactId) -> ContactRead:
     """One contact."""
     return ContactRead.model_validate(access.get_visible(session, Contact, contact_id, user))
 

@@ -34,6 +34,7 @@ from topline.errors import InvalidInput, MissingReference
 from topline.exporters.tables import ExportFormat
 from topline.types import MAX_ID, IsoDate, IsoDateTime, Text
 from topline.web.api.common import (
+    ApiCaller,
     ApiUser,
     Cursor,
     Limit,
@@ -239,7 +240,7 @@ def create_deal(session: DbSession, user: ApiUser, body: DealCreate) -> DealRead
 
 @router.get("/{deal_id:int}", response_model=DealRead, responses=errors(404))
 @reads_one_record
-def get_deal(session: DbSession, user: ApiUser, deal_id: DealId) -> DealRead:
+def get_deal(session: DbSession, user: ApiCaller, deal_id: DealId) -> DealRead:
     """One deal."""
     return DealRead.model_validate(access.get_visible_row(session, Deal, deal_id, user))
 

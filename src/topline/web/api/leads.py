@@ -37,6 +37,7 @@ from topline.errors import MissingReference, PermissionDenied
 from topline.exporters.tables import ExportFormat
 from topline.types import MAX_ID, IsoDateTime, Text
 from topline.web.api.common import (
+    ApiCaller,
     ApiUser,
     Cursor,
     Limit,
@@ -211,7 +212,7 @@ def create_lead(session: DbSession, user: ApiUser, body: LeadCreate) -> LeadRead
 
 @router.get("/{lead_id:int}", response_model=LeadRead, responses=errors(404))
 @reads_one_record
-def get_lead(session: DbSession, user: ApiUser, lead_id: LeadId) -> LeadRead:
+def get_lead(session: DbSession, user: ApiCaller, lead_id: LeadId) -> LeadRead:
     """One lead."""
     return LeadRead.model_validate(access.get_visible(session, Lead, lead_id, user))
 

@@ -16,6 +16,7 @@ from topline.auth.models import Team, User
 from topline.auth.schemas import TeamCreate, TeamPatch, TeamRead, TeamUpdate
 from topline.types import MAX_ID
 from topline.web.api.common import (
+    ApiCaller,
     ApiUser,
     Cursor,
     Limit,
@@ -75,7 +76,7 @@ def list_teams(
 
 @router.get("/{team_id:int}", response_model=TeamRead, responses=errors(404))
 @reads_one_record
-def get_team(session: DbSession, user: ApiUser, team_id: TeamId) -> TeamRead:
+def get_team(session: DbSession, user: ApiCaller, team_id: TeamId) -> TeamRead:
     """One team."""
     return TeamRead.model_validate(_team(session, team_id))
 

@@ -16,6 +16,7 @@ from topline.auth.models import User
 from topline.auth.schemas import UserCreate, UserPatch, UserRead, UserUpdate
 from topline.types import MAX_ID
 from topline.web.api.common import (
+    ApiCaller,
     ApiUser,
     Cursor,
     Limit,
@@ -95,7 +96,7 @@ def get_me(user: ApiUser) -> UserRead:
 # `:int` keeps /users/me out of this route, so other methods on /users/me answer 405.
 @router.get("/{user_id:int}", response_model=UserRead, responses=errors(404))
 @reads_one_record
-def get_user(session: DbSession, user: ApiUser, user_id: UserId) -> UserRead:
+def get_user(session: DbSession, user: ApiCaller, user_id: UserId) -> UserRead:
     """One person in the caller's scope."""
     return UserRead.model_validate(access.get_visible(session, User, user_id, user))
 
