@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from topline.config import Settings
 from topline.web.app import create_app
-from topline.web.deps import RequestTransaction, get_session, get_transaction
+from topline.web.deps import RequestTransaction, RequestWork, get_session, get_transaction
 
 
 class SavepointTransaction(RequestTransaction):
@@ -23,7 +23,7 @@ class SavepointTransaction(RequestTransaction):
     its own changes only, as a failed request does in the app; everything goes at the end.
     """
 
-    def begin(self) -> None:
+    def begin(self, work: RequestWork) -> None:
         self._savepoint = self.session.begin_nested()
 
     def commit(self) -> None:

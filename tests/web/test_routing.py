@@ -169,3 +169,38 @@ def test_a_token_use_due_on_a_quick_read_is_recorded_from_a_thread(
         assert used is not None and used.last_used_at is not None
         assert utcnow() - used.last_used_at < LAST_USED_RESOLUTION
     engine.dispose()
+
+
+@pytest.mark.parametrize("backend", backends())
+def test_a_quick_read_from_postgresql_commits_each_statement_and_leaves_no_trace(
+    backend: str, tmp_path: Path
+) -> None:
+    engine = fresh_engine(backend, tmp_path, "autocommit")
+    upgrade_database(engine)
+    app = create_app(Settings(database_url=str(engine.url), secret_key="k"), engine=engine)
+    seen: list[bool] = []
+
+    def autocommits(session: Session) -> bool:
+        # psycopg's own flag; SQLite's driver in-process keeps SQLAlchemy's transactions.
+        driver = session.connection().connection.dbapi_connection
+        return getattr(driver, "autocommit", False) is True
+
+    @reads_one_record
+    def quick(session: DbSession) -> None:
+        seen.append(autocommits(session))
+
+    def other(session: DbSession) -> None:
+        seen.append(autocommits(session))
+
+    app.add_api_route("/quick", quick)
+    app.add_api_route("/other", other)
+    with TestClient(app) as client:
+        assert client.get("/quick").status_code == 200
+        assert client.get("/other").status_code == 200
+        assert client.get("/quick").status_code == 200
+
+    # From PostgreSQL a quick read spares the round trips of BEGIN and COMMIT, and the pooled
+    # connection is given back as it was: the next request has its transaction.
+    quick_autocommits = backend == "postgresql"
+    assert seen == [quick_autocommits, False, quick_autocommits]
+    engine.dispose()

@@ -136,7 +136,7 @@ def _run(
     """The request's blocking work, start to finish, in the calling thread."""
     try:
         with write_transaction(transaction.session) if work.writing else nullcontext():
-            transaction.begin()
+            transaction.begin(work)
             try:
                 for name, value in kwargs.items():
                     if isinstance(value, InThread):
