@@ -236,10 +236,6 @@ SUBSCRIPTION_ROWS = text(
 )
 
 
-# The columns `ix_deal_history_deal_valid_from` carries beside its keys on PostgreSQL.
-HISTORY_BY_DEAL_INCLUDE = ["id", "valid_to", "stage_id", "stage_type", "owner_id", "entered_at"]
-
-
 class DealHistory(IdMixin, Base):
     """The full tracked state of a deal after each change, valid over `[valid_from, valid_to)`.
 
@@ -276,7 +272,14 @@ class DealHistory(IdMixin, Base):
             "ix_deal_history_deal_valid_from",
             "deal_id",
             "valid_from",
-            postgresql_include=HISTORY_BY_DEAL_INCLUDE,
+            postgresql_include=[
+                "id",
+                "valid_to",
+                "stage_id",
+                "stage_type",
+                "owner_id",
+                "entered_at",
+            ],
         ),
         # Serves "open pipeline closing in a period, as of T" from the index alone, and the
         # waterfall's deals closing in the period at a moment (with their close and creation).

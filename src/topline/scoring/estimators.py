@@ -437,10 +437,8 @@ class TabularScorer(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         if method not in ("isotonic", "sigmoid"):
             raise ValueError(f"calibration must be auto, isotonic or sigmoid, not {method!r}")
         self.calibration_method_: str = method
-        self.calibrator_: IsotonicRegression | LogisticRegression = _calibrator(method).fit(
-            log_odds.reshape(-1, 1) if method == "sigmoid" else log_odds,
-            target,
-            sample_weight=sample_weight,
+        self.calibrator_: IsotonicRegression | LogisticRegression = _fit_calibrator(
+            method, log_odds, target, sample_weight
         )
 
     def _matrix(self, X: pd.DataFrame) -> np.ndarray:
@@ -466,11 +464,7 @@ class TabularScorer(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         """Calibrated probability for raw model log-odds (what explanations compare)."""
         check_is_fitted(self, "calibrator_")
         values = np.asarray(log_odds, dtype=np.float64)
-        if isinstance(self.calibrator_, IsotonicRegression):
-            result = self.calibrator_.predict(values.ravel())
-        else:
-            result = self.calibrator_.predict_proba(values.reshape(-1, 1))[:, 1]
-        return np.asarray(result, dtype=np.float64).reshape(values.shape)
+        return _calibrated(self.calibrator_, values).reshape(values.shape)
 
     def decision_function(self, X: pd.DataFrame) -> np.ndarray:
         """The model's raw log-odds before calibration (contributions add up to these)."""
@@ -611,13 +605,29 @@ def logistic_regression(
     return Pipeline([("columns", columns), ("model", model)])
 
 
-def _calibrator(method: str) -> Any:
-    """An unfitted calibrator of `method`."""
+def _fit_calibrator(
+    method: str, log_odds: np.ndarray, target: np.ndarray, sample_weight: np.ndarray | None
+) -> IsotonicRegression | LogisticRegression:
+    """A calibrator of `method` ("isotonic" or "sigmoid") fitted on raw log-odds."""
     if method == "isotonic":
-        return IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
+        isotonic = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
+        return isotonic.fit(log_odds, target, sample_weight=sample_weight)
     # Platt scaling: a one-variable logistic regression on the raw log-odds, with next to no
     # penalty because the fold is the only evidence.
-    return LogisticRegression(C=1e4)
+    return LogisticRegression(C=1e4).fit(
+        log_odds.reshape(-1, 1), target, sample_weight=sample_weight
+    )
+
+
+def _calibrated(
+    calibrator: IsotonicRegression | LogisticRegression, log_odds: np.ndarray
+) -> np.ndarray:
+    """The calibrated probability of each raw log-odds (a flat array)."""
+    if isinstance(calibrator, IsotonicRegression):
+        result = calibrator.predict(log_odds.ravel())
+    else:
+        result = calibrator.predict_proba(log_odds.reshape(-1, 1))[:, 1]
+    return np.asarray(result, dtype=np.float64)
 
 
 def better_calibration(
@@ -641,15 +651,8 @@ def better_calibration(
         fit_weight = _rows(sample_weight, fit_rows)
         check_weight = _rows(sample_weight, check_rows)
         for method in errors:
-            calibrator = _calibrator(method)
-            if method == "sigmoid":
-                calibrator.fit(
-                    log_odds[fit_rows].reshape(-1, 1), target[fit_rows], sample_weight=fit_weight
-                )
-                predicted = calibrator.predict_proba(log_odds[check_rows].reshape(-1, 1))[:, 1]
-            else:
-                calibrator.fit(log_odds[fit_rows], target[fit_rows], sample_weight=fit_weight)
-                predicted = calibrator.predict(log_odds[check_rows])
+            calibrator = _fit_calibrator(method, log_odds[fit_rows], target[fit_rows], fit_weight)
+            predicted = _calibrated(calibrator, log_odds[check_rows])
             squared = (predicted - target[check_rows]) ** 2
             errors[method] += float(
                 np.sum(squared if check_weight is None else squared * check_weight)
