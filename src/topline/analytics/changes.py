@@ -249,11 +249,18 @@ def slippage_report(
         .outerjoin(then, then.c.deal_id == first_out.c.deal_id)
         # Only the scope's rows: listed, or part of its pipeline at `since`.
         .where(or_(_owned(scope, before.c.owner_id), open_then))
-        .order_by(before.c.amount_cents.desc(), first_out.c.deal_id)
+    )
+    # The scope's pipeline at `since` is read on another connection meanwhile, in a snapshot
+    # of its own: only a write dated at or before `as_of` landing between the two reads (an
+    # import of past history) could make the share's two figures disagree.
+    found, (_, pipeline_at_since) = read_in_parallel(
+        session,
+        lambda session: session.execute(stmt).all(),
+        lambda session: open_pipeline(session, scope, period, since),
     )
     rows = []
     slipped = 0
-    for row in session.execute(stmt):
+    for row in found:
         slipped += int(row.slipped_cents or 0)
         if row.listed:
             rows.append(
@@ -269,7 +276,8 @@ def slippage_report(
                     back_in_period=bool(row.back_in_period),
                 )
             )
-    _, pipeline_at_since = open_pipeline(session, scope, period, since)
+    # Sorted here: the database would sort every column of the rows, names included.
+    rows.sort(key=lambda row: (-row.amount_cents, row.deal_id))
     summary = SlippageSummary(
         since=since,
         deals_pushed=len(rows),
