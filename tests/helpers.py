@@ -164,6 +164,62 @@ def assert_deal_pushes(session: Session) -> int:
     return sum(count > 0 for count, _ in expected.values())
 
 
+def assert_deal_stays(session: Session) -> int:
+    """Every deal's stays (`DealStay`) are what its history says, worked out here from its
+    rows in time order: a stay begins at each row whose stage differs from the row before.
+    Returns the number of stays."""
+    from itertools import groupby
+
+    from sqlalchemy import select
+
+    from topline.crm.enums import StageType
+    from topline.crm.models import DealHistory, DealStay, Stage
+
+    stages = {stage.id: stage for stage in session.scalars(select(Stage))}
+
+    def advances(reached: int, left: int) -> bool:
+        to, since = stages[reached], stages[left]
+        return to.pipeline_id == since.pipeline_id and (
+            to.type == StageType.WON or (to.type == StageType.OPEN and to.position > since.position)
+        )
+
+    rows = session.execute(
+        select(
+            DealHistory.deal_id, DealHistory.id, DealHistory.valid_from, DealHistory.stage_id
+        ).order_by(DealHistory.deal_id, DealHistory.valid_from, DealHistory.id)
+    ).all()
+    expected = []
+    for deal_id, group in groupby(rows, key=lambda row: row.deal_id):
+        entries = []
+        for row in group:
+            if not entries or entries[-1].stage_id != row.stage_id:
+                entries.append(row)
+        for i, entry in enumerate(entries):
+            if stages[entry.stage_id].type != StageType.OPEN:
+                continue
+            left = entries[i + 1].valid_from if i + 1 < len(entries) else None
+            later, before = entries[i + 1 :], entries[:i][::-1]
+            advanced = [e.valid_from for e in later if advances(e.stage_id, entry.stage_id)]
+            again = [e.valid_from for e in before if e.stage_id == entry.stage_id]
+            opened = [e.valid_from for e in before if stages[e.stage_id].type == StageType.OPEN]
+            expected.append((
+                deal_id, entry.stage_id, entry.id, entry.valid_from, left,
+                None if left is None else (left.date() - entry.valid_from.date()).days,
+                advanced[0] if advanced else None,
+                again[0] if again else None,
+                opened[0] if opened else None,
+            ))  # fmt: skip
+    stored = session.execute(
+        select(
+            DealStay.deal_id, DealStay.stage_id, DealStay.entry_id, DealStay.entered_at,
+            DealStay.left_at, DealStay.days, DealStay.advanced_at, DealStay.previous_at,
+            DealStay.previous_open_at,
+        ).order_by(DealStay.deal_id, DealStay.entered_at, DealStay.entry_id)
+    ).all()  # fmt: skip
+    assert [tuple(row) for row in stored] == expected
+    return len(expected)
+
+
 @contextmanager
 def rolled_back(engine: Engine) -> Iterator[Session]:
     """A session on `engine` inside a transaction that is rolled back at the end: commits

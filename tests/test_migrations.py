@@ -256,3 +256,51 @@ def test_subscription_copies_of_existing_rows_match_what_the_deal_service_writes
     assert [row[1:] for row in written[-2:]] == [(account_id, "renewal", 950_00)] * 2
     assert [row[1:] for row in written[:-2]] == [(None, "new_business", None)] * 8
     assert migrated == written
+
+
+STAYS = (
+    "SELECT deal_id, stage_id, entry_id, entered_at, left_at, days, advanced_at, previous_at, "
+    "previous_open_at FROM deal_stays ORDER BY deal_id, entered_at, entry_id"
+)
+
+
+@pytest.mark.parametrize("backend", backends())
+def test_stays_of_existing_history_match_what_the_deal_service_writes(
+    backend: str, tmp_path: Path
+) -> None:
+    """The migration works out the stays of history written before it as the service does:
+    a skipped stage, a way back, a re-entry, a reopening, a close on the next UTC day, and a
+    deal that never moved."""
+    from tests.factories import make_deal, make_pipeline, make_user, open_stages
+    from topline.crm import deals
+
+    engine = fresh_engine(backend, tmp_path, "stays")
+    upgrade_database(engine)
+    day = timedelta(days=1)
+    with Session(engine) as session:
+        owner = make_user(session)
+        pipeline = make_pipeline(session)
+        first, second, third, fourth = open_stages(session, pipeline)[:4]
+        start = datetime(2025, 1, 6, 9, tzinfo=UTC)
+        deal = make_deal(session, owner=owner, pipeline=pipeline, stage=first, at=start)
+        for stage, days in ((third, 1), (second, 2), (third, 4)):
+            deals.move_deal_to_stage(session, deal, stage=stage, actor=owner, at=start + days * day)
+        deals.close_deal_won(session, deal, actor=owner, at=start + 5 * day)
+        deals.reopen_deal(session, deal, stage=fourth, close_date=date(2025, 6, 30),
+                          actor=owner, at=start + 6 * day)  # fmt: skip
+        deals.close_deal_lost(session, deal, loss_reason="price", actor=owner,
+                              at=(start + 7 * day).replace(hour=0, minute=30))  # fmt: skip
+        make_deal(session, owner=owner, pipeline=pipeline, at=start)
+        session.commit()
+    with engine.connect() as conn:
+        written = conn.execute(text(STAYS)).all()
+
+    command.downgrade(alembic_config(engine), "e4b8c1d5f2a7")
+    upgrade_database(engine)
+
+    with engine.connect() as conn:
+        migrated = conn.execute(text(STAYS)).all()
+    engine.dispose()
+    assert len(written) == 6
+    assert [row.days for row in written] == [1, 1, 2, 1, 1, None]
+    assert migrated == written

@@ -40,7 +40,6 @@ from topline.analytics.catalog import REPORTS
 from topline.analytics.funnel import FunnelRow, funnel_report, velocity_report, velocity_window
 from topline.analytics.periods import parse_period
 from topline.analytics.scope import org_scope, rep_scope, team_scope
-from topline.analytics.sql import utc_days_between
 from topline.auth.enums import Role
 from topline.auth.models import User
 from topline.crm.deals import (
@@ -53,6 +52,7 @@ from topline.crm.deals import (
 from topline.crm.models import Deal, Pipeline
 from topline.crm.schemas import DealUpdate
 from topline.errors import InvalidInput
+from topline.storage.sql import utc_days_between
 from topline.storage.types import UTCDateTime
 
 Q1 = parse_period("2025Q1")

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from tests.databases import fresh_engine
 from tests.demo.conftest import BuiltDemo
-from tests.helpers import assert_deal_pushes, assert_history_marks
+from tests.helpers import assert_deal_pushes, assert_deal_stays, assert_history_marks
 from topline.auth.enums import Role
 from topline.auth.models import Team, User
 from topline.auth.passwords import verify_password
@@ -76,6 +76,7 @@ def test_history_replays_to_every_deal(demo: BuiltDemo) -> None:
         assert assert_history_marks(session) == sum(len(found) for found in rows.values())
         # The demo's deals slip as real ones do: some close dates were pushed out.
         assert assert_deal_pushes(session) > 0
+        assert assert_deal_stays(session) > len(rows)
     assert len(rows) == len(deals)
     for deal in deals:
         history = sorted(rows[deal.id], key=lambda row: (row.valid_from, row.id))

@@ -12,11 +12,20 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from tests.helpers import assert_deal_pushes, assert_history_marks
+from tests.helpers import assert_deal_pushes, assert_deal_stays, assert_history_marks
 from tests.importers.helpers import counts
 from topline.auth.enums import Role
 from topline.auth.models import Team, User
-from topline.crm.models import Account, Activity, Contact, Deal, DealHistory, Lead, Stage
+from topline.crm.models import (
+    Account,
+    Activity,
+    Contact,
+    Deal,
+    DealHistory,
+    DealStay,
+    Lead,
+    Stage,
+)
 from topline.importers.engine import ImportResult
 from topline.importers.mapping import MappingError
 from topline.storage.statistics import analyzed_rows
@@ -354,6 +363,15 @@ files:
         ]
         assert won.created_at == datetime(2025, 3, 2, tzinfo=UTC)
         assert won.closed_at == datetime(2025, 4, 15, tzinfo=UTC)
+        # The imported history's stays: 44 days in Proposal, left for the won stage.
+        assert assert_deal_stays(session) == 3  # one in Proposal per deal
+        stay = session.scalars(select(DealStay).where(DealStay.deal_id == won.id)).one()
+        assert (stay.entered_at, stay.left_at, stay.days, stay.advanced_at) == (
+            datetime(2025, 3, 2, tzinfo=UTC),
+            datetime(2025, 4, 15, tzinfo=UTC),
+            44,
+            datetime(2025, 4, 15, tzinfo=UTC),
+        )
 
 
 def test_leads_and_activities_link_to_what_was_imported(

@@ -10,7 +10,7 @@ next entry into another stage, won and lost included.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,12 +20,9 @@ from sqlalchemy import (
     Subquery,
     and_,
     case,
-    exists,
-    false,
     func,
     or_,
     select,
-    type_coerce,
 )
 from sqlalchemy.orm import Session
 
@@ -35,12 +32,11 @@ from topline.analytics.periods import Period, custom_period
 from topline.analytics.registry import ReportSpec, option, register
 from topline.analytics.reports import Report, _closed_in, _envelope, _scoped
 from topline.analytics.scope import Scope
-from topline.analytics.sql import utc_days_between
 from topline.auth.models import User
 from topline.crm.enums import StageType
-from topline.crm.models import DealHistory, Pipeline, Stage
+from topline.crm.models import DealHistory, DealStay, Pipeline, Stage
 from topline.errors import InvalidInput
-from topline.storage.types import UTCDateTime
+from topline.storage.sql import utc_days_between
 
 WON = StageType.WON.value
 LOST = StageType.LOST.value
@@ -113,7 +109,7 @@ def funnel_report(
             (cohort.c.now_stage_id == cohort.c.stage_id, _STILL),
             else_=_ELSEWHERE,
         )
-        days = utc_days_between(cohort.c.left_at, cohort.c.entered_at)
+        days = cohort.c.days
         now_won = case((cohort.c.now_type == WON, 1), else_=0)
         keys = (cohort.c.stage_id, cohort.c.advanced, outcome, days, cohort.c.deal_first, now_won)
         return list(session.execute(select(*keys, func.count()).group_by(*keys)))
@@ -170,101 +166,20 @@ def funnel_report(
     return Report(**_envelope("funnel", scope, period, as_of), summary=summary, rows=rows)
 
 
-def _stage_entries(
-    period: Period, as_of: datetime, stage_ids: Iterable[int], part: Part = (0, 1)
-) -> Subquery:
-    """Every entry of a deal into one of `stage_ids` in the period and by `as_of` (`entry_id`,
-    `entered_at`), with the moment it left the stage, i.e. entered another (`left_at`; null
-    while it stays at `as_of`), for the deals of `part`.
-
-    The rows of one stay share their `entered_at`, and a stay's rows run on without gaps, so
-    it left when its last row ended; its rows are read by `entered_at` from an index.
-    """
-    history = DealHistory.__table__
-    ended = and_(
-        func.count(history.c.valid_to) == func.count(),
-        func.max(history.c.valid_to) <= as_of,
-    )
-    return (
-        select(
-            func.min(history.c.id).label("entry_id"),
-            history.c.deal_id,
-            history.c.stage_id,
-            history.c.entered_at,
-            type_coerce(case((ended, func.max(history.c.valid_to))), UTCDateTime()).label(
-                "left_at"
-            ),
-        )
-        .where(
-            between(history.c.entered_at, period.start_at, period.end_at),
-            history.c.entered_at <= as_of,
-            history.c.valid_from <= as_of,
-            history.c.stage_id.in_(stage_ids),
-            *in_part(history.c.deal_id, part),
-        )
-        # In the index's order (`ix_deal_history_entered`), so that the stays come off it
-        # already grouped: PostgreSQL otherwise sorts every row of the period first.
-        .group_by(history.c.entered_at, history.c.deal_id, history.c.stage_id)
-        .subquery("entries")
-    )
-
-
-def _advancing_stages(session: Session) -> dict[int, list[int]]:
-    """Per open stage, the stages whose entry means a deal advanced from it: the won stage and
-    the open stages of a higher position, of the same pipeline."""
-    stages = session.execute(select(Stage.id, Stage.pipeline_id, Stage.type, Stage.position))
-    rows = [(id_, pipeline, StageType(kind), position) for id_, pipeline, kind, position in stages]
-    return {
-        stage_id: [
-            other
-            for other, other_pipeline, other_type, other_position in rows
-            if other_pipeline == pipeline
-            and (
-                other_type == StageType.WON
-                or (other_type == StageType.OPEN and other_position > position)
-            )
-        ]
-        for stage_id, pipeline, kind, position in rows
-        if kind == StageType.OPEN
-    }
-
-
 def _cohort(
     session: Session, scope: Scope, period: Period, as_of: datetime, part: Part = (0, 1)
 ) -> Subquery:
-    """Per deal and open stage, the deal's first entry into the stage in the period: whether it
-    advanced afterwards (`advanced` 1 or 0), when it left, and its stage, type and owner at
-    `as_of` (`now_…`); `deal_first` is 1 on one row per deal (its first stage), so that deals
-    can be counted without a DISTINCT. Only the deals of `part`."""
-    advancing = _advancing_stages(session)
-    entries = _stage_entries(period, as_of, advancing, part)
-    # One window serves both flags: in each deal's entries by stage and moment, a row is the
-    # first of its stage when the row before it is of another stage, and the first of its
-    # deal when there is none. (Another window, partitioned differently, would sort the
-    # entries again.)
-    previous_stage = func.lag(entries.c.stage_id).over(
-        partition_by=entries.c.deal_id, order_by=(entries.c.stage_id, entries.c.entered_at)
-    )
-    first = select(entries, previous_stage.label("previous_stage_id")).subquery("ordered_entries")
-    later = DealHistory.__table__.alias("later")
-    # The stages known up front, no join per row: which later stage advances which.
-    advances = or_(
-        *(
-            and_(first.c.stage_id == stage_id, later.c.stage_id.in_(ids))
-            for stage_id, ids in advancing.items()
-            if ids
-        ),
-        false(),
-    )
-    moved_on = exists().where(
-        later.c.deal_id == first.c.deal_id,
-        later.c.valid_from <= as_of,
-        # After the entry: a later moment, or the same moment recorded after it (the first
-        # condition lets the index seek to the entry).
-        later.c.valid_from >= first.c.entered_at,
-        or_(later.c.valid_from > first.c.entered_at, later.c.id > first.c.entry_id),
-        advances,
-    )
+    """Per deal and open stage, the deal's first entry into the stage in the period (and by
+    `as_of`): whether it advanced afterwards by `as_of` (`advanced` 1 or 0), its days in the
+    stage if it left by then (`days`, else null), and its stage, type and owner at `as_of`
+    (`now_…`); `deal_first` is 1 on one row per deal (its first entry into an open stage in
+    the period), so that deals can be counted without a DISTINCT. Only the deals of `part`.
+
+    The entries and what followed them come from the deals' stays (`DealStay`), one range of
+    their index; the deal's row at `as_of` is looked up in its history.
+    """
+    stays = DealStay.__table__
+    start = period.start_at
     # The deal's row at `as_of`. A deal's rows follow one another without gaps or overlaps, so
     # that row starts no earlier than the entry, and its stay began in the period or later:
     # SQLite seeks the deal's rows from the entry on instead of reading its whole history, and
@@ -272,27 +187,35 @@ def _cohort(
     now = DealHistory.__table__.alias("now")
     stmt = (
         select(
-            first.c.deal_id,
-            first.c.stage_id,
-            first.c.entered_at,
-            first.c.left_at,
-            case((moved_on, 1), else_=0).label("advanced"),
+            stays.c.deal_id,
+            stays.c.stage_id,
+            case((stays.c.left_at <= as_of, stays.c.days)).label("days"),
+            case((stays.c.advanced_at <= as_of, 1), else_=0).label("advanced"),
             now.c.stage_id.label("now_stage_id"),
             now.c.stage_type.label("now_type"),
             now.c.owner_id.label("now_owner_id"),
-            case((first.c.previous_stage_id.is_(None), 1), else_=0).label("deal_first"),
+            case(
+                (or_(stays.c.previous_open_at.is_(None), stays.c.previous_open_at < start), 1),
+                else_=0,
+            ).label("deal_first"),
         )
         .join(
             now,
             and_(
-                now.c.deal_id == first.c.deal_id,
-                now.c.valid_from >= first.c.entered_at,
-                now.c.entered_at >= period.start_at,
+                now.c.deal_id == stays.c.deal_id,
+                now.c.valid_from >= stays.c.entered_at,
+                now.c.entered_at >= start,
                 now.c.valid_from <= as_of,
                 or_(now.c.valid_to > as_of, now.c.valid_to.is_(None)),
             ),
         )
-        .where(first.c.previous_stage_id.is_distinct_from(first.c.stage_id))
+        .where(
+            between(stays.c.entered_at, start, period.end_at),
+            stays.c.entered_at <= as_of,
+            # The first entry into the stage in the period: none into it before, since the start.
+            or_(stays.c.previous_at.is_(None), stays.c.previous_at < start),
+            *in_part(stays.c.deal_id, part),
+        )
     )
     return _scoped(stmt, scope, now.c.owner_id).subquery("cohort")
 

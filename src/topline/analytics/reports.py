@@ -29,11 +29,11 @@ from topline.analytics.periods import (
 )
 from topline.analytics.registry import ReportSpec, option, register
 from topline.analytics.scope import Scope
-from topline.analytics.sql import utc_days_between
 from topline.auth.models import Organization, User
 from topline.crm.enums import StageType
 from topline.crm.models import Account, Deal, DealHistory, Pipeline, Stage
 from topline.errors import InvalidInput
+from topline.storage.sql import utc_days_between
 
 S = TypeVar("S", bound=BaseModel)
 R = TypeVar("R", bound=BaseModel)

@@ -42,13 +42,13 @@ from topline.analytics.periods import Period, custom_period
 from topline.analytics.registry import ReportSpec, option, register
 from topline.analytics.reports import Report, _closed_in, _envelope, _scoped
 from topline.analytics.scope import Scope
-from topline.analytics.sql import utc_days_between
 from topline.auth.enums import Role
 from topline.auth.models import User
 from topline.clock import ensure_utc
 from topline.crm.enums import DealType, StageType
 from topline.crm.models import SUBSCRIPTION_ROWS, Account, DealHistory
 from topline.errors import InvalidInput
+from topline.storage.sql import utc_days_between
 
 WON = StageType.WON.value
 LOST = StageType.LOST.value

@@ -38,6 +38,7 @@ from topline.crm.history import (
 from topline.crm.models import Account, Contact, Deal, DealHistory, Stage
 from topline.crm.pipelines import default_pipeline, find_stage_by_type, get_stage, list_stages
 from topline.crm.schemas import DealUpdate
+from topline.crm.stays import rebuild_stays
 from topline.money import require_cents
 
 # Deal attribute -> the name recorded in `deal_history.changed_fields`.
@@ -129,6 +130,7 @@ def create_deal(
     marks = next_marks(None, stage.id, stage.type, at, close_date)
     session.add(_history_row(deal, marks, changed_fields=CREATED, actor=actor, at=at))
     session.flush()
+    rebuild_stays(session, [deal.id])
     return deal
 
 
@@ -358,6 +360,9 @@ def _apply(
         raise StaleDeal(
             f"deal {deal.id} was changed by someone else; reload it and try again"
         ) from exc
+    if changed and (previous is None or previous.stage_id != deal.stage_id):
+        # The deal entered a stage: its last stay ends here, and this may advance earlier ones.
+        rebuild_stays(session, [deal.id])
     if copies_changed:
         copy_subscription_fields(session, [deal.id])
     return deal

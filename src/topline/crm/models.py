@@ -416,6 +416,52 @@ class DealHistory(IdMixin, Base):
     recurring_amount_cents: Mapped[int | None] = mapped_column(BigInteger)
 
 
+class DealStay(IdMixin, Base):
+    """One stay of a deal in an open stage: the run of its history rows in that stage, from the
+    row that entered it (`entry_id`, `entered_at`) to the entry into the next stage.
+
+    Derived from `deal_history` by `topline.crm.stays.rebuild_stays` and never edited by hand:
+    the deal service rebuilds a deal's stays when it enters a stage, bulk writers (imports, the
+    demo) for the deals they wrote, and reordering a pipeline's stages for that pipeline. Every
+    column is a fact of the history that no later row changes except by appending, so the
+    funnel reads the stays of any period as of any moment with range conditions alone:
+
+    - `left_at`: when the deal entered its next stage (null while it stays); `days` the UTC
+      calendar days from `entered_at` to `left_at`.
+    - `advanced_at`: the first entry after this one (by moment, then row id) into the won stage
+      or an open stage of a higher position in the same pipeline (null while none).
+    - `previous_at`: the deal's previous entry into the same stage (null for the first);
+      `previous_open_at`: its previous entry into any open stage.
+    """
+
+    __tablename__ = "deal_stays"
+    __table_args__ = (
+        # The funnel's cohort: the stays entered in a period, read from the index alone.
+        Index(
+            "ix_deal_stays_entered",
+            "entered_at",
+            "stage_id",
+            "deal_id",
+            "previous_at",
+            "previous_open_at",
+            "left_at",
+            "days",
+            "advanced_at",
+        ),
+        UniqueConstraint("deal_id", "entry_id"),
+    )
+
+    deal_id: Mapped[int] = mapped_column(BigId, ForeignKey("deals.id"))
+    stage_id: Mapped[int] = mapped_column(BigId, ForeignKey("stages.id"))
+    entry_id: Mapped[int] = mapped_column(BigId)
+    entered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    days: Mapped[int | None] = mapped_column(Integer)
+    advanced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    previous_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    previous_open_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class Activity(IdMixin, Base):
     """A touch with a customer or prospect: call, email, meeting, note or task."""
 

@@ -20,6 +20,7 @@ from topline.crm.errors import (
     StageNotFound,
 )
 from topline.crm.models import Deal, DealHistory, Pipeline, Stage
+from topline.crm.stays import refresh_advances
 from topline.errors import Conflict
 from topline.storage.db import is_unique_violation, refuse_duplicates
 
@@ -245,6 +246,10 @@ def reorder_stages(
         )
     ordered = [*(opened[stage_id] for stage_id in stage_ids), *_closed(stages)]
     _renumber(session, pipeline, ordered)
+    if list(stage_ids) != list(opened):
+        # What counts as advancing follows the positions: the stays' advances change too.
+        session.flush()
+        refresh_advances(session, pipeline.id)
     return ordered
 
 

@@ -23,8 +23,9 @@ from sqlalchemy.orm import Session
 from topline.auth.models import Organization, Team, User
 from topline.auth.passwords import hash_password
 from topline.clock import ensure_utc
-from topline.crm.models import Account, Deal
+from topline.crm.models import Account, Deal, DealStay
 from topline.crm.pipelines import create_pipeline, list_stages
+from topline.crm.stays import rebuild_stays
 from topline.demo.accounts import Accounts, account_frame, contact_frame, plan_accounts
 from topline.demo.activities import activity_frame, lead_touches
 from topline.demo.batch import Tally, World, simulate_batch
@@ -49,6 +50,7 @@ from topline.errors import Conflict, InvalidInput
 from topline.forecasting.models import ForecastSubmission
 from topline.quotas.models import Quota
 from topline.storage.migrate import upgrade_database
+from topline.storage.statistics import analyze
 
 DEMO_PASSWORD = "topline-demo"
 DEFAULT_AS_OF = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -138,6 +140,7 @@ def build_demo(
         tally.activities += _load_leads(loader, seed, sales, timeline, tally.activities + 1)
         report("leads", 1, 1)
         _load_plans(loader, seed, sales.org, tally, timeline, report)
+    _build_stays(engine, report)
     people = {person.id: person for person in sales.org.people}
     return DemoSummary(
         size=spec.name,
@@ -155,6 +158,17 @@ def build_demo(
         ],
         seconds=time.perf_counter() - started,
     )
+
+
+def _build_stays(engine: Engine, report: Progress) -> None:
+    """The deals' stays (`DealStay`), worked out from the loaded history, with statistics."""
+    report("stays", 0, 1)
+    with Session(engine) as session:
+        rebuild_stays(session)
+        session.commit()
+        analyze(session.connection(), [DealStay.__tablename__])
+        session.commit()
+    report("stays", 1, 1)
 
 
 def _check_empty(engine: Engine) -> None:

@@ -50,6 +50,7 @@ from topline.crm.models import (
     Stage,
 )
 from topline.crm.pipelines import DEFAULT_STAGES, create_pipeline
+from topline.crm.stays import rebuild_stays
 from topline.exporters.tables import neutralize
 from topline.importers import values as conv
 from topline.importers.catalog import ENTITIES, ORDER, EntityDef, FieldDef, Kind, guess_entity
@@ -456,7 +457,9 @@ class _Importer:
         self.writer.finish()
         self._copy_deal_fields(first_history_id)
         written = select(DealHistory.deal_id).where(DealHistory.id >= first_history_id)
-        refresh_pushes(self.session, self.session.scalars(written.distinct()))
+        deal_ids = list(self.session.scalars(written.distinct()))
+        refresh_pushes(self.session, deal_ids)
+        rebuild_stays(self.session, deal_ids)
 
     def _copy_deal_fields(self, first_history_id: int) -> None:
         """Copy each deal's creation and subscription fields onto the history rows this import

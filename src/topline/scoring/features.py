@@ -65,11 +65,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from topline.analytics.history import closed_as_of, current_at
-from topline.analytics.sql import utc_days_between
 from topline.auth.models import User
 from topline.clock import ensure_utc
 from topline.crm.enums import ActivityType, BuyingRole, StageType
 from topline.crm.models import Account, Activity, Contact, Deal, DealHistory, Stage
+from topline.storage.sql import utc_days_between
 from topline.storage.types import UTCDateTime
 
 # The owner's win rate counts closes over this many days before the moment.

@@ -1,0 +1,133 @@
+"""Deal stays: each run of a deal's history in one open stage, with what followed it
+(`DealStay`), worked out from `deal_history` so that the funnel need not follow every deal's
+path at report time.
+
+A stay begins at the history row where the deal's stage differs from the row before (or at
+its first row) and ends at the next such row; rows that change only other fields belong to the
+stay they fall in. These are the funnel report's stage entries (`topline.analytics.funnel`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Select, and_, case, delete, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from topline.crm.enums import StageType
+from topline.crm.models import DealHistory, DealStay, Stage
+from topline.storage.sql import utc_days_between
+
+_CHUNK = 10_000
+
+
+def rebuild_stays(session: Session, deal_ids: Iterable[int] | None = None) -> None:
+    """Work out the stays of the given deals (or of every deal, None) again from their history.
+
+    The deal service calls it for a deal that enters a stage; writers that load history in
+    bulk (imports, the demo) call it for the deals they wrote.
+    """
+    if deal_ids is None:
+        _rebuild(session, None)
+        return
+    ids = sorted(set(deal_ids))
+    for start in range(0, len(ids), _CHUNK):
+        _rebuild(session, ids[start : start + _CHUNK])
+
+
+def refresh_advances(session: Session, pipeline_id: int) -> None:
+    """Work out `advanced_at` again for the stays in the stages of a pipeline whose open
+    stages were put in another order (what counts as advancing follows the positions)."""
+    stays = DealStay.__table__
+    stages = select(Stage.id).where(Stage.pipeline_id == pipeline_id)
+    session.execute(
+        update(stays)  # type: ignore[arg-type]
+        .where(stays.c.stage_id.in_(stages))
+        .values(
+            advanced_at=_advanced_at(
+                stays.c.deal_id, stays.c.stage_id, stays.c.entered_at, stays.c.entry_id
+            )
+        )
+    )
+
+
+def _rebuild(session: Session, deal_ids: Sequence[int] | None) -> None:
+    remove = delete(DealStay)
+    if deal_ids is not None:
+        remove = remove.where(DealStay.deal_id.in_(deal_ids))
+    session.execute(remove)
+    found = _stays(deal_ids)
+    session.execute(
+        insert(DealStay).from_select([column.name for column in found.selected_columns], found)
+    )
+
+
+def _stays(deal_ids: Sequence[int] | None) -> Select[Any]:
+    """The stays of the deals (all of them for None), as rows of `deal_stays` without ids."""
+    history = DealHistory.__table__
+    entries = select(
+        func.min(history.c.id).label("entry_id"),
+        history.c.deal_id,
+        history.c.stage_id,
+        history.c.stage_type,
+        history.c.entered_at,
+    ).group_by(history.c.deal_id, history.c.entered_at, history.c.stage_id, history.c.stage_type)
+    if deal_ids is not None:
+        entries = entries.where(history.c.deal_id.in_(deal_ids))
+    entry = entries.subquery("entries")
+    in_order = (entry.c.entered_at, entry.c.entry_id)
+    is_open = entry.c.stage_type == StageType.OPEN.value
+    ordered = select(
+        entry,
+        func.lead(entry.c.entered_at)
+        .over(partition_by=entry.c.deal_id, order_by=in_order)
+        .label("left_at"),
+        func.lag(entry.c.entered_at)
+        .over(partition_by=(entry.c.deal_id, entry.c.stage_id), order_by=in_order)
+        .label("previous_at"),
+        func.max(case((is_open, entry.c.entered_at)))
+        .over(partition_by=entry.c.deal_id, order_by=in_order, rows=(None, -1))
+        .label("previous_open_at"),
+    ).subquery("ordered")
+    return select(
+        ordered.c.deal_id,
+        ordered.c.stage_id,
+        ordered.c.entry_id,
+        ordered.c.entered_at,
+        ordered.c.left_at,
+        utc_days_between(ordered.c.left_at, ordered.c.entered_at).label("days"),
+        _advanced_at(
+            ordered.c.deal_id, ordered.c.stage_id, ordered.c.entered_at, ordered.c.entry_id
+        ).label("advanced_at"),
+        ordered.c.previous_at,
+        ordered.c.previous_open_at,
+    ).where(ordered.c.stage_type == StageType.OPEN.value)
+
+
+def _advanced_at(deal_id: Any, stage_id: Any, entered_at: Any, entry_id: Any) -> Any:
+    """The moment of the deal's first history row after the entry (by moment, then id) in the
+    won stage or an open stage of a higher position of the same pipeline, as a correlated
+    scalar subquery."""
+    later = DealHistory.__table__.alias("later")
+    stage = Stage.__table__.alias("stay_stage")
+    reached = Stage.__table__.alias("reached_stage")
+    return (
+        select(func.min(later.c.valid_from))
+        .where(
+            later.c.deal_id == deal_id,
+            later.c.valid_from >= entered_at,
+            or_(later.c.valid_from > entered_at, later.c.id > entry_id),
+            reached.c.id == later.c.stage_id,
+            stage.c.id == stage_id,
+            reached.c.pipeline_id == stage.c.pipeline_id,
+            or_(
+                reached.c.type == StageType.WON.value,
+                and_(
+                    reached.c.type == StageType.OPEN.value,
+                    reached.c.position > stage.c.position,
+                ),
+            ),
+        )
+        .scalar_subquery()
+    )
