@@ -264,22 +264,19 @@ class DealHistory(IdMixin, Base):
 
     __tablename__ = "deal_history"
     __table_args__ = (
-        # A deal's rows in order. PostgreSQL reads what the reports look up by deal (the
-        # funnel's row at `as_of` and later advance, slippage's row before a push) from it
-        # alone; SQLite's rows come with their id, and its funnel gained nothing measurable
-        # from the wider index (see migration `e4b8c1d5f2a7`).
+        # A deal's rows in order, with what the reports look up by deal (the funnel's row at
+        # `as_of`, slippage's row before a push), so that those lookups read the index alone
+        # (see migration `f3a9c6e2b8d4`); SQLite's entries hold the row id anyway.
         Index(
             "ix_deal_history_deal_valid_from",
             "deal_id",
             "valid_from",
-            postgresql_include=[
-                "id",
-                "valid_to",
-                "stage_id",
-                "stage_type",
-                "owner_id",
-                "entered_at",
-            ],
+            "valid_to",
+            "stage_id",
+            "stage_type",
+            "owner_id",
+            "entered_at",
+            postgresql_include=["id"],
         ),
         # Serves "open pipeline closing in a period, as of T" from the index alone, and the
         # waterfall's deals closing in the period at a moment (with their close and creation).

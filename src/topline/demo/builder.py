@@ -42,7 +42,7 @@ from topline.demo.deals import (
 )
 from topline.demo.frames import frame_length
 from topline.demo.leads import Leads, lead_frame, lead_people, simulate_leads
-from topline.demo.loader import BulkLoader, bulk_load
+from topline.demo.loader import BulkLoader, bulk_load, vacuum_analyze
 from topline.demo.names import Objects, company_names
 from topline.demo.people import Org, build_org
 from topline.demo.plans import forecast_rows, quota_rows, window_quarters
@@ -50,7 +50,6 @@ from topline.errors import Conflict, InvalidInput
 from topline.forecasting.models import ForecastSubmission
 from topline.quotas.models import Quota
 from topline.storage.migrate import upgrade_database
-from topline.storage.statistics import analyze
 
 DEMO_PASSWORD = "topline-demo"
 DEFAULT_AS_OF = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -166,8 +165,8 @@ def _build_stays(engine: Engine, report: Progress) -> None:
     with Session(engine) as session:
         rebuild_stays(session)
         session.commit()
-        analyze(session.connection(), [DealStay.__tablename__])
-        session.commit()
+    with engine.connect() as connection:
+        vacuum_analyze(connection, [DealStay.__tablename__])
     report("stays", 1, 1)
 
 

@@ -86,7 +86,7 @@ def bulk_load(
                         progress("indexes", step, len(rebuild))
                 if postgres:
                     _reset_sequences(connection)
-            _analyze(connection, big_tables)
+            vacuum_analyze(connection, big_tables)
         finally:
             if not postgres:
                 _tune_sqlite(connection, loading=False)
@@ -167,7 +167,7 @@ def _reset_sequences(connection: Connection) -> None:
         )
 
 
-def _analyze(connection: Connection, tables: Sequence[str]) -> None:
+def vacuum_analyze(connection: Connection, tables: Sequence[str]) -> None:
     """Refresh planner statistics of the loaded tables; on PostgreSQL also vacuum them, so
     index-only scans (the reports' covering indexes) need not visit the table until autovacuum
     would have come by; fold SQLite's WAL into the file."""

@@ -4,6 +4,11 @@ stage) before, worked out here for the history already there as
 `topline.crm.stays.rebuild_stays` does. The funnel and the rep comparison read their stage
 cohorts from it instead of following every deal's path at report time.
 
+The index of a deal's rows (`ix_deal_history_deal_valid_from`) holds the columns the funnel
+reads from the deal's row at `as_of` as keys, on SQLite too (PostgreSQL had them as included
+columns): with the stays, that lookup is most of the funnel's time, and from the index alone it
+took 0.87 s instead of 1.53 s for the 378k stage entries of a quarter on 1M deals.
+
 Revision ID: f3a9c6e2b8d4
 Revises: e4b8c1d5f2a7
 Create Date: 2026-12-07 12:14:19.893151
@@ -20,6 +25,9 @@ revision: str = "f3a9c6e2b8d4"
 down_revision: str | None = "e4b8c1d5f2a7"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+# The columns of a deal's rows that its index holds besides the deal and moment.
+BY_DEAL = ["valid_to", "stage_id", "stage_type", "owner_id", "entered_at"]
 
 ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 MOMENT = topline.storage.types.UTCDateTime(timezone=True)
@@ -101,7 +109,22 @@ def upgrade() -> None:
         unique=False,
     )
 
+    op.drop_index("ix_deal_history_deal_valid_from", table_name="deal_history")
+    op.create_index(
+        "ix_deal_history_deal_valid_from",
+        "deal_history",
+        ["deal_id", "valid_from", *BY_DEAL],
+        postgresql_include=["id"],
+    )
+
 
 def downgrade() -> None:
+    op.drop_index("ix_deal_history_deal_valid_from", table_name="deal_history")
+    op.create_index(
+        "ix_deal_history_deal_valid_from",
+        "deal_history",
+        ["deal_id", "valid_from"],
+        postgresql_include=["id", *BY_DEAL],
+    )
     op.drop_index("ix_deal_stays_entered", table_name="deal_stays")
     op.drop_table("deal_stays")
