@@ -185,35 +185,40 @@ def assert_deal_stays(session: Session) -> int:
 
     rows = session.execute(
         select(
-            DealHistory.deal_id, DealHistory.id, DealHistory.valid_from, DealHistory.stage_id
+            DealHistory.deal_id, DealHistory.id, DealHistory.valid_from, DealHistory.stage_id,
+            DealHistory.owner_id,
         ).order_by(DealHistory.deal_id, DealHistory.valid_from, DealHistory.id)
-    ).all()
+    ).all()  # fmt: skip
     expected = []
     for deal_id, group in groupby(rows, key=lambda row: row.deal_id):
-        entries = []
-        for row in group:
-            if not entries or entries[-1].stage_id != row.stage_id:
-                entries.append(row)
-        for i, entry in enumerate(entries):
+        steps = list(group)
+        starts = [
+            i for i, row in enumerate(steps) if i == 0 or steps[i - 1].stage_id != row.stage_id
+        ]
+        entries = [steps[i] for i in starts]
+        for n, (i, entry) in enumerate(zip(starts, entries, strict=True)):
             if stages[entry.stage_id].type != StageType.OPEN:
                 continue
-            left = entries[i + 1].valid_from if i + 1 < len(entries) else None
-            later, before = entries[i + 1 :], entries[:i][::-1]
+            left = entries[n + 1].valid_from if n + 1 < len(entries) else None
+            later, before = entries[n + 1 :], entries[:n][::-1]
             advanced = [e.valid_from for e in later if advances(e.stage_id, entry.stage_id)]
             again = [e.valid_from for e in before if e.stage_id == entry.stage_id]
             opened = [e.valid_from for e in before if stages[e.stage_id].type == StageType.OPEN]
+            handed = [r.valid_from for r in steps[i + 1 :] if r.owner_id != entry.owner_id]
             expected.append((
                 deal_id, entry.stage_id, entry.id, entry.valid_from, left,
                 None if left is None else (left.date() - entry.valid_from.date()).days,
                 advanced[0] if advanced else None,
                 again[0] if again else None,
                 opened[0] if opened else None,
+                entry.owner_id,
+                handed[0] if handed else None,
             ))  # fmt: skip
     stored = session.execute(
         select(
             DealStay.deal_id, DealStay.stage_id, DealStay.entry_id, DealStay.entered_at,
             DealStay.left_at, DealStay.days, DealStay.advanced_at, DealStay.previous_at,
-            DealStay.previous_open_at,
+            DealStay.previous_open_at, DealStay.owner_id, DealStay.owner_until,
         ).order_by(DealStay.deal_id, DealStay.entered_at, DealStay.entry_id)
     ).all()  # fmt: skip
     assert [tuple(row) for row in stored] == expected

@@ -260,7 +260,8 @@ def test_subscription_copies_of_existing_rows_match_what_the_deal_service_writes
 
 STAYS = (
     "SELECT deal_id, stage_id, entry_id, entered_at, left_at, days, advanced_at, previous_at, "
-    "previous_open_at FROM deal_stays ORDER BY deal_id, entered_at, entry_id"
+    "previous_open_at, owner_id, owner_until FROM deal_stays ORDER BY deal_id, entered_at, "
+    "entry_id"
 )
 
 
@@ -269,8 +270,8 @@ def test_stays_of_existing_history_match_what_the_deal_service_writes(
     backend: str, tmp_path: Path
 ) -> None:
     """The migration works out the stays of history written before it as the service does:
-    a skipped stage, a way back, a re-entry, a reopening, a close on the next UTC day, and a
-    deal that never moved."""
+    a skipped stage, a way back, a re-entry, a new owner, a reopening, a close on the next UTC
+    day, and a deal that never moved."""
     from tests.factories import make_deal, make_pipeline, make_user, open_stages
     from topline.crm import deals
 
@@ -285,6 +286,8 @@ def test_stays_of_existing_history_match_what_the_deal_service_writes(
         deal = make_deal(session, owner=owner, pipeline=pipeline, stage=first, at=start)
         for stage, days in ((third, 1), (second, 2), (third, 4)):
             deals.move_deal_to_stage(session, deal, stage=stage, actor=owner, at=start + days * day)
+        deals.change_deal_owner(session, deal, owner=make_user(session), actor=owner,
+                                at=start + 4 * day)  # fmt: skip
         deals.close_deal_won(session, deal, actor=owner, at=start + 5 * day)
         deals.reopen_deal(session, deal, stage=fourth, close_date=date(2025, 6, 30),
                           actor=owner, at=start + 6 * day)  # fmt: skip
@@ -303,4 +306,6 @@ def test_stays_of_existing_history_match_what_the_deal_service_writes(
     engine.dispose()
     assert len(written) == 6
     assert [row.days for row in written] == [1, 1, 2, 1, 1, None]
+    # Handed over at the moment of the re-entry, after it: that stay too began with the first.
+    assert [row.owner_until is None for row in written] == [False] * 4 + [True] * 2
     assert migrated == written

@@ -32,7 +32,8 @@ DAY = timedelta(days=1)
 
 
 def stays_of(session: Session, deal_id: int | None = None) -> list[tuple[Any, ...]]:
-    """The stays as (deal, stage, entered, left, days, advanced, previous, previous open)."""
+    """The stays as (deal, stage, entered, left, days, advanced, previous, previous open,
+    owner, owner until)."""
     stmt = select(
         DealStay.deal_id,
         DealStay.stage_id,
@@ -42,6 +43,8 @@ def stays_of(session: Session, deal_id: int | None = None) -> list[tuple[Any, ..
         DealStay.advanced_at,
         DealStay.previous_at,
         DealStay.previous_open_at,
+        DealStay.owner_id,
+        DealStay.owner_until,
     ).order_by(DealStay.deal_id, DealStay.entered_at, DealStay.entry_id)
     if deal_id is not None:
         stmt = stmt.where(DealStay.deal_id == deal_id)
@@ -61,6 +64,8 @@ def test_a_deals_path_by_hand(session: Session) -> None:
     move(p3, START + DAY)  # skips the second stage
     move(p2, START + 3 * DAY)  # back
     update_deal(session, deal, changes=DealUpdate(amount_cents=5), actor=owner, at=START + 4 * DAY)
+    other = make_user(session)
+    change_deal_owner(session, deal, owner=other, actor=owner, at=START + 4 * DAY)
     move(p3, START + 5 * DAY)  # again
     close_deal_won(session, deal, actor=owner, at=START + 8 * DAY)
     reopen_deal(session, deal, stage=stages[p4], close_date=date(2025, 6, 30), actor=owner,
@@ -73,15 +78,17 @@ def test_a_deals_path_by_hand(session: Session) -> None:
     def day(n: int) -> datetime:
         return START + n * DAY
 
+    me, them = owner.id, other.id
     assert stays_of(session, deal.id) == [
-        (deal.id, p1, START, day(1), 1, day(1), None, None),
+        (deal.id, p1, START, day(1), 1, day(1), None, None, me, day(4)),
         # Advanced when won: the way back to the second stage is no advance.
-        (deal.id, p3, day(1), day(3), 2, day(8), None, START),
-        (deal.id, p2, day(3), day(5), 2, day(5), None, day(1)),
-        # The amount change is no new stay; the second stay in p3 knows the first.
-        (deal.id, p3, day(5), day(8), 3, day(8), day(1), day(3)),
+        (deal.id, p3, day(1), day(3), 2, day(8), None, START, me, day(4)),
+        # Handed over during the stay.
+        (deal.id, p2, day(3), day(5), 2, day(5), None, day(1), me, day(4)),
+        # The amount and owner changes are no new stay; the second stay in p3 knows the first.
+        (deal.id, p3, day(5), day(8), 3, day(8), day(1), day(3), them, None),
         # Reopened: lost, never advanced.
-        (deal.id, p4, day(9), lost_at, 1, None, None, day(5)),
+        (deal.id, p4, day(9), lost_at, 1, None, None, day(5), them, None),
     ]
     assert_deal_stays(session)
 

@@ -360,8 +360,9 @@ def _apply(
         raise StaleDeal(
             f"deal {deal.id} was changed by someone else; reload it and try again"
         ) from exc
-    if changed and (previous is None or previous.stage_id != deal.stage_id):
-        # The deal entered a stage: its last stay ends here, and this may advance earlier ones.
+    if HistoryField.STAGE in changed or HistoryField.OWNER in changed:
+        # A stage entered ends the last stay and may advance earlier ones; a new owner ends
+        # the owner the stays began with.
         rebuild_stays(session, [deal.id])
     if copies_changed:
         copy_subscription_fields(session, [deal.id])

@@ -418,10 +418,11 @@ class DealStay(IdMixin, Base):
     row that entered it (`entry_id`, `entered_at`) to the entry into the next stage.
 
     Derived from `deal_history` by `topline.crm.stays.rebuild_stays` and never edited by hand:
-    the deal service rebuilds a deal's stays when it enters a stage, bulk writers (imports, the
-    demo) for the deals they wrote, and reordering a pipeline's stages for that pipeline. Every
-    column is a fact of the history that no later row changes except by appending, so the
-    funnel reads the stays of any period as of any moment with range conditions alone:
+    the deal service rebuilds a deal's stays when it enters a stage or changes owner, bulk
+    writers (imports, the demo) for the deals they wrote, and reordering a pipeline's stages
+    for that pipeline. Every column is a fact of the history that no later row changes except by
+    appending, so the funnel reads the stays of any period as of any moment with range
+    conditions alone:
 
     - `left_at`: when the deal entered its next stage (null while it stays); `days` the UTC
       calendar days from `entered_at` to `left_at`.
@@ -429,6 +430,8 @@ class DealStay(IdMixin, Base):
       or an open stage of a higher position in the same pipeline (null while none).
     - `previous_at`: the deal's previous entry into the same stage (null for the first);
       `previous_open_at`: its previous entry into any open stage.
+    - `owner_id`: the deal's owner at the entry; `owner_until`: the first change after the entry
+      to another owner (null while none), so that until then the owner needs no look-up.
     """
 
     __tablename__ = "deal_stays"
@@ -444,6 +447,8 @@ class DealStay(IdMixin, Base):
             "left_at",
             "days",
             "advanced_at",
+            "owner_id",
+            "owner_until",
         ),
         UniqueConstraint("deal_id", "entry_id"),
     )
@@ -457,6 +462,8 @@ class DealStay(IdMixin, Base):
     advanced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     previous_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     previous_open_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    owner_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id"))
+    owner_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Activity(IdMixin, Base):

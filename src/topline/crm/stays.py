@@ -25,8 +25,8 @@ _CHUNK = 10_000
 def rebuild_stays(session: Session, deal_ids: Iterable[int] | None = None) -> None:
     """Work out the stays of the given deals (or of every deal, None) again from their history.
 
-    The deal service calls it for a deal that enters a stage; writers that load history in
-    bulk (imports, the demo) call it for the deals they wrote.
+    The deal service calls it for a deal that enters a stage or changes owner; writers that
+    load history in bulk (imports, the demo) call it for the deals they wrote.
     """
     if deal_ids is None:
         _rebuild(session, None)
@@ -90,19 +90,38 @@ def _stays(deal_ids: Sequence[int] | None) -> Select[Any]:
         .over(partition_by=entry.c.deal_id, order_by=in_order, rows=(None, -1))
         .label("previous_open_at"),
     ).subquery("ordered")
-    return select(
-        ordered.c.deal_id,
-        ordered.c.stage_id,
-        ordered.c.entry_id,
-        ordered.c.entered_at,
-        ordered.c.left_at,
-        utc_days_between(ordered.c.left_at, ordered.c.entered_at).label("days"),
-        _advanced_at(
-            ordered.c.deal_id, ordered.c.stage_id, ordered.c.entered_at, ordered.c.entry_id
-        ).label("advanced_at"),
-        ordered.c.previous_at,
-        ordered.c.previous_open_at,
-    ).where(ordered.c.stage_type == StageType.OPEN.value)
+    entry_row = history.alias("entry_row")
+    later = history.alias("later")
+    # The first row after the entry (by moment, then id) with another owner than the entry's.
+    owner_until = (
+        select(func.min(later.c.valid_from))
+        .where(
+            later.c.deal_id == ordered.c.deal_id,
+            later.c.valid_from >= ordered.c.entered_at,
+            or_(later.c.valid_from > ordered.c.entered_at, later.c.id > ordered.c.entry_id),
+            later.c.owner_id != entry_row.c.owner_id,
+        )
+        .scalar_subquery()
+    )
+    return (
+        select(
+            ordered.c.deal_id,
+            ordered.c.stage_id,
+            ordered.c.entry_id,
+            ordered.c.entered_at,
+            ordered.c.left_at,
+            utc_days_between(ordered.c.left_at, ordered.c.entered_at).label("days"),
+            _advanced_at(
+                ordered.c.deal_id, ordered.c.stage_id, ordered.c.entered_at, ordered.c.entry_id
+            ).label("advanced_at"),
+            ordered.c.previous_at,
+            ordered.c.previous_open_at,
+            entry_row.c.owner_id,
+            owner_until.label("owner_until"),
+        )
+        .join(entry_row, entry_row.c.id == ordered.c.entry_id)
+        .where(ordered.c.stage_type == StageType.OPEN.value)
+    )
 
 
 def _advanced_at(deal_id: Any, stage_id: Any, entered_at: Any, entry_id: Any) -> Any:

@@ -1,6 +1,6 @@
 """Deal stays (`deal_stays`): each run of a deal's history in one open stage, with when it
-ended, when the deal first advanced from it and when it was in the same stage (or any open
-stage) before, worked out here for the history already there as
+ended, when the deal first advanced from it, when it was in the same stage (or any open stage)
+before, and its owner then and until when, worked out here for the history already there as
 `topline.crm.stays.rebuild_stays` does. The funnel and the rep comparison read their stage
 cohorts from it instead of following every deal's path at report time.
 
@@ -42,7 +42,7 @@ DAYS = {
 
 BACKFILL = """
 INSERT INTO deal_stays (deal_id, stage_id, entry_id, entered_at, left_at, days, advanced_at,
-                        previous_at, previous_open_at)
+                        previous_at, previous_open_at, owner_id, owner_until)
 SELECT o.deal_id, o.stage_id, o.entry_id, o.entered_at, o.left_at, {days},
   (SELECT min(later.valid_from)
    FROM deal_history AS later, stages AS reached, stages AS stay_stage
@@ -51,7 +51,11 @@ SELECT o.deal_id, o.stage_id, o.entry_id, o.entered_at, o.left_at, {days},
      AND reached.id = later.stage_id AND stay_stage.id = o.stage_id
      AND reached.pipeline_id = stay_stage.pipeline_id
      AND (reached.type = 'won' OR (reached.type = 'open' AND reached.position > stay_stage.position))),
-  o.previous_at, o.previous_open_at
+  o.previous_at, o.previous_open_at, entry_row.owner_id,
+  (SELECT min(later.valid_from) FROM deal_history AS later
+   WHERE later.deal_id = o.deal_id AND later.valid_from >= o.entered_at
+     AND (later.valid_from > o.entered_at OR later.id > o.entry_id)
+     AND later.owner_id <> entry_row.owner_id)
 FROM (
   SELECT e.entry_id, e.deal_id, e.stage_id, e.stage_type, e.entered_at,
     lead(e.entered_at) OVER (PARTITION BY e.deal_id ORDER BY e.entered_at, e.entry_id) AS left_at,
@@ -63,6 +67,7 @@ FROM (
   FROM (SELECT min(id) AS entry_id, deal_id, stage_id, stage_type, entered_at
         FROM deal_history GROUP BY deal_id, entered_at, stage_id, stage_type) AS e
 ) AS o
+JOIN deal_history AS entry_row ON entry_row.id = o.entry_id
 WHERE o.stage_type = 'open'
 """
 
@@ -79,12 +84,17 @@ def upgrade() -> None:
         sa.Column("advanced_at", MOMENT, nullable=True),
         sa.Column("previous_at", MOMENT, nullable=True),
         sa.Column("previous_open_at", MOMENT, nullable=True),
+        sa.Column("owner_id", ID, nullable=False),
+        sa.Column("owner_until", MOMENT, nullable=True),
         sa.Column("id", ID, nullable=False),
         sa.ForeignKeyConstraint(
             ["deal_id"], ["deals.id"], name=op.f("fk_deal_stays_deal_id_deals")
         ),
         sa.ForeignKeyConstraint(
             ["stage_id"], ["stages.id"], name=op.f("fk_deal_stays_stage_id_stages")
+        ),
+        sa.ForeignKeyConstraint(
+            ["owner_id"], ["users.id"], name=op.f("fk_deal_stays_owner_id_users")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_deal_stays")),
         sa.UniqueConstraint("deal_id", "entry_id", name=op.f("uq_deal_stays_deal_id_entry_id")),
@@ -105,6 +115,8 @@ def upgrade() -> None:
             "left_at",
             "days",
             "advanced_at",
+            "owner_id",
+            "owner_until",
         ],
         unique=False,
     )
