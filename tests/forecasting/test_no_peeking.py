@@ -12,7 +12,8 @@ from sqlalchemy import Engine, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from topline.analytics.reports import fiscal_start_month
-from topline.crm.models import Account, Activity, Contact, Deal, DealHistory, Lead
+from topline.crm.models import Account, Activity, Contact, Deal, DealHistory, DealStay, Lead
+from topline.crm.stays import rebuild_stays
 from topline.demo import build_demo
 from topline.forecasting.models import ForecastSnapshot, ForecastSubmission
 from topline.forecasting.projection import (
@@ -94,6 +95,7 @@ def truncate_after(session: Session, moment: datetime) -> int:
             converted_deal_id=None,
         ),
         delete(DealHistory).where(DealHistory.deal_id.in_(later_deals)),
+        delete(DealStay).where(DealStay.deal_id.in_(later_deals)),
         delete(Deal).where(Deal.id.in_(later_deals)),
         delete(DealHistory).where(history.c.valid_from > moment),
         update(DealHistory).where(history.c.valid_to > moment).values(valid_to=None),
@@ -102,6 +104,7 @@ def truncate_after(session: Session, moment: datetime) -> int:
         delete(Account).where(Account.id.in_(later_accounts)),
     ]
     changed = sum(session.execute(statement).rowcount for statement in statements)  # type: ignore[attr-defined]
+    rebuild_stays(session)
     for row in session.execute(select(history).where(history.c.valid_to.is_(None))).mappings():
         session.execute(
             update(Deal)

@@ -30,9 +30,10 @@ from topline.crm.enums import (
     Segment,
     StageType,
 )
-from topline.crm.models import Activity, Contact, Deal, DealHistory, Pipeline, Stage
+from topline.crm.models import Activity, Contact, Deal, DealHistory, DealStay, Pipeline, Stage
 from topline.crm.pipelines import list_stages
 from topline.crm.schemas import DealUpdate
+from topline.crm.stays import rebuild_stays
 from topline.scoring.features import (
     FEATURES,
     IDENTIFIERS,
@@ -261,9 +262,11 @@ def truncate_after(session: Session, moment: datetime) -> None:
     session.execute(delete(Contact).where(Contact.created_at >= moment))
     later_deals = select(Deal.id).where(Deal.created_at > moment)
     session.execute(delete(DealHistory).where(DealHistory.deal_id.in_(later_deals)))
+    session.execute(delete(DealStay).where(DealStay.deal_id.in_(later_deals)))
     session.execute(delete(Deal).where(Deal.id.in_(later_deals)))
     session.execute(delete(DealHistory).where(history.c.valid_from > moment))
     session.execute(update(DealHistory).where(history.c.valid_to > moment).values(valid_to=None))
+    rebuild_stays(session)
     for row in session.execute(select(history).where(history.c.valid_to.is_(None))).mappings():
         session.execute(
             update(Deal)

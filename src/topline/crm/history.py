@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from itertools import pairwise
@@ -147,6 +147,21 @@ def deal_state_as_of(session: Session, deal_id: int, moment: datetime) -> DealSt
 _REFRESH_CHUNK = 10_000
 
 
+def for_deals(
+    refresh: Callable[[Session, Sequence[int] | None], None],
+    session: Session,
+    deal_ids: Iterable[int] | None,
+) -> None:
+    """Run `refresh` for every deal (None) or for the given deals, a bounded number of them per
+    statement."""
+    if deal_ids is None:
+        refresh(session, None)
+        return
+    ids = sorted(set(deal_ids))
+    for start in range(0, len(ids), _REFRESH_CHUNK):
+        refresh(session, ids[start : start + _REFRESH_CHUNK])
+
+
 def refresh_pushes(session: Session, deal_ids: Iterable[int] | None = None) -> None:
     """Work out `Deal.push_count` and `Deal.last_pushed_at` again from the history rows, for
     the given deals or for every deal (None).
@@ -155,12 +170,7 @@ def refresh_pushes(session: Session, deal_ids: Iterable[int] | None = None) -> N
     demo) call this afterwards. A push is a history row whose close date is later than that of
     the deal's row before it (by `valid_from`, then id).
     """
-    if deal_ids is None:
-        _refresh_pushes(session, None)
-        return
-    ids = sorted(set(deal_ids))
-    for start in range(0, len(ids), _REFRESH_CHUNK):
-        _refresh_pushes(session, ids[start : start + _REFRESH_CHUNK])
+    for_deals(_refresh_pushes, session, deal_ids)
 
 
 def _refresh_pushes(session: Session, deal_ids: Sequence[int] | None) -> None:

@@ -16,10 +16,9 @@ from sqlalchemy import Select, and_, case, delete, func, insert, or_, select, up
 from sqlalchemy.orm import Session
 
 from topline.crm.enums import StageType
+from topline.crm.history import for_deals
 from topline.crm.models import DealHistory, DealStay, Stage
 from topline.storage.sql import utc_days_between
-
-_CHUNK = 10_000
 
 
 def rebuild_stays(session: Session, deal_ids: Iterable[int] | None = None) -> None:
@@ -28,12 +27,7 @@ def rebuild_stays(session: Session, deal_ids: Iterable[int] | None = None) -> No
     The deal service calls it for a deal that enters a stage or changes owner; writers that
     load history in bulk (imports, the demo) call it for the deals they wrote.
     """
-    if deal_ids is None:
-        _rebuild(session, None)
-        return
-    ids = sorted(set(deal_ids))
-    for start in range(0, len(ids), _CHUNK):
-        _rebuild(session, ids[start : start + _CHUNK])
+    for_deals(_rebuild, session, deal_ids)
 
 
 def refresh_advances(session: Session, pipeline_id: int) -> None:
