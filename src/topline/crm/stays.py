@@ -10,9 +10,25 @@ stay they fall in. These are the funnel report's stage entries (`topline.analyti
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from functools import cache
+from typing import Any, cast
 
-from sqlalchemy import Select, and_, case, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    BindParameter,
+    Delete,
+    Insert,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from topline.crm.enums import StageType
@@ -47,18 +63,30 @@ def refresh_advances(session: Session, pipeline_id: int) -> None:
 
 
 def _rebuild(session: Session, deal_ids: Sequence[int] | None) -> None:
-    remove = delete(DealStay)
-    if deal_ids is not None:
-        remove = remove.where(DealStay.deal_id.in_(deal_ids))
-    session.execute(remove)
-    found = _stays(deal_ids)
-    session.execute(
-        insert(DealStay).from_select([column.name for column in found.selected_columns], found)
-    )
+    remove, add = _rebuild_statements(every=deal_ids is None)
+    params = {} if deal_ids is None else {"deal_ids": list(deal_ids)}
+    session.execute(remove, params)
+    session.execute(add, params)
 
 
-def _stays(deal_ids: Sequence[int] | None) -> Select[Any]:
-    """The stays of the deals (all of them for None), as rows of `deal_stays` without ids."""
+@cache
+def _rebuild_statements(*, every: bool) -> tuple[Delete, Insert]:
+    """The statements that rebuild the stays of every deal, or of the deals bound as
+    `deal_ids`. Made once: building them took longer than running them for one deal (3.6 ms
+    against about 2 ms on SQLite), and the deal service runs them on each move."""
+    # The table, not the entity: the ORM would take the bound ids for rows to insert.
+    stays = cast(Table, DealStay.__table__)
+    remove = delete(stays)
+    found = _stays(None if every else bindparam("deal_ids", expanding=True))
+    if not every:
+        remove = remove.where(stays.c.deal_id.in_(bindparam("deal_ids", expanding=True)))
+    names = [column.name for column in found.selected_columns]
+    return remove, insert(stays).from_select(names, found)
+
+
+def _stays(deal_ids: BindParameter[Any] | None) -> Select[Any]:
+    """The stays of the deals bound to `deal_ids` (all of them for None), as rows of
+    `deal_stays` without ids."""
     history = DealHistory.__table__
     entries = select(
         func.min(history.c.id).label("entry_id"),
