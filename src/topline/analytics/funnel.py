@@ -115,8 +115,14 @@ def funnel_report(
         )
         return list(session.execute(select(*keys, func.count()).group_by(*keys)))
 
-    lost_stages = set(_stage_ids(session, StageType.LOST))
-    won_stages = set(_stage_ids(session, StageType.WON))
+    # Every stage in one read: the open ones are the rows, the closed ones tell outcomes apart.
+    every_stage = session.execute(
+        select(Stage.id, Stage.name, Stage.position, Stage.type, Pipeline.name.label("p"))
+        .join(Pipeline, Pipeline.id == Stage.pipeline_id)
+        .order_by(Pipeline.id, Stage.position)
+    ).all()
+    lost_stages = {stage.id for stage in every_stage if stage.type == StageType.LOST}
+    won_stages = {stage.id for stage in every_stage if stage.type == StageType.WON}
     found: Counter[tuple[Any, ...]] = Counter()
     for row in in_parts(session, count):
         found[tuple(row[:-1])] += int(row[-1])
@@ -138,14 +144,8 @@ def funnel_report(
             deals += entries
             deals_won += entries if now_stage in won_stages else 0
             deals_lost += entries if now_stage in lost_stages else 0
-    stages = session.execute(
-        select(Stage.id, Stage.name, Stage.position, Pipeline.name.label("p"))
-        .join(Pipeline, Pipeline.id == Stage.pipeline_id)
-        .where(Stage.type == StageType.OPEN)
-        .order_by(Pipeline.id, Stage.position)
-    ).all()
     rows = []
-    for stage in stages:
+    for stage in (stage for stage in every_stage if stage.type == StageType.OPEN):
         entered, moved_on, lost, still = counts.get(stage.id) or [0, 0, 0, 0]
         rows.append(
             FunnelRow(
@@ -233,10 +233,6 @@ def _cohort(
         *in_part(stays.c.deal_id, part),
     )
     return _scoped(stmt, scope, now_owner).subquery("cohort")
-
-
-def _stage_ids(session: Session, kind: StageType) -> list[int]:
-    return list(session.scalars(select(Stage.id).where(Stage.type == kind)))
 
 
 # --- velocity --------------------------------------------------------------------------------
