@@ -38,11 +38,13 @@ from tests.factories import make_deal, make_pipeline, make_user, open_stages, st
 from topline.analytics import metrics
 from topline.analytics.catalog import REPORTS
 from topline.analytics.funnel import FunnelRow, funnel_report, velocity_report, velocity_window
+from topline.analytics.people import reps_report
 from topline.analytics.periods import parse_period
 from topline.analytics.scope import org_scope, rep_scope, team_scope
 from topline.auth.enums import Role
 from topline.auth.models import User
 from topline.crm.deals import (
+    change_deal_owner,
     close_deal_lost,
     close_deal_won,
     move_deal_to_stage,
@@ -231,6 +233,32 @@ class TestFunnel:
         maria = funnel_report(session, team_scope(team.maria), Q1, AFTER)
         assert [row.entered for row in maria.rows] == [3, 2, 2, 3, 1]
         assert (maria.summary.deals, maria.summary.won, maria.summary.lost) == (6, 2, 2)
+
+    def test_a_deal_handed_to_another_team_counts_where_it_is_at_as_of(
+        self, session: Session, team: Team
+    ) -> None:
+        # F5 (Olga: Negotiation 01-15, back to Proposal 02-01) goes to Rita on 03-01: from then
+        # on its entries count for Maria's team and for Rita, no longer for Olga.
+        f5 = session.scalars(select(Deal).where(Deal.amount_cents == 70_000)).one()
+        change_deal_owner(session, f5, owner=team.rita, actor=None, at=at("2025-03-01"))
+        session.flush()
+        maria = funnel_report(session, team_scope(team.maria), Q1, AFTER)
+        assert [row.entered for row in maria.rows] == [3, 2, 2, 4, 2]
+        assert (maria.summary.deals, maria.summary.won, maria.summary.lost) == (7, 2, 2)
+        olga = funnel_report(session, rep_scope(team.olga), Q1, AFTER)
+        assert [row.entered for row in olga.rows] == [1, 0, 0, 0, 0]  # F6 alone
+        # Before the hand-over it is still Olga's (and F9, F8's Negotiation, F6 are to come).
+        before = funnel_report(session, team_scope(team.maria), Q1, at("2025-02-28"))
+        assert [row.entered for row in before.rows] == [2, 2, 2, 2, 0]
+        olga_before = funnel_report(session, rep_scope(team.olga), Q1, at("2025-02-28"))
+        assert [row.entered for row in olga_before.rows] == [0, 0, 0, 1, 1]
+        # The rep comparison credits the entries to the owner at `as_of` alike: Rita's Proposal
+        # entries are F1 (won), F8 (on to Negotiation) and now F5 (still there).
+        rita = next(row for row in reps_report(session, team_scope(team.maria), Q1, AFTER).rows
+                    if row.id == team.rita.id)  # fmt: skip
+        conversions = {m.metric: m.value for m in rita.metrics if m.metric.startswith("conv")}
+        assert conversions["conversion:Proposal"] == pytest.approx(2 / 3)
+        assert conversions["conversion:Negotiation"] == 0.0  # F8 still there, F5 moved back
 
     def test_an_empty_scope_has_every_stage_and_no_rates(
         self, session: Session, team: Team

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from sqlalchemy import (
     Row,
+    Select,
     Subquery,
     and_,
     case,
@@ -25,6 +26,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    union_all,
 )
 from sqlalchemy.orm import Session
 
@@ -172,7 +174,13 @@ def funnel_report(
 
 
 def _cohort(
-    session: Session, scope: Scope, period: Period, as_of: datetime, part: Part = (0, 1)
+    session: Session,
+    scope: Scope,
+    period: Period,
+    as_of: datetime,
+    part: Part = (0, 1),
+    *,
+    outcomes: bool = True,
 ) -> Subquery:
     """Per deal and open stage, the deal's first entry into the stage in the period (and by
     `as_of`): whether it advanced afterwards by `as_of` (`advanced` 1 or 0), its days in the
@@ -180,7 +188,8 @@ def _cohort(
     `deal_first` is 1 on one row per deal (its first entry into an open stage in the period),
     so that deals can be counted without a DISTINCT. `now_stage_id` is the deal's stage at
     `as_of` where the funnel needs it (an entry not advanced, or its deal's first), else null.
-    Only the deals of `part`.
+    Only the deals of `part`. Without `outcomes`, only `deal_id`, `stage_id`, `advanced` and
+    `now_owner_id`: a team's cohort is a union, whose every column a database works out.
 
     The entries and what followed them come from the deals' stays (`DealStay`), one range of
     their index. The deal's row at `as_of` is looked up in its history only where the stay does
@@ -213,26 +222,40 @@ def _cohort(
         (and_(advanced, not_(deal_first)), null()),
         else_=at_as_of("stage_id"),
     )
-    now_owner = case(
-        (or_(stays.c.owner_until.is_(None), stays.c.owner_until > as_of), stays.c.owner_id),
-        else_=at_as_of("owner_id"),
-    )
-    stmt = select(
-        stays.c.deal_id,
-        stays.c.stage_id,
-        case((stays.c.left_at <= as_of, stays.c.days)).label("days"),
-        case((advanced, 1), else_=0).label("advanced"),
-        case((deal_first, 1), else_=0).label("deal_first"),
-        now_stage.label("now_stage_id"),
-        now_owner.label("now_owner_id"),
-    ).where(
-        between(stays.c.entered_at, start, period.end_at),
-        stays.c.entered_at <= as_of,
-        # The first entry into the stage in the period: none into it before, since the start.
-        or_(stays.c.previous_at.is_(None), stays.c.previous_at < start),
-        *in_part(stays.c.deal_id, part),
-    )
-    return _scoped(stmt, scope, now_owner).subquery("cohort")
+    owner_kept = or_(stays.c.owner_until.is_(None), stays.c.owner_until > as_of)
+
+    def entries(now_owner: Any, *where: Any) -> Select[Any]:
+        columns = [
+            stays.c.deal_id,
+            stays.c.stage_id,
+            case((advanced, 1), else_=0).label("advanced"),
+            now_owner.label("now_owner_id"),
+        ]
+        if outcomes:
+            columns += [
+                case((stays.c.left_at <= as_of, stays.c.days)).label("days"),
+                case((deal_first, 1), else_=0).label("deal_first"),
+                now_stage.label("now_stage_id"),
+            ]
+        return select(*columns).where(
+            between(stays.c.entered_at, start, period.end_at),
+            stays.c.entered_at <= as_of,
+            # The first entry into the stage in the period: none into it before, since the start.
+            or_(stays.c.previous_at.is_(None), stays.c.previous_at < start),
+            *in_part(stays.c.deal_id, part),
+            *where,
+        )
+
+    if scope.owners is None:
+        now_owner = case((owner_kept, stays.c.owner_id), else_=at_as_of("owner_id"))
+        return entries(now_owner).subquery("cohort")
+    # A team or a rep: the stays of its owners that kept their owner (`ix_deal_stays_owner`),
+    # then those whose deal changed owner by `as_of`, with the owner looked up (a few in a
+    # thousand). The whole period's stays are not read.
+    kept = entries(stays.c.owner_id, owner_kept, stays.c.owner_id.in_(scope.owners))
+    changed_owner = at_as_of("owner_id")
+    changed = entries(changed_owner, stays.c.owner_until <= as_of, changed_owner.in_(scope.owners))
+    return union_all(kept, changed).subquery("cohort")
 
 
 # --- velocity --------------------------------------------------------------------------------

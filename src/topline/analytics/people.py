@@ -9,19 +9,19 @@ then, as in the win-rate report.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Row, case, func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from topline.analytics import metrics
 from topline.analytics.funnel import _cohort
-from topline.analytics.history import Part, between, created_in, in_parts
+from topline.analytics.history import Part, between, created_in
 from topline.analytics.periods import Period
 from topline.analytics.quota import (
     _closed_by_owner,
@@ -38,6 +38,7 @@ from topline.auth.models import User
 from topline.crm.enums import ActivityType, StageType
 from topline.crm.models import Account, Activity, Pipeline, Stage
 from topline.errors import InvalidInput
+from topline.storage.db import parallel_parts, read_in_parallel
 from topline.storage.sql import utc_days_between
 
 WON = StageType.WON.value
@@ -174,6 +175,17 @@ class _RepFigures:
     conversions: dict[int, tuple[int, int]] = field(default_factory=dict)  # (entered, advanced)
     activities: dict[ActivityType, int] = field(default_factory=dict)
 
+    def add(self, other: _RepFigures) -> None:
+        """Add `other`'s figures (read apart: another metric, or another part of the deals)."""
+        self.created += other.created
+        self.created_cents += other.created_cents
+        self.cycles.update(other.cycles)
+        for stage_id, (entered, advanced) in other.conversions.items():
+            before = self.conversions.get(stage_id, (0, 0))
+            self.conversions[stage_id] = (before[0] + entered, before[1] + advanced)
+        for kind, count in other.activities.items():
+            self.activities[kind] = self.activities.get(kind, 0) + count
+
 
 def reps_report(
     session: Session, scope: Scope, period: Period, as_of: datetime
@@ -211,14 +223,34 @@ def reps_report(
     has no shortfall. `weakest` lists up to three metrics with a positive shortfall, largest
     first; equal shortfalls keep the report's metric order.
     """
+
+    # Each read fills figures of its own, side by side (`read_in_parallel`); they are added up
+    # here. The stage cohort, the costliest, is read in parts by deal.
+    def job(read: Callable[..., None], kind: type[Any], *more: Any) -> Callable[[Session], Any]:
+        def run(session: Session) -> dict[int, Any]:
+            found: dict[int, Any] = defaultdict(kind)
+            read(session, scope, period, as_of, found, *more)
+            return found
+
+        return run
+
+    parts = parallel_parts(session)
+    reads = [
+        *(job(_conversions_by_owner, _RepFigures, (k, parts)) for k in range(parts)),
+        job(_activities_by_user, _RepFigures),
+        job(_open_by_owner, _Figures),
+        job(_closed_by_owner, _Figures),
+        job(_cycles_by_owner, _RepFigures),
+        job(_created_by_owner, _RepFigures),
+    ]
     figures: dict[int, _Figures] = defaultdict(_Figures)
-    _closed_by_owner(session, scope, period, as_of, figures)
-    _open_by_owner(session, scope, period, as_of, figures)
     extra: dict[int, _RepFigures] = defaultdict(_RepFigures)
-    _created_by_owner(session, scope, period, as_of, extra)
-    _cycles_by_owner(session, scope, period, as_of, extra)
-    _conversions_by_owner(session, scope, period, as_of, extra)
-    _activities_by_user(session, scope, period, as_of, extra)
+    for found in read_in_parallel(session, *reads):
+        for owner_id, read in found.items():
+            if isinstance(read, _Figures):
+                figures[owner_id].add(read)
+            else:
+                extra[owner_id].add(read)
     owners = {owner for owner, f in figures.items() if f.won or f.lost or f.open_deals}
     owners |= {owner for owner, f in extra.items() if f.created or f.conversions}
     people = _people(session, scope, period, owners)
@@ -357,27 +389,24 @@ def _cycles_by_owner(
 
 
 def _conversions_by_owner(
-    session: Session, scope: Scope, period: Period, as_of: datetime, extra: dict[int, _RepFigures]
+    session: Session,
+    scope: Scope,
+    period: Period,
+    as_of: datetime,
+    extra: dict[int, _RepFigures],
+    part: Part,
 ) -> None:
-    """The funnel report's stage entries in the period and advances, per owner at `as_of`."""
-
-    def count(session: Session, part: Part) -> list[Row[Any]]:
-        cohort = _cohort(session, scope, period, as_of, part)
-        stmt = select(
-            cohort.c.now_owner_id,
-            cohort.c.stage_id,
-            func.count().label("entered"),
-            func.sum(cohort.c.advanced).label("advanced"),
-        ).group_by(cohort.c.now_owner_id, cohort.c.stage_id)
-        return list(session.execute(stmt))
-
-    # Each part counts its own deals: the same owner and stage may come from several parts.
-    for row in in_parts(session, count):
-        entered, advanced = extra[row.now_owner_id].conversions.get(row.stage_id, (0, 0))
-        extra[row.now_owner_id].conversions[row.stage_id] = (
-            entered + int(row.entered),
-            advanced + int(row.advanced),
-        )
+    """The funnel report's stage entries in the period and advances, per owner at `as_of`, of
+    the deals of `part`."""
+    cohort = _cohort(session, scope, period, as_of, part, outcomes=False)
+    stmt = select(
+        cohort.c.now_owner_id,
+        cohort.c.stage_id,
+        func.count().label("entered"),
+        func.sum(cohort.c.advanced).label("advanced"),
+    ).group_by(cohort.c.now_owner_id, cohort.c.stage_id)
+    for row in session.execute(stmt):
+        extra[row.now_owner_id].conversions[row.stage_id] = (int(row.entered), int(row.advanced))
 
 
 def _activities_by_user(

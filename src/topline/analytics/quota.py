@@ -116,6 +116,15 @@ class _Figures:
     open_cents: int = 0
     weighted: float = 0.0
 
+    def add(self, other: _Figures) -> None:
+        """Add `other`'s figures (read apart, say closed and open deals) to these."""
+        self.won_cents += other.won_cents
+        self.won += other.won
+        self.lost += other.lost
+        self.open_deals += other.open_deals
+        self.open_cents += other.open_cents
+        self.weighted += other.weighted
+
 
 @dataclass
 class _Quotas:

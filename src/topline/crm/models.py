@@ -450,6 +450,29 @@ class DealStay(IdMixin, Base):
             "owner_id",
             "owner_until",
         ),
+        # A team's or a rep's cohort: the stays entered in a period by owner, for the stays whose
+        # owner at the entry is still the owner at `as_of` (nearly all)...
+        Index(
+            "ix_deal_stays_owner",
+            "owner_id",
+            "entered_at",
+            "stage_id",
+            "deal_id",
+            "previous_at",
+            "previous_open_at",
+            "left_at",
+            "days",
+            "advanced_at",
+            "owner_until",
+        ),
+        # ... and the few whose deal changed owner after the entry, whose owner is looked up.
+        Index(
+            "ix_deal_stays_reassigned",
+            "entered_at",
+            "owner_until",
+            sqlite_where=text("owner_until IS NOT NULL"),
+            postgresql_where=text("owner_until IS NOT NULL"),
+        ),
         UniqueConstraint("deal_id", "entry_id"),
     )
 
