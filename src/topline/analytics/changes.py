@@ -15,14 +15,27 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import CTE, ColumnElement, and_, case, func, or_, select, true, union_all
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    Row,
+    Select,
+    and_,
+    case,
+    func,
+    or_,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from topline.analytics import metrics
-from topline.analytics.history import current_at, state_as_of
+from topline.analytics.history import Part, current_at, in_part, state_as_of
 from topline.analytics.periods import Period
 from topline.analytics.registry import ReportSpec, option, register
 from topline.analytics.reports import Report, _envelope, _scoped, open_closing_in
@@ -32,7 +45,7 @@ from topline.clock import ensure_utc
 from topline.crm.enums import StageType
 from topline.crm.models import Deal, DealHistory
 from topline.errors import InvalidInput
-from topline.storage.db import read_in_parallel
+from topline.storage.db import parallel_parts, read_in_parallel
 
 OPEN = StageType.OPEN.value
 
@@ -114,13 +127,14 @@ class SlippageRow(BaseModel):
     )
 
 
-def _pushes(period: Period, since: datetime, as_of: datetime) -> CTE:
+def _pushes(period: Period, since: datetime, as_of: datetime, part: Part = (0, 1)) -> CTE:
     """Every push in the window: a change of an open deal that stays open and moves its close
     date later, to a date after the period, from a date in the period (`is_out` 1) or already
     after it (`is_out` 0).
 
     History rows mark pushes as they are written (`DealHistory.pushed_from`), so the window's
-    pushes are one range of the partial index `ix_deal_history_pushed`.
+    pushes are one range of the partial index `ix_deal_history_pushed`. Only the deals of
+    `part`.
     """
     history = DealHistory.__table__
     return (
@@ -138,6 +152,7 @@ def _pushes(period: Period, since: datetime, as_of: datetime) -> CTE:
             history.c.valid_from <= as_of,
             history.c.pushed_from >= period.start,
             history.c.close_date >= period.end,
+            *in_part(history.c.deal_id, part),
         )
         # A CTE: the report's statement reads it once, and either database may inline it.
         .cte("pushes")
@@ -185,7 +200,59 @@ def slippage_report(
     scope's open pipeline at `since` (owners then), at the amounts it had then.
     """
     since = resolve_since(period, as_of, since)
-    pushes = _pushes(period, since, as_of)
+
+    def slipped(session: Session, part: Part) -> list[Row[Any]]:
+        return list(session.execute(_slipped_deals(scope, period, since, as_of, part)))
+
+    # The deals are read in parts, side by side: a deal's pushes and what is looked up for it
+    # are its own. The scope's pipeline at `since` is read on another connection meanwhile,
+    # each in a snapshot of its own: only a write dated at or before `as_of` landing between
+    # the reads (an import of past history) could make the share's two figures disagree.
+    parts = parallel_parts(session)
+    *found, (_, pipeline_at_since) = read_in_parallel(
+        session,
+        *(partial(slipped, part=(k, parts)) for k in range(parts)),
+        lambda session: open_pipeline(session, scope, period, since),
+    )
+    # Sorted here, before the rows are made: the database would sort every column of the
+    # rows, names included.
+    rows = [row for part in found for row in part]
+    rows.sort(key=lambda row: (-row.amount_cents, row.deal_id))
+    slipped_cents = sum(int(row.slipped_cents or 0) for row in rows)
+    listed = [
+        SlippageRow(
+            deal_id=row.deal_id,
+            name=row.name,
+            owner_id=row.owner_id,
+            owner=row.owner,
+            from_close_date=row.from_close_date,
+            to_close_date=row.to_close_date,
+            pushes=int(row.pushes),
+            amount_cents=int(row.amount_cents),
+            back_in_period=bool(row.back_in_period),
+        )
+        for row in rows
+        if row.listed
+    ]
+    summary = SlippageSummary(
+        since=since,
+        deals_pushed=len(listed),
+        pushes=sum(row.pushes for row in listed),
+        amount_pushed_cents=sum(row.amount_cents for row in listed),
+        pipeline_at_since_cents=pipeline_at_since,
+        slipped_at_since_cents=slipped_cents,
+        slipped_share=metrics.ratio(slipped_cents, pipeline_at_since),
+    )
+    return Report(**_envelope("slippage", scope, period, as_of), summary=summary, rows=listed)
+
+
+def _slipped_deals(
+    scope: Scope, period: Period, since: datetime, as_of: datetime, part: Part
+) -> Select[Any]:
+    """The deals of `part` pushed out of the period in the window that concern the scope:
+    their slippage row, whether the scope lists it (`listed`), and the amount it had in the
+    scope's pipeline at `since` (`slipped_cents`, 0 when it was not in it)."""
+    pushes = _pushes(period, since, as_of, part)
     # One pass over each deal's pushes in time order (one sort for all three): how many, the
     # close date after the latest, and how many pushed it out up to each one; the first push
     # out is the push out with one so far. A deal with none drops out.
@@ -228,7 +295,7 @@ def slippage_report(
         _in_period(then.c.close_date, period),
         _owned(scope, then.c.owner_id),
     )
-    stmt = (
+    return (
         select(
             first_out.c.deal_id,
             deal.c.name,
@@ -250,44 +317,6 @@ def slippage_report(
         # Only the scope's rows: listed, or part of its pipeline at `since`.
         .where(or_(_owned(scope, before.c.owner_id), open_then))
     )
-    # The scope's pipeline at `since` is read on another connection meanwhile, in a snapshot
-    # of its own: only a write dated at or before `as_of` landing between the two reads (an
-    # import of past history) could make the share's two figures disagree.
-    found, (_, pipeline_at_since) = read_in_parallel(
-        session,
-        lambda session: session.execute(stmt).all(),
-        lambda session: open_pipeline(session, scope, period, since),
-    )
-    rows = []
-    slipped = 0
-    for row in found:
-        slipped += int(row.slipped_cents or 0)
-        if row.listed:
-            rows.append(
-                SlippageRow(
-                    deal_id=row.deal_id,
-                    name=row.name,
-                    owner_id=row.owner_id,
-                    owner=row.owner,
-                    from_close_date=row.from_close_date,
-                    to_close_date=row.to_close_date,
-                    pushes=int(row.pushes),
-                    amount_cents=int(row.amount_cents),
-                    back_in_period=bool(row.back_in_period),
-                )
-            )
-    # Sorted here: the database would sort every column of the rows, names included.
-    rows.sort(key=lambda row: (-row.amount_cents, row.deal_id))
-    summary = SlippageSummary(
-        since=since,
-        deals_pushed=len(rows),
-        pushes=sum(row.pushes for row in rows),
-        amount_pushed_cents=sum(row.amount_cents for row in rows),
-        pipeline_at_since_cents=pipeline_at_since,
-        slipped_at_since_cents=slipped,
-        slipped_share=metrics.ratio(slipped, pipeline_at_since),
-    )
-    return Report(**_envelope("slippage", scope, period, as_of), summary=summary, rows=rows)
 
 
 # --- waterfall -------------------------------------------------------------------------------
