@@ -38,10 +38,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.factories import make_deal, make_pipeline, make_user, open_stages, stage_named
@@ -352,6 +354,34 @@ def _moment(hours: int) -> datetime:
 
 
 OPERATIONS = st.sampled_from(["amount", "close_date", "stage", "win", "lose", "reopen", "owner"])
+
+
+@pytest.mark.parametrize("parts", [2, 3])
+def test_the_deals_read_in_parts_are_the_deals_read_at_once(
+    session: Session, team: Team, monkeypatch: pytest.MonkeyPatch, parts: int
+) -> None:
+    """Slippage and the waterfall read their deals in parts by deal, side by side, and add the
+    parts up; however many parts, the reports are those read in one."""
+    from topline.analytics import changes
+
+    def reports() -> list[Any]:
+        return [
+            report.model_dump()
+            for scope in (org_scope(), team_scope(team.maria), rep_scope(team.olga))
+            for moment in (B, datetime(2025, 2, 15, tzinfo=UTC))
+            for report in (
+                slippage_report(session, scope, Q1, moment),
+                waterfall_report(session, scope, Q1, moment),
+            )
+        ]
+
+    monkeypatch.setattr(changes, "parallel_parts", lambda _session: 1)
+    whole = reports()
+    monkeypatch.setattr(changes, "parallel_parts", lambda _session: parts)
+    assert reports() == whole
+    # The hand-built deals fall in every part.
+    assert len({deal_id % 3 for deal_id in session.scalars(select(Deal.id))}) == 3
+    assert any(report["rows"] for report in whole[::2])  # some slippage rows to compare
 
 
 @settings(

@@ -367,9 +367,12 @@ class WaterfallRow(BaseModel):
     amount_cents: int
 
 
-def _deal_flows(scope: Scope, period: Period, since: datetime, as_of: datetime) -> CTE:
-    """One row per deal that moves the waterfall: how it came in (`entry`), how it left
-    (`exit`), its amounts at A and B and whether it was in the pipeline at each."""
+def _deal_flows(
+    scope: Scope, period: Period, since: datetime, as_of: datetime, part: Part = (0, 1)
+) -> CTE:
+    """One row per deal of `part` in the pipeline at A or B, or moving it: how it came in
+    (`entry`), how it left (`exit`), its amounts at A and B and whether it was in the pipeline
+    at each (`in_a`, `in_b`)."""
     # Every deal that moves the waterfall closes in the period at A or at B (a deal closed in
     # the window has its close date at B in the period), so only those deals are read: their
     # rows at each moment closing in the period then, read off one index range per moment,
@@ -389,7 +392,7 @@ def _deal_flows(scope: Scope, period: Period, since: datetime, as_of: datetime) 
     # Each is read twice below, so each is a CTE: computed once. Only the rows owned in the
     # scope then: a deal owned outside it at one moment is looked up there like one that came
     # or left, and its owner then makes it `other` (handed in or out).
-    owned = _owned(scope, history.c.owner_id)
+    owned = and_(_owned(scope, history.c.owner_id), *in_part(history.c.deal_id, part))
     in_at_a = select(*common).where(current_at(since), in_period, owned).cte("in_period_at_since")
     at_b_columns = (*common, history.c.closed_at, history.c.deal_created_at)
     in_at_b = (
@@ -469,6 +472,8 @@ def _deal_flows(scope: Scope, period: Period, since: datetime, as_of: datetime) 
             entry.label("entry"),
             exit_.label("exit"),
             change.label("change"),
+            f.in_a,
+            f.in_b,
             f.amount_a,
             f.amount_b,
         )
@@ -508,35 +513,45 @@ def waterfall_report(
       its amount at B, so a deal created or pulled in and won within the window shows in both.
 
     Every deal then adds exactly (amount at B if in the pipeline at B) − (amount at A if in it
-    at A), so the parts reconcile by construction; the two ends are also counted on their own
-    and `reconciles` checks the identity against them. `other` is a net figure (deals handed
+    at A), so the parts reconcile by construction; the two ends are also summed on their own,
+    from the deals' states at A and at B rather than from the parts, and `reconciles` checks
+    the identity against them. `other` is a net figure (deals handed
     out of the scope or moved before the period, less deals handed into it).
     """
     since = resolve_since(period, as_of, since)
-    flows = _deal_flows(scope, period, since, as_of)
-    # One pass over the flows, grouped by all three ways at once: a deal counts for its entry,
-    # its exit and its change, each with the amounts below.
-    parts = select(
-        flows.c.entry,
-        flows.c.exit,
-        flows.c.change,
-        func.count(),
-        func.sum(flows.c.amount_b),
-        func.sum(func.abs(flows.c.amount_b - flows.c.amount_a)),
-    ).group_by(flows.c.entry, flows.c.exit, flows.c.change)
-    # The flows and the pipeline at either end are three reads, made side by side, each in its
-    # own snapshot: only a write dated at or before `as_of` landing between them (an import of
-    # past history) could then break the identity, and `reconciles` would say so. (Reading the
-    # flows in parts by deal as well gained nothing more on two cores.)
-    found, (start_deals, start), (end_deals, end) = read_in_parallel(
-        session,
-        lambda session: session.execute(parts).all(),
-        lambda session: open_pipeline(session, scope, period, since),
-        lambda session: open_pipeline(session, scope, period, as_of),
-    )
+
+    def grouped(session: Session, part: Part) -> list[Row[Any]]:
+        # One pass over the flows, grouped by all three ways at once (a deal counts for its
+        # entry, its exit and its change, each with the amounts below) and by whether the deal
+        # was in the pipeline at A and at B: the two ends, summed over the deals' states there.
+        flows = _deal_flows(scope, period, since, as_of, part)
+        keys = (flows.c.entry, flows.c.exit, flows.c.change, flows.c.in_a, flows.c.in_b)
+        stmt = select(
+            *keys,
+            func.count(),
+            func.sum(flows.c.amount_a),
+            func.sum(flows.c.amount_b),
+            func.sum(func.abs(flows.c.amount_b - flows.c.amount_a)),
+        ).group_by(*keys)
+        return list(session.execute(stmt))
+
+    # The deals are read in parts, side by side: what moves a deal is its own.
+    parts = parallel_parts(session)
+    found = [
+        row
+        for rows in read_in_parallel(
+            session, *(partial(grouped, part=(k, parts)) for k in range(parts))
+        )
+        for row in rows
+    ]
     deals = dict.fromkeys(Flow, 0)
     amounts = dict.fromkeys(Flow, 0)
-    for entry, exit_, change, count, amount_b, changed_by in found:
+    start_deals = start = end_deals = end = 0
+    for entry, exit_, change, in_a, in_b, count, amount_a, amount_b, changed_by in found:
+        if in_a:
+            start_deals, start = start_deals + count, start + int(amount_a)
+        if in_b:
+            end_deals, end = end_deals + count, end + int(amount_b)
         for name, amount in ((entry, amount_b), (exit_, amount_b), (change, changed_by)):
             if name is None:
                 continue
