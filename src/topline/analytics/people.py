@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -497,9 +498,7 @@ def concentration_report(
     Rows: the accounts (`by` accounts, the default) or the reps, by won revenue, largest first,
     with each one's share and the cumulative share.
     """
-    won_deals, accounts, reps = _contributors(
-        session, _closed_in(scope, period, as_of, deal_fields=False)
-    )
+    won_deals, accounts, reps = _contributors(session, scope, period, as_of)
     unassigned = next((c for c in accounts if c.id is None), None)
     accounts = [c for c in accounts if c.id is not None and c.cents > 0]
     reps = [c for c in reps if c.cents > 0]
@@ -541,58 +540,47 @@ def concentration_report(
 
 
 def _contributors(
-    session: Session, closed: Any
+    session: Session, scope: Scope, period: Period, as_of: datetime
 ) -> tuple[int, list[_Contributor], list[_Contributor]]:
-    """The won deals of `closed` (`_closed_in`): how many, and their deals and revenue per
-    account (the no-account group, id none, among them) and per owner, each largest first,
-    then by name and id.
+    """The won deals closed in the period and still won at `as_of` (`_closed_in`): how many,
+    and their deals and revenue per account (the no-account group, id none, among them) and
+    per owner, each largest first, then by name and id.
 
-    One statement, grouped by account and owner: each of the three figures from a statement
-    of its own worked the closes out three times."""
+    Two statements side by side (`read_in_parallel`), one grouped by account and one by owner:
+    one statement grouped by both listed every account once per owner, about as many rows as
+    won deals, and folding those in Python cost more than working the closes out twice."""
     account, user = Account.__table__, User.__table__
-    pairs = (
-        select(
-            closed.c.account_id,
-            closed.c.owner_id,
-            func.count().label("deals"),
-            func.coalesce(func.sum(closed.c.amount_cents), 0).label("cents"),
+
+    def grouped(session: Session, key: str) -> list[_Contributor]:
+        closed = _closed_in(scope, period, as_of, deal_fields=False)
+        named, name = (account, account.c.name) if key == "account_id" else (user, user.c.name)
+        sums = (
+            select(
+                closed.c[key].label("id"),
+                func.count().label("deals"),
+                func.coalesce(func.sum(closed.c.amount_cents), 0).label("cents"),
+            )
+            .where(closed.c.stage_type == WON)
+            .group_by(closed.c[key])
+            .subquery("sums")
         )
-        .where(closed.c.stage_type == WON)
-        .group_by(closed.c.account_id, closed.c.owner_id)
-        .subquery("pairs")
+        stmt = select(sums.c.id, name, sums.c.deals, sums.c.cents).outerjoin(
+            named, named.c.id == sums.c.id
+        )
+        found = [
+            _Contributor(key_id, key_name, int(deals), int(cents))
+            for key_id, key_name, deals, cents in session.execute(stmt)
+        ]
+        # Sorted here, not in SQL, so that both databases agree whatever their collation.
+        found.sort(key=lambda c: (-c.cents, (c.name or "").casefold(), c.id or 0))
+        return found
+
+    accounts, reps = read_in_parallel(
+        session,
+        partial(grouped, key="account_id"),
+        partial(grouped, key="owner_id"),
     )
-    stmt = (
-        select(pairs, account.c.name.label("account"), user.c.name.label("owner"))
-        .outerjoin(account, account.c.id == pairs.c.account_id)
-        .join(user, user.c.id == pairs.c.owner_id)
-    )
-    by_account: dict[int | None, list[Any]] = {}
-    by_owner: dict[int, list[Any]] = {}
-    won_deals = 0
-    for account_id, owner_id, deals, cents, account_name, owner_name in session.execute(stmt):
-        won_deals += deals
-        _add(by_account, account_id, account_name, deals, cents)
-        _add(by_owner, owner_id, owner_name, deals, cents)
-    return won_deals, _ranked(by_account), _ranked(by_owner)
-
-
-def _add(found: dict[Any, list[Any]], key: Any, name: str | None, deals: int, cents: int) -> None:
-    """Add deals and revenue to `found[key]` ([name, deals, cents])."""
-    figures = found.get(key)
-    if figures is None:
-        found[key] = [name, deals, cents]
-    else:
-        figures[1] += deals
-        figures[2] += cents
-
-
-def _ranked(found: Mapping[Any, list[Any]]) -> list[_Contributor]:
-    # Sorted here, not in SQL, so that both databases agree whatever their collation.
-    contributors = [
-        _Contributor(key, name, int(deals), int(cents))
-        for key, (name, deals, cents) in found.items()
-    ]
-    return sorted(contributors, key=lambda c: (-c.cents, (c.name or "").casefold(), c.id or 0))
+    return sum(c.deals for c in reps), accounts, reps
 
 
 def _by(options: Mapping[str, str]) -> ConcentrationBy:
