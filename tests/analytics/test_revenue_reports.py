@@ -569,3 +569,26 @@ def test_the_reports_are_registered(session: Session, mrr_team: MrrTeam) -> None
         REPORTS["mrr"].run(session, scope, Q2, AS_OF, {"by": "rep"})
     with pytest.raises(InvalidInput):
         REPORTS["ramp"].run(session, scope, Q2, AS_OF, {"window": "many"})
+
+
+@pytest.mark.parametrize("parts", [2, 3])
+def test_the_events_read_in_parts_are_the_events_read_at_once(
+    session: Session, mrr_team: MrrTeam, monkeypatch: pytest.MonkeyPatch, parts: int
+) -> None:
+    """MRR reads its subscription events in parts by deal, side by side, and puts them in close
+    order after; however many parts, the report is the one read in one."""
+    from topline.analytics import revenue
+
+    def reports() -> list[Any]:
+        return [
+            mrr_report(session, scope, Q2, moment, by=by).model_dump()
+            for scope in (org_scope(), team_scope(mrr_team.maria))
+            for moment in (AS_OF, at("2025-05-22"))
+            for by in MrrBreakdown
+        ]
+
+    monkeypatch.setattr(revenue, "parallel_parts", lambda _session: 1)
+    whole = reports()
+    monkeypatch.setattr(revenue, "parallel_parts", lambda _session: parts)
+    assert reports() == whole
+    assert len({deal_id % 3 for deal_id in session.scalars(select(Deal.id))}) == 3
