@@ -278,7 +278,7 @@ def test_the_cohort_read_in_parts_is_the_cohort(
 ) -> None:
     """The funnel and the rep comparison read their cohort in parts by deal and add the parts
     up; however many parts, the reports are those read in one."""
-    from topline.analytics import history, people
+    from topline.analytics import funnel, people
 
     def reports() -> tuple[Any, ...]:
         return tuple(
@@ -291,11 +291,11 @@ def test_the_cohort_read_in_parts_is_the_cohort(
             )
         )
 
-    for module in (history, people):
-        monkeypatch.setattr(module, "parallel_parts", lambda _session: 1)
+    for module in (funnel, people):
+        monkeypatch.setattr(module, "cohort_parts", lambda _session: 1)
     whole = reports()
-    for module in (history, people):
-        monkeypatch.setattr(module, "parallel_parts", lambda _session: parts)
+    for module in (funnel, people):
+        monkeypatch.setattr(module, "cohort_parts", lambda _session: parts)
     assert reports() == whole
     # The hand-built deals fall in more than one part (ids of both parities and more).
     deal_ids = set(session.scalars(select(Deal.id)))

@@ -40,6 +40,7 @@ from topline.auth.models import User
 from topline.crm.enums import StageType
 from topline.crm.models import DealHistory, DealStay, Pipeline, Stage
 from topline.errors import InvalidInput
+from topline.storage.db import parallel_parts
 from topline.storage.sql import utc_days_between
 
 WON = StageType.WON.value
@@ -126,7 +127,7 @@ def funnel_report(
     lost_stages = {stage.id for stage in every_stage if stage.type == StageType.LOST}
     won_stages = {stage.id for stage in every_stage if stage.type == StageType.WON}
     found: Counter[tuple[Any, ...]] = Counter()
-    for row in in_parts(session, count):
+    for row in in_parts(session, count, cohort_parts(session)):
         found[tuple(row[:-1])] += int(row[-1])
     counts: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # entered, advanced, ...
     stays: dict[int, Counter[int]] = defaultdict(Counter)  # days in stage -> completed stays
@@ -173,6 +174,19 @@ def funnel_report(
     return Report(**_envelope("funnel", scope, period, as_of), summary=summary, rows=rows)
 
 
+def cohort_parts(session: Session) -> int:
+    """Into how many parts by deal to read the stage cohort (`_cohort`), side by side.
+
+    SQLite runs a statement on one core, and two parts halve the cohort's time (funnel on 1M
+    deals, org-wide: 0.90 s in one part, 0.45 s in two). PostgreSQL already scans it with
+    parallel workers, and parts besides made it slower (funnel 0.54-0.62 s in one part,
+    0.65-0.78 s in two; the rep comparison for a team 0.19 s against 0.27-0.30 s): one part.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        return 1
+    return parallel_parts(session)
+
+
 def _cohort(
     session: Session,
     scope: Scope,
@@ -200,8 +214,11 @@ def _cohort(
 
     def at_as_of(column: str) -> Any:
         # The deal's row at `as_of`. A deal's rows follow one another without gaps or
-        # overlaps, so that row starts no earlier than the entry: the deal's rows are sought
-        # from the entry on, not read from its creation.
+        # overlaps, so that row is the last one begun by `as_of` (or, where rows share a
+        # moment, among the last): the deal's rows are sought backwards from `as_of`, and the
+        # first one read is nearly always it. Read forwards from the entry, every row of the
+        # deal's path since was read on the way (measured on 1M deals, PostgreSQL: four rows
+        # a look-up, 5 µs, for 101k look-ups a part).
         now = DealHistory.__table__.alias("now")
         return (
             select(now.c[column])
@@ -211,6 +228,7 @@ def _cohort(
                 now.c.valid_from <= as_of,
                 or_(now.c.valid_to > as_of, now.c.valid_to.is_(None)),
             )
+            .order_by(now.c.valid_from.desc())
             .limit(1)
             .scalar_subquery()
         )

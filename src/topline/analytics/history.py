@@ -118,16 +118,18 @@ def between(column: Any, start: datetime, end: datetime) -> Any:
 Part = tuple[int, int]
 
 
-def in_parts(session: Session, read: Callable[[Session, Part], list[T]]) -> list[T]:
-    """`read`'s rows over all deals, read in parts by deal side by side
-    (`storage.db.read_in_parallel`), one part per core this process may use (one part where
-    the session's reads run in turn).
+def in_parts(
+    session: Session, read: Callable[[Session, Part], list[T]], parts: int | None = None
+) -> list[T]:
+    """`read`'s rows over all deals, read in `parts` parts by deal side by side
+    (`storage.db.read_in_parallel`), by default one part per core this process may use (one
+    part where the session's reads run in turn).
 
     For reads whose figures are made deal by deal and add up across deals (the stage cohort):
     each part reads a disjoint set of deals, so the rows of the parts together are the rows of
     one read over all deals, only grouped in more pieces.
     """
-    parts = parallel_parts(session)
+    parts = parts or parallel_parts(session)
 
     def job(part: Part) -> Callable[[Session], list[T]]:
         return lambda session: read(session, part)

@@ -21,7 +21,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from topline.analytics import metrics
-from topline.analytics.funnel import _cohort
+from topline.analytics.funnel import _cohort, cohort_parts
 from topline.analytics.history import Part, between, created_in
 from topline.analytics.periods import Period
 from topline.analytics.quota import (
@@ -39,7 +39,7 @@ from topline.auth.models import User
 from topline.crm.enums import ActivityType, StageType
 from topline.crm.models import Account, Activity, Pipeline, Stage
 from topline.errors import InvalidInput
-from topline.storage.db import parallel_parts, read_in_parallel
+from topline.storage.db import read_in_parallel
 from topline.storage.sql import utc_days_between
 
 WON = StageType.WON.value
@@ -235,7 +235,7 @@ def reps_report(
 
         return run
 
-    parts = parallel_parts(session)
+    parts = cohort_parts(session)
     reads = [
         *(job(_conversions_by_owner, _RepFigures, (k, parts)) for k in range(parts)),
         job(_activities_by_user, _RepFigures),
