@@ -413,6 +413,18 @@ class DealHistory(IdMixin, Base):
     recurring_amount_cents: Mapped[int | None] = mapped_column(BigInteger)
 
 
+# What the funnel's cohort reads of a stay besides its entry and owner (`DealStay`'s indexes).
+_COHORT_READS = (
+    "stage_id",
+    "deal_id",
+    "previous_at",
+    "previous_open_at",
+    "left_at",
+    "days",
+    "advanced_at",
+)
+
+
 class DealStay(IdMixin, Base):
     """One stay of a deal in an open stage: the run of its history rows in that stage, from the
     row that entered it (`entry_id`, `entered_at`) to the entry into the next stage.
@@ -437,34 +449,10 @@ class DealStay(IdMixin, Base):
     __tablename__ = "deal_stays"
     __table_args__ = (
         # The funnel's cohort: the stays entered in a period, read from the index alone.
-        Index(
-            "ix_deal_stays_entered",
-            "entered_at",
-            "stage_id",
-            "deal_id",
-            "previous_at",
-            "previous_open_at",
-            "left_at",
-            "days",
-            "advanced_at",
-            "owner_id",
-            "owner_until",
-        ),
+        Index("ix_deal_stays_entered", "entered_at", *_COHORT_READS, "owner_id", "owner_until"),
         # A team's or a rep's cohort: the stays entered in a period by owner, for the stays whose
         # owner at the entry is still the owner at `as_of` (nearly all)...
-        Index(
-            "ix_deal_stays_owner",
-            "owner_id",
-            "entered_at",
-            "stage_id",
-            "deal_id",
-            "previous_at",
-            "previous_open_at",
-            "left_at",
-            "days",
-            "advanced_at",
-            "owner_until",
-        ),
+        Index("ix_deal_stays_owner", "owner_id", "entered_at", *_COHORT_READS, "owner_until"),
         # ... and the few whose deal changed owner after the entry, whose owner is looked up.
         Index(
             "ix_deal_stays_reassigned",
