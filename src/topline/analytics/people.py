@@ -226,7 +226,8 @@ def reps_report(
     """
 
     # Each read fills figures of its own, side by side (`read_in_parallel`); they are added up
-    # here. The stage cohort, the costliest, is read in parts by deal.
+    # here. The stage cohort, the costliest, is read in parts by deal where that helps
+    # (`cohort_parts`).
     def job(read: Callable[..., None], kind: type[Any], *more: Any) -> Callable[[Session], Any]:
         def run(session: Session) -> dict[int, Any]:
             found: dict[int, Any] = defaultdict(kind)
@@ -247,11 +248,11 @@ def reps_report(
     figures: dict[int, _Figures] = defaultdict(_Figures)
     extra: dict[int, _RepFigures] = defaultdict(_RepFigures)
     for found in read_in_parallel(session, *reads):
-        for owner_id, read in found.items():
-            if isinstance(read, _Figures):
-                figures[owner_id].add(read)
+        for owner_id, own in found.items():
+            if isinstance(own, _Figures):
+                figures[owner_id].add(own)
             else:
-                extra[owner_id].add(read)
+                extra[owner_id].add(own)
     owners = {owner for owner, f in figures.items() if f.won or f.lost or f.open_deals}
     owners |= {owner for owner, f in extra.items() if f.created or f.conversions}
     people = _people(session, scope, period, owners)
