@@ -362,7 +362,7 @@ def test_the_deals_read_in_parts_are_the_deals_read_at_once(
 ) -> None:
     """Slippage and the waterfall read their deals in parts by deal, side by side, and add the
     parts up; however many parts, the reports are those read in one."""
-    from topline.analytics import changes
+    from topline.analytics import changes, history
 
     def reports() -> list[Any]:
         return [
@@ -375,9 +375,12 @@ def test_the_deals_read_in_parts_are_the_deals_read_at_once(
             )
         ]
 
-    monkeypatch.setattr(changes, "parallel_parts", lambda _session: 1)
+    # Slippage splits its reads itself, the waterfall through `history.in_parts`.
+    for module in (changes, history):
+        monkeypatch.setattr(module, "parallel_parts", lambda _session: 1)
     whole = reports()
-    monkeypatch.setattr(changes, "parallel_parts", lambda _session: parts)
+    for module in (changes, history):
+        monkeypatch.setattr(module, "parallel_parts", lambda _session: parts)
     assert reports() == whole
     # The hand-built deals fall in every part.
     assert len({deal_id % 3 for deal_id in session.scalars(select(Deal.id))}) == 3

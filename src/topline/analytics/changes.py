@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from topline.analytics import metrics
-from topline.analytics.history import Part, current_at, in_part, state_as_of
+from topline.analytics.history import Part, current_at, in_part, in_parts, state_as_of
 from topline.analytics.periods import Period
 from topline.analytics.registry import ReportSpec, option, register
 from topline.analytics.reports import Report, _envelope, _scoped, open_closing_in
@@ -214,13 +214,13 @@ def slippage_report(
         *(partial(slipped, part=(k, parts)) for k in range(parts)),
         lambda session: open_pipeline(session, scope, period, since),
     )
-    # Sorted here, before the rows are made: the database would sort every column of the
-    # rows, names included.
-    # The rows are unpacked as tuples: reading tens of thousands of them by column name was
-    # a sizeable part of the report's time.
+    # Sorted here, before the rows are made (the database would sort every column of the
+    # rows, names included), by amount then deal id: positions 7 and 0 of `_slipped_deals`.
+    # The rows are read as tuples: reading tens of thousands of them by column name was a
+    # sizeable part of the report's time.
     rows = [tuple(row) for part in found for row in part]
     rows.sort(key=lambda row: (-row[7], row[0]))
-    slipped_cents = sum(int(row[10] or 0) for row in rows)
+    slipped_cents = sum(int(row[10] or 0) for row in rows)  # `slipped_cents`, the last
     listed = [
         SlippageRow(
             deal_id=deal_id,
@@ -520,12 +520,12 @@ def waterfall_report(
     Every deal then adds exactly (amount at B if in the pipeline at B) − (amount at A if in it
     at A), so the parts reconcile by construction; the two ends are also summed on their own,
     from the deals' states at A and at B rather than from the parts, and `reconciles` checks
-    the identity against them. `other` is a net figure (deals handed
-    out of the scope or moved before the period, less deals handed into it).
+    the identity against them. `other` is a net figure (deals handed out of the scope or moved
+    before the period, less deals handed into it).
     """
     since = resolve_since(period, as_of, since)
 
-    def grouped(session: Session, part: Part) -> list[Row[Any]]:
+    def grouped(session: Session, part: Part) -> list[Any]:
         # One pass over the flows, grouped by all three ways at once (a deal counts for its
         # entry, its exit and its change, each with the amounts below) and by whether the deal
         # was in the pipeline at A and at B: the two ends, summed over the deals' states there.
@@ -541,14 +541,7 @@ def waterfall_report(
         return list(session.execute(stmt))
 
     # The deals are read in parts, side by side: what moves a deal is its own.
-    parts = parallel_parts(session)
-    found = [
-        row
-        for rows in read_in_parallel(
-            session, *(partial(grouped, part=(k, parts)) for k in range(parts))
-        )
-        for row in rows
-    ]
+    found = in_parts(session, grouped)
     deals = dict.fromkeys(Flow, 0)
     amounts = dict.fromkeys(Flow, 0)
     start_deals = start = end_deals = end = 0

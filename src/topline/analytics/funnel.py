@@ -217,8 +217,8 @@ def _cohort(
         # overlaps, so that row is the last one begun by `as_of` (or, where rows share a
         # moment, among the last): the deal's rows are sought backwards from `as_of`, and the
         # first one read is nearly always it. Read forwards from the entry, every row of the
-        # deal's path since was read on the way (measured on 1M deals, PostgreSQL: four rows
-        # a look-up, 5 µs, for 101k look-ups a part).
+        # deal's path since was read on the way (`EXPLAIN ANALYZE` on 1M deals, PostgreSQL:
+        # four rows and 5 µs a look-up forwards, one row and 2 µs backwards).
         now = DealHistory.__table__.alias("now")
         return (
             select(now.c[column])
