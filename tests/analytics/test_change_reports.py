@@ -316,6 +316,37 @@ class TestSlippage:
         # Ray at A: W3 800, W7 900, W9 600, W13 250 = 2550; W7 slipped.
         assert report.summary.slipped_share == pytest.approx(900 / 2550)
 
+    def test_a_deal_handed_over_then_pushed(self, session: Session, team: Team) -> None:
+        # W15: Rita's, 700 closing 03-20; handed to Olga 02-05, who pushes it to 04-20 on 02-25.
+        # It slipped out of Rita's pipeline at A but under Olga, whose row lists it.
+        pipeline = session.get(Pipeline, team.deals["W1"].pipeline_id)
+        assert pipeline is not None
+        w15 = make_deal(session, name="W15", owner=team.rita, pipeline=pipeline,
+                        stage=stage_named(session, pipeline, "Qualification"),
+                        amount_cents=700_00, close_date=date(2025, 3, 20),
+                        at=at("2024-12-11T09:00"))  # fmt: skip
+        change_deal_owner(session, w15, owner=team.olga, actor=team.maria,
+                          at=at("2025-02-05T10:00"))  # fmt: skip
+        update_deal(session, w15, changes=DealUpdate(close_date=date(2025, 4, 20)),
+                    actor=team.olga, at=at("2025-02-25T10:00"))  # fmt: skip
+        session.flush()
+        olga = slippage_report(session, rep_scope(team.olga), Q1, B)
+        assert [(r.name, r.owner_id, r.pushes, r.amount_cents) for r in olga.rows] == [
+            ("W15", team.olga.id, 1, 700_00)
+        ]
+        assert (olga.summary.pipeline_at_since_cents, olga.summary.slipped_at_since_cents) == (0, 0)
+        # Rita at A: W1 1000, W2 2000, W6 1200, W8 4000, W12 350, W15 700 = 9250; W6 and W15
+        # slipped, though Olga pushed W15.
+        rita = slippage_report(session, rep_scope(team.rita), Q1, B)
+        assert [r.name for r in rita.rows] == ["W6"]
+        assert (rita.summary.pipeline_at_since_cents, rita.summary.slipped_at_since_cents) == (
+            9250_00,
+            1900_00,
+        )
+        maria = slippage_report(session, team_scope(team.maria), Q1, B)
+        assert [r.name for r in maria.rows] == ["W6", "W7"]
+        assert maria.summary.slipped_at_since_cents == 1200_00 + 900_00 + 700_00
+
     def test_winning_and_reopening_are_not_pushes(self, session: Session, team: Team) -> None:
         # W11 was created closing in Q2 and won in Q1; W10 was reopened into Q1; W5 pulled in.
         names = {r.name for r in slippage_report(session, org_scope(), Q1, B).rows}
@@ -458,6 +489,26 @@ def _check_random_history(session: Session, data: st.DataObject) -> None:
         b_hours = data.draw(st.integers(min_value=a_hours + 1, max_value=24 * 100), label="B")
         for scope in scopes:
             _check_window(session, scope, period, _moment(a_hours), _moment(b_hours))
+        _check_slippage_splits(session, reps, period, _moment(a_hours), _moment(b_hours))
+
+
+def _check_slippage_splits(
+    session: Session, reps: list[User], period: Period, since: datetime, as_of: datetime
+) -> None:
+    """Each rep's slippage is the org's split by owner: its rows are the org's rows of deals
+    it owned when they first left the period, and the reps' pipelines at `since`, and the
+    parts of them that slipped, add up to the org's. A rep's report reads only the pushes
+    that may concern it, which owner changes in and around the window must not mislead."""
+    whole = slippage_report(session, org_scope(), period, as_of, since=since)
+    split = [slippage_report(session, rep_scope(rep), period, as_of, since=since) for rep in reps]
+    for rep, report in zip(reps, split, strict=True):
+        assert report.rows == [row for row in whole.rows if row.owner_id == rep.id]
+    for figure in ("pipeline_at_since_cents", "slipped_at_since_cents"):
+        parts = [getattr(report.summary, figure) for report in split]
+        assert sum(parts) == getattr(whole.summary, figure), figure
+    if any(row.owner_id != deal.owner_id for row in whole.rows
+           for deal in [session.get(Deal, row.deal_id)]):  # fmt: skip
+        event("slipped deal owned by another rep at as_of")
 
 
 def _check_window(

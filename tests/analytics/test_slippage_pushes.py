@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from tests.analytics.test_change_reports import Q1, A, B, Team, at, team  # noqa: F401
 from topline.analytics.changes import _pushes
+from topline.analytics.scope import org_scope
 from topline.crm.enums import StageType
 from topline.crm.models import DealHistory
 
@@ -56,7 +57,7 @@ def test_the_marked_pushes_are_the_pushes_the_rows_show(
     since: datetime,
     as_of: datetime,
 ) -> None:
-    pushes = _pushes(Q1, since, as_of)
+    pushes = _pushes(org_scope(), Q1, since, as_of)
     found = sorted(tuple(row) for row in session.execute(select(pushes)))
     expected = pushes_by_hand(session, since, as_of)
     assert expected  # the window holds pushes to find

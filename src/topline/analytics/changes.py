@@ -43,7 +43,7 @@ from topline.analytics.scope import Scope
 from topline.auth.models import User
 from topline.clock import ensure_utc
 from topline.crm.enums import StageType
-from topline.crm.models import Deal, DealHistory
+from topline.crm.models import Deal, DealHistory, DealStay
 from topline.errors import InvalidInput
 from topline.storage.db import parallel_parts, read_in_parallel
 
@@ -127,16 +127,23 @@ class SlippageRow(BaseModel):
     )
 
 
-def _pushes(period: Period, since: datetime, as_of: datetime, part: Part = (0, 1)) -> CTE:
+def _pushes(
+    scope: Scope, period: Period, since: datetime, as_of: datetime, part: Part = (0, 1)
+) -> CTE:
     """Every push in the window: a change of an open deal that stays open and moves its close
     date later, to a date after the period, from a date in the period (`is_out` 1) or already
     after it (`is_out` 0).
 
     History rows mark pushes as they are written (`DealHistory.pushed_from`), so the window's
     pushes are one range of the partial index `ix_deal_history_pushed`. Only the deals of
-    `part`.
+    `part`, and for a team or a rep only the deals that may concern it (`_may_concern`).
     """
     history = DealHistory.__table__
+    concern = (
+        []
+        if scope.owners is None
+        else [_may_concern(scope, history.c.owner_id, history.c.deal_id, since, as_of)]
+    )
     return (
         select(
             history.c.id,
@@ -153,10 +160,37 @@ def _pushes(period: Period, since: datetime, as_of: datetime, part: Part = (0, 1
             history.c.pushed_from >= period.start,
             history.c.close_date >= period.end,
             *in_part(history.c.deal_id, part),
+            *concern,
         )
         # A CTE: the report's statement reads it once, and either database may inline it.
         .cte("pushes")
     )
+
+
+def _may_concern(
+    scope: Scope, owner_id: Any, deal_id: Any, since: datetime, as_of: datetime
+) -> ColumnElement[bool]:
+    """Whether a push (its row's `owner_id` and `deal_id`) may concern the scope: the push's
+    owner is in it, or the deal changed owner around the window, so that its pushes may have
+    had owners in and out of the scope.
+
+    A deal concerns a scope through its owner just before its first push out, or its owner at
+    `since`; both owned an open row of the deal current in the window. A deal's open rows lie
+    in its stays (`DealStay`), and a stay that overlaps the window and whose deal kept the
+    owner of its entry up to `as_of` (`owner_until` null or later) says that the deal had one
+    owner from then to `as_of`: the owner of every push in the window. So a deal whose
+    stays in the window all kept their owner concerns the scope only if its pushes' owner is
+    in it; the others are few, read off the partial index `ix_deal_stays_reassigned` and kept
+    whoever owned their pushes. The scope's own filter comes after, exactly.
+    """
+    stays = DealStay.__table__
+    reassigned = select(stays.c.deal_id).where(
+        stays.c.owner_until.is_not(None),
+        stays.c.owner_until <= as_of,
+        stays.c.entered_at <= as_of,
+        or_(stays.c.left_at.is_(None), stays.c.left_at > since),
+    )
+    return or_(_owned(scope, owner_id), deal_id.in_(reassigned))
 
 
 def _row_before(row_id: Any, deal_id: Any, valid_from: Any) -> Any:
@@ -168,6 +202,8 @@ def _row_before(row_id: Any, deal_id: Any, valid_from: Any) -> Any:
         select(earlier.c.id)
         .where(
             earlier.c.deal_id == deal_id,
+            # The bound of the index range read backwards; the next condition is exact.
+            earlier.c.valid_from <= valid_from,
             or_(
                 earlier.c.valid_from < valid_from,
                 and_(earlier.c.valid_from == valid_from, earlier.c.id < row_id),
@@ -257,7 +293,7 @@ def _slipped_deals(
     """The deals of `part` pushed out of the period in the window that concern the scope:
     their slippage row, whether the scope lists it (`listed`), and the amount it had in the
     scope's pipeline at `since` (`slipped_cents`, 0 when it was not in it)."""
-    pushes = _pushes(period, since, as_of, part)
+    pushes = _pushes(scope, period, since, as_of, part)
     # One pass over each deal's pushes in time order (one sort for all three): how many, the
     # close date after the latest, and how many pushed it out up to each one; the first push
     # out is the push out with one so far. A deal with none drops out.

@@ -362,13 +362,15 @@ class DealHistory(IdMixin, Base):
             sqlite_where=SUBSCRIPTION_ROWS,
             postgresql_where=SUBSCRIPTION_ROWS,
         ),
-        # Pushes in a window (slippage): the rows that moved an open deal's close date later.
+        # Pushes in a window (slippage): the rows that moved an open deal's close date later,
+        # with their owner for a team's or a rep's pushes.
         Index(
             "ix_deal_history_pushed",
             "valid_from",
             "pushed_from",
             "close_date",
             "deal_id",
+            "owner_id",
             sqlite_where=text("pushed_from IS NOT NULL"),
             postgresql_where=text("pushed_from IS NOT NULL"),
             postgresql_include=["id"],
@@ -453,11 +455,14 @@ class DealStay(IdMixin, Base):
         # A team's or a rep's cohort: the stays entered in a period by owner, for the stays whose
         # owner at the entry is still the owner at `as_of` (nearly all)...
         Index("ix_deal_stays_owner", "owner_id", "entered_at", *_COHORT_READS, "owner_until"),
-        # ... and the few whose deal changed owner after the entry, whose owner is looked up.
+        # ... and the few whose deal changed owner after the entry, whose owner is looked up;
+        # also the deals that changed owner in a window (slippage), from the index alone.
         Index(
             "ix_deal_stays_reassigned",
             "entered_at",
             "owner_until",
+            "left_at",
+            "deal_id",
             sqlite_where=text("owner_until IS NOT NULL"),
             postgresql_where=text("owner_until IS NOT NULL"),
         ),
