@@ -4,9 +4,10 @@ Builds the demo org once per database (the large one, ~1M deals, by default; `--
 and reuses it), then times every registered report for the whole org and for one team (the
 manager with the largest reporting subtree), for the last full fiscal quarter as of the build.
 In the same run it times a naive baseline: load every deal, stage and history row into pandas
-and compute the same headline figures there (pipeline, win rate and cycle; the reports it has
-no baseline for show `null`). The baseline also checks the figures: `matches` says whether
-Topline's summary equals the baseline's. Prints one JSON document; progress goes to stderr.
+and compute the same headline figures there (pipeline, win rate, cycle, slippage, waterfall
+and concentration; the reports it has no baseline for show `null`). The baseline also checks
+the figures: `matches` says whether Topline's summary equals the baseline's. Prints one JSON
+document; progress goes to stderr.
 
     .venv/bin/python benchmarks/reports.py --size medium --backends sqlite
     .venv/bin/python benchmarks/reports.py --reuse            # large, both databases
@@ -203,7 +204,7 @@ def _load(engine: Engine) -> dict[str, pd.DataFrame]:
             text("SELECT id, deal_id, valid_from, valid_to, stage_id, amount_cents, close_date, "
                  "owner_id FROM deal_history"), connection)  # fmt: skip
         stages = pd.read_sql(text("SELECT id, type, probability FROM stages"), connection)
-        deals = pd.read_sql(text("SELECT id, created_at FROM deals"), connection)
+        deals = pd.read_sql(text("SELECT id, created_at, account_id FROM deals"), connection)
     for column in ("valid_from", "valid_to"):
         history[column] = pd.to_datetime(history[column], utc=True, format="ISO8601")
     deals["created_at"] = pd.to_datetime(deals["created_at"], utc=True, format="ISO8601")
@@ -264,10 +265,123 @@ def _cycle(frames: dict[str, pd.DataFrame], owners: set[int] | None, period: Any
             "median_days": float(won_days.median()) if len(won_days) else None}  # fmt: skip
 
 
+def _owned(owner_ids: pd.Series, owners: set[int] | None) -> pd.Series:
+    return owner_ids.notna() if owners is None else owner_ids.isin(owners)
+
+
+def _in(close_dates: pd.Series, period: Any) -> pd.Series:
+    return close_dates.notna() & (close_dates >= period.start) & (close_dates < period.end)
+
+
+def _slippage(frames: dict[str, pd.DataFrame], owners: set[int] | None, period: Any,
+              at: datetime) -> dict[str, Any]:  # fmt: skip
+    """Every row of every deal beside the row before it: the pushes are the rows in the window
+    that keep an open deal open and move its close date later, past the period, from a date in
+    the period or after it."""
+    since = min(period.start_at, at)
+    h = frames["history"].sort_values(["deal_id", "valid_from", "id"])
+    before = h.groupby("deal_id")[["type", "close_date", "owner_id", "amount_cents"]].shift()
+    is_push = (
+        (h["valid_from"] > pd.Timestamp(since)) & (h["valid_from"] <= pd.Timestamp(at))
+        & (before["type"] == "open") & (h["type"] == "open")
+        & (h["close_date"] > before["close_date"]) & (before["close_date"] >= period.start)
+        & (h["close_date"] >= period.end)
+    )  # fmt: skip
+    pushes = h.loc[is_push, ["deal_id"]].join(before.loc[is_push])
+    per_deal = pushes.groupby("deal_id").size()
+    first_out = pushes[pushes["close_date"] < period.end].groupby("deal_id").head(1)
+    listed = first_out[_owned(first_out["owner_id"], owners)]
+    at_since = _state(frames, owners, since)
+    at_since = at_since[(at_since["type"] == "open") & _in(at_since["close_date"], period)]
+    slipped = at_since[at_since["deal_id"].isin(first_out["deal_id"])]
+    return {
+        "deals_pushed": len(listed),
+        "pushes": int(per_deal.loc[listed["deal_id"]].sum()),
+        "amount_pushed_cents": int(listed["amount_cents"].sum()),
+        "pipeline_at_since_cents": int(at_since["amount_cents"].sum()),
+        "slipped_at_since_cents": int(slipped["amount_cents"].sum()),
+    }
+
+
+def _waterfall(frames: dict[str, pd.DataFrame], owners: set[int] | None, period: Any,
+               at: datetime) -> dict[str, Any]:  # fmt: skip
+    """Every deal's state at A and at B side by side, classified as the report documents."""
+    since = min(period.start_at, at)
+    a = _state(frames, None, since).set_index("deal_id")
+    b = _state(frames, None, at).set_index("deal_id")
+    b = b.join(_closes(frames, at).rename("closed_at"))
+    a = a.reindex(b.index)  # every deal at A still exists at B
+    owned_a, owned_b = _owned(a["owner_id"], owners), _owned(b["owner_id"], owners)
+    in_a = (a["type"] == "open") & _in(a["close_date"], period) & owned_a
+    in_b = (b["type"] == "open") & _in(b["close_date"], period) & owned_b
+    closed_in_window = (
+        (b["type"] != "open") & _in(b["close_date"], period)
+        & (b["closed_at"] > pd.Timestamp(since)) & owned_b
+    )  # fmt: skip
+    amount_a, amount_b = a["amount_cents"].fillna(0), b["amount_cents"]
+    came = ~in_a & (in_b | closed_in_window)
+    left = (in_a | closed_in_window) & ~in_b
+    created = came & a["type"].isna()
+    handed_in = came & a["type"].notna() & ~owned_a
+    pulled_in = came & a["type"].notna() & owned_a
+    handed_out = left & ~owned_b
+    won = left & owned_b & (b["type"] == "won")
+    lost = left & owned_b & (b["type"] == "lost")
+    pushed_out = left & owned_b & (b["type"] == "open") & (b["close_date"] >= period.end)
+    moved_earlier = left & owned_b & (b["type"] == "open") & (b["close_date"] < period.start)
+    change = (amount_b - amount_a).where(in_a, 0)
+
+    def cents(flags: pd.Series, amounts: pd.Series = amount_b) -> int:
+        return int(amounts[flags].sum())
+
+    return {
+        "open_at_since_deals": int(in_a.sum()),
+        "open_at_since_cents": cents(in_a, amount_a),
+        "created_cents": cents(created),
+        "pulled_in_cents": cents(pulled_in),
+        "increased_cents": int(change[change > 0].sum()),
+        "decreased_cents": int(-change[change < 0].sum()),
+        "pushed_out_cents": cents(pushed_out),
+        "won_cents": cents(won),
+        "lost_cents": cents(lost),
+        "other_cents": cents(handed_out) + cents(moved_earlier) - cents(handed_in),
+        "open_at_as_of_deals": int(in_b.sum()),
+        "open_at_as_of_cents": cents(in_b),
+        "reconciles": True,
+    }
+
+
+def _concentration(frames: dict[str, pd.DataFrame], owners: set[int] | None, period: Any,
+                   at: datetime) -> dict[str, Any]:  # fmt: skip
+    closed = _closed(frames, owners, period, at)
+    won = closed[closed["type"] == "won"].join(frames["deals"].set_index("id")["account_id"])
+
+    def top(by: pd.Series) -> tuple[int, int]:
+        amounts = won.groupby(by)["amount_cents"].sum()
+        amounts = amounts[amounts > 0].sort_values(ascending=False)
+        top_count = -(-len(amounts) // 5)  # ceil(20%)
+        return len(amounts), int(amounts.iloc[:top_count].sum())
+
+    accounts, top_accounts_cents = top(won["account_id"])  # groupby leaves out no account
+    reps, top_reps_cents = top(won["owner_id"])
+    return {
+        "won_deals": len(won),
+        "won_cents": int(won["amount_cents"].sum()),
+        "accounts": accounts,
+        "top_accounts_cents": top_accounts_cents,
+        "no_account_cents": int(won.loc[won["account_id"].isna(), "amount_cents"].sum()),
+        "reps": reps,
+        "top_reps_cents": top_reps_cents,
+    }
+
+
 BASELINES: dict[str, Callable[..., dict[str, Any]]] = {
     "pipeline": _pipeline,
     "win-rate": _win_rate,
     "cycle": _cycle,
+    "slippage": _slippage,
+    "waterfall": _waterfall,
+    "concentration": _concentration,
 }
 
 
