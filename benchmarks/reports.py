@@ -4,8 +4,9 @@ Builds the demo org once per database (the large one, ~1M deals, by default; `--
 and reuses it), then times every registered report for the whole org and for one team (the
 manager with the largest reporting subtree), for the last full fiscal quarter as of the build.
 In the same run it times a naive baseline: load every deal, stage and history row into pandas
-and compute the same headline figures there (pipeline, win rate, cycle, slippage, waterfall
-and concentration; the reports it has no baseline for show `null`). The baseline also checks
+and compute the same headline figures there (pipeline, win rate, cycle, velocity, the closes
+of the leaderboard, attainment and coverage, slippage, waterfall and concentration; the
+reports it has no baseline for show `null`). The baseline also checks
 the figures: `matches` says whether Topline's summary equals the baseline's. Prints one JSON
 document; progress goes to stderr.
 
@@ -375,10 +376,68 @@ def _concentration(frames: dict[str, pd.DataFrame], owners: set[int] | None, per
     }
 
 
+def _won_lost(frames: dict[str, pd.DataFrame], owners: set[int] | None, period: Any,
+              at: datetime) -> dict[str, Any]:  # fmt: skip
+    """The closes of the leaderboard, attainment and coverage: won and lost deals and the won
+    amount (their quotas are not worked out again here)."""
+    closed = _closed(frames, owners, period, at)
+    won = closed[closed["type"] == "won"]
+    lost = len(closed) - len(won)
+    return {
+        "deals_won": len(won),
+        "deals_lost": lost,
+        "won_cents": int(won["amount_cents"].sum()),
+        "win_rate": len(won) / (len(won) + lost) if len(closed) else None,
+    }
+
+
+def _attainment(frames: dict[str, pd.DataFrame], owners: set[int] | None, period: Any,
+                at: datetime) -> dict[str, Any]:  # fmt: skip
+    return {"won_cents": _won_lost(frames, owners, period, at)["won_cents"]}
+
+
+def _coverage(frames: dict[str, pd.DataFrame], owners: set[int] | None, period: Any,
+              at: datetime) -> dict[str, Any]:  # fmt: skip
+    return {
+        "won_cents": _won_lost(frames, owners, period, at)["won_cents"],
+        "open_pipeline_cents": _pipeline(frames, owners, period, at)["amount_cents"],
+    }
+
+
+class _Window:
+    """The velocity report's trailing 90 UTC days, ending with the day of `as_of`."""
+
+    def __init__(self, at: datetime) -> None:
+        last = datetime.combine(at.astimezone(UTC).date(), datetime.min.time(), tzinfo=UTC)
+        self.start_at, self.end_at = last - timedelta(days=89), last + timedelta(days=1)
+
+
+def _velocity(frames: dict[str, pd.DataFrame], owners: set[int] | None, _period: Any,
+              at: datetime) -> dict[str, Any]:  # fmt: skip
+    closed = _closed(frames, owners, _Window(at), at)
+    created = frames["deals"].set_index("id")["created_at"]
+    closed = closed.join(created.rename("created_at"), how="left")
+    won = closed[closed["type"] == "won"]
+    days = (won["closed_at"].dt.normalize() - won["created_at"].dt.normalize()).dt.days.clip(0)
+    state = _state(frames, owners, at)
+    return {
+        "open_deals": int((state["type"] == "open").sum()),
+        "won": len(won),
+        "lost": len(closed) - len(won),
+        "won_amount_cents": int(won["amount_cents"].sum()),
+        "win_rate": len(won) / len(closed) if len(closed) else None,
+        "average_cycle_days": float(days.sum()) / len(won) if len(won) else None,
+    }
+
+
 BASELINES: dict[str, Callable[..., dict[str, Any]]] = {
     "pipeline": _pipeline,
     "win-rate": _win_rate,
     "cycle": _cycle,
+    "velocity": _velocity,
+    "leaderboard": _won_lost,
+    "attainment": _attainment,
+    "coverage": _coverage,
     "slippage": _slippage,
     "waterfall": _waterfall,
     "concentration": _concentration,
