@@ -4,9 +4,9 @@ Builds the demo org once per database (the large one, ~1M deals, by default; `--
 and reuses it), then times every registered report for the whole org and for one team (the
 manager with the largest reporting subtree), for the last full fiscal quarter as of the build.
 In the same run it times a naive baseline: load every deal, stage and history row into pandas
-and compute the same headline figures there (pipeline, win rate, cycle, velocity, the closes
-of the leaderboard, attainment and coverage, slippage, waterfall and concentration; the
-reports it has no baseline for show `null`). The baseline also checks
+and compute the same headline figures there (pipeline, win rate, cycle, funnel, velocity, the
+closes of the leaderboard, attainment and coverage, slippage, waterfall and concentration;
+the reports it has no baseline for show `null`). The baseline also checks
 the figures: `matches` says whether Topline's summary equals the baseline's. Prints one JSON
 document; progress goes to stderr.
 
@@ -430,7 +430,33 @@ def _velocity(frames: dict[str, pd.DataFrame], owners: set[int] | None, _period:
     }
 
 
+def _funnel(frames: dict[str, pd.DataFrame], owners: set[int] | None, period: Any,
+            at: datetime) -> dict[str, Any]:  # fmt: skip
+    """The deals that entered an open stage in the period (a row in another stage than the row
+    before it, or the first row), owned in the scope at `as_of`, and how many of them were won
+    and lost then."""
+    h = frames["history"].sort_values(["deal_id", "valid_from", "id"])
+    before = h.groupby("deal_id")["stage_id"].shift()
+    starts = h["valid_from"]
+    entered = h.loc[
+        (h["type"] == "open") & (h["stage_id"] != before)
+        & (starts >= pd.Timestamp(period.start_at)) & (starts < pd.Timestamp(period.end_at))
+        & (starts <= pd.Timestamp(at)),
+        "deal_id",
+    ]  # fmt: skip
+    state = _state(frames, owners, at)
+    cohort = state[state["deal_id"].isin(entered)]
+    won, lost = int((cohort["type"] == "won").sum()), int((cohort["type"] == "lost").sum())
+    return {
+        "deals": len(cohort),
+        "won": won,
+        "lost": lost,
+        "conversion_to_won": won / len(cohort) if len(cohort) else None,
+    }
+
+
 BASELINES: dict[str, Callable[..., dict[str, Any]]] = {
+    "funnel": _funnel,
     "pipeline": _pipeline,
     "win-rate": _win_rate,
     "cycle": _cycle,
