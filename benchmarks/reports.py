@@ -5,8 +5,8 @@ and reuses it), then times every registered report for the whole org and for one
 manager with the largest reporting subtree), for the last full fiscal quarter as of the build.
 In the same run it times a naive baseline: load every deal, stage and history row into pandas
 and compute the same headline figures there (pipeline, win rate, cycle, funnel, velocity, the
-closes of the leaderboard, attainment and coverage, slippage, waterfall and concentration;
-the reports it has no baseline for show `null`). The baseline also checks
+closes of the leaderboard, attainment and coverage, slippage, waterfall, concentration and
+MRR; the reports it has no baseline for show `null`). The baseline also checks
 the figures: `matches` says whether Topline's summary equals the baseline's. Prints one JSON
 document; progress goes to stderr.
 
@@ -205,7 +205,9 @@ def _load(engine: Engine) -> dict[str, pd.DataFrame]:
             text("SELECT id, deal_id, valid_from, valid_to, stage_id, amount_cents, close_date, "
                  "owner_id FROM deal_history"), connection)  # fmt: skip
         stages = pd.read_sql(text("SELECT id, type, probability FROM stages"), connection)
-        deals = pd.read_sql(text("SELECT id, created_at, account_id FROM deals"), connection)
+        deals = pd.read_sql(
+            text("SELECT id, created_at, account_id, type AS deal_type, recurring_amount_cents "
+                 "FROM deals"), connection)  # fmt: skip
     for column in ("valid_from", "valid_to"):
         history[column] = pd.to_datetime(history[column], utc=True, format="ISO8601")
     deals["created_at"] = pd.to_datetime(deals["created_at"], utc=True, format="ISO8601")
@@ -455,7 +457,48 @@ def _funnel(frames: dict[str, pd.DataFrame], owners: set[int] | None, period: An
     }
 
 
+def _mrr(frames: dict[str, pd.DataFrame], owners: set[int] | None, period: Any,
+         at: datetime) -> dict[str, Any]:  # fmt: skip
+    """MRR at `as_of` and 12 months before, replayed deal by deal from the subscription deals
+    as known at `as_of` (won with a recurring amount, or renewals lost, at their latest close),
+    and the period's bookings by deal type."""
+    deals = frames["deals"].set_index("id")
+    state = _state(frames, owners, at).set_index("deal_id").join(deals)
+    state = state.join(_closes(frames, at).rename("closed_at"), how="inner")
+    subscriptions = state[
+        ((state["type"] == "won") & state["recurring_amount_cents"].notna())
+        | ((state["type"] == "lost") & (state["deal_type"] == "renewal"))
+    ]
+    subscriptions = subscriptions.rename_axis("deal_id").reset_index()
+    subscriptions = subscriptions.sort_values(["closed_at", "deal_id"])
+
+    def mrr_at(moment: pd.Timestamp) -> int:
+        mrr: dict[Any, int] = {}
+        events = subscriptions[subscriptions["closed_at"] <= moment]
+        for deal_id, account_id, stage_type, deal_type, recurring in zip(
+            events["deal_id"], events["account_id"], events["type"], events["deal_type"],
+            events["recurring_amount_cents"], strict=True,
+        ):  # fmt: skip
+            account = -deal_id if pd.isna(account_id) else account_id
+            if deal_type == "renewal":
+                mrr[account] = int(recurring) if stage_type == "won" else 0
+            elif stage_type == "won":
+                mrr[account] = mrr.get(account, 0) + int(recurring)
+        return sum(mrr.values())
+
+    closed = _closed(frames, owners, period, at).join(deals["deal_type"])
+    won = closed[closed["type"] == "won"].groupby("deal_type")["amount_cents"].sum()
+    return {
+        "mrr_cents": mrr_at(pd.Timestamp(at)),
+        "mrr_12_months_ago_cents": mrr_at(pd.Timestamp(at) - pd.DateOffset(months=12)),
+        "new_business_cents": int(won.get("new_business", 0)),
+        "expansion_cents": int(won.get("expansion", 0)),
+        "renewal_cents": int(won.get("renewal", 0)),
+    }
+
+
 BASELINES: dict[str, Callable[..., dict[str, Any]]] = {
+    "mrr": _mrr,
     "funnel": _funnel,
     "pipeline": _pipeline,
     "win-rate": _win_rate,
