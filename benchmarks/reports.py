@@ -4,9 +4,8 @@ Builds the demo org once per database (the large one, ~1M deals, by default; `--
 and reuses it), then times every registered report for the whole org and for one team (the
 manager with the largest reporting subtree), for the last full fiscal quarter as of the build.
 In the same run it times a naive baseline: load every deal, stage and history row into pandas
-and compute the same headline figures there (pipeline, win rate, cycle, funnel, velocity, the
-closes of the leaderboard, attainment and coverage, slippage, waterfall, concentration and
-MRR; the reports it has no baseline for show `null`). The baseline also checks
+and compute the same headline figures there (every report's but the rep comparison's, which
+puts the others side by side; it shows `null`). The baseline also checks
 the figures: `matches` says whether Topline's summary equals the baseline's. Prints one JSON
 document; progress goes to stderr.
 
@@ -215,6 +214,9 @@ def _load(engine: Engine) -> dict[str, pd.DataFrame]:
             text("SELECT id, deal_id, valid_from, valid_to, stage_id, amount_cents, close_date, "
                  "owner_id FROM deal_history"), connection)  # fmt: skip
         stages = pd.read_sql(text("SELECT id, type, probability FROM stages"), connection)
+        users = pd.read_sql(
+            text("SELECT id, role, hired_at, left_at FROM users"), connection
+        )  # fmt: skip
         deals = pd.read_sql(
             text("SELECT id, created_at, account_id, type AS deal_type, recurring_amount_cents "
                  "FROM deals"), connection)  # fmt: skip
@@ -223,7 +225,9 @@ def _load(engine: Engine) -> dict[str, pd.DataFrame]:
     deals["created_at"] = pd.to_datetime(deals["created_at"], utc=True, format="ISO8601")
     history["close_date"] = pd.to_datetime(history["close_date"]).dt.date
     history = history.merge(stages.rename(columns={"id": "stage_id"}), on="stage_id")
-    return {"history": history, "deals": deals}
+    for column in ("hired_at", "left_at"):
+        users[column] = pd.to_datetime(users[column], utc=True, format="ISO8601")
+    return {"history": history, "deals": deals, "users": users}
 
 
 def _state(frames: dict[str, pd.DataFrame], owners: set[int] | None, at: datetime) -> pd.DataFrame:
@@ -507,7 +511,54 @@ def _mrr(frames: dict[str, pd.DataFrame], owners: set[int] | None, period: Any,
     }
 
 
+def _ramp(frames: dict[str, pd.DataFrame], owners: set[int] | None, _period: Any,
+          at: datetime) -> dict[str, Any]:  # fmt: skip
+    """New reps (hired in the 12 months up to `as_of`) and how many days each took until the
+    won amount of 90 consecutive days, day by day, reached the median of the tenured reps'
+    last 90 days (reps hired over a year before and still employed)."""
+    today = pd.Timestamp(at.astimezone(UTC).date(), tz=UTC)
+    now = pd.Timestamp(at)
+    users = frames["users"]
+    reps = users[(users["role"] == "rep") & _owned(users["id"], owners)]
+    year_ago = today - pd.DateOffset(months=12)
+    tenured = reps[(reps["hired_at"] < year_ago)
+                   & (reps["left_at"].isna() | (reps["left_at"] > now))]  # fmt: skip
+    new = reps[(reps["hired_at"] >= year_ago) & (reps["hired_at"] <= now)]
+    state = _state(frames, None, at)
+    won = state[state["type"] == "won"].set_index("deal_id")
+    won = won.join(_closes(frames, at).rename("closed_at"), how="inner")
+    recent = won[won["closed_at"] >= today - pd.Timedelta(days=89)]
+    last_year = won[won["closed_at"] >= year_ago + pd.Timedelta(days=1)]
+
+    def median(values: list[float]) -> int | None:
+        return round(statistics.median(values)) if values else None
+
+    def booked(closes: pd.DataFrame, rep_id: int) -> int:
+        return int(closes.loc[closes["owner_id"] == rep_id, "amount_cents"].sum())
+
+    bar = median([booked(recent, rep_id) for rep_id in tenured["id"]])
+    monthly = median([booked(last_year, rep_id) / 12 for rep_id in tenured["id"]])
+    ramp_days = []
+    for rep_id, hired_at in zip(new["id"], new["hired_at"], strict=True):
+        mine = won[won["owner_id"] == rep_id]
+        days = (mine["closed_at"].dt.normalize() - hired_at.normalize()).dt.days
+        by_day = mine["amount_cents"].groupby(days[days >= 0]).sum().sort_index()
+        for day in by_day.index if bar is not None else []:
+            if by_day[(by_day.index > day - 90) & (by_day.index <= day)].sum() >= bar:
+                ramp_days.append(int(day))
+                break
+    return {
+        "new_reps": len(new),
+        "ramped_reps": len(ramp_days),
+        "tenured_reps": len(tenured),
+        "bar_cents": bar,
+        "tenured_monthly_median_cents": monthly,
+        "median_ramp_days": statistics.median(ramp_days) if ramp_days else None,
+    }
+
+
 BASELINES: dict[str, Callable[..., dict[str, Any]]] = {
+    "ramp": _ramp,
     "mrr": _mrr,
     "funnel": _funnel,
     "pipeline": _pipeline,

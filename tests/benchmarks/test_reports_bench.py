@@ -88,7 +88,7 @@ def test_the_baseline_figures_are_the_reports(bench: ModuleType, small_org: Engi
 
 
 def test_the_benchmark_times_and_checks_each_report(bench: ModuleType, small_org: Engine) -> None:
-    names = [*bench.BASELINES, "ramp"]
+    names = [*bench.BASELINES, "reps"]
     measured: dict[str, Any] = bench._measure(small_org, 1, names, baseline=True)
     entries = {
         (name, scope): entry
@@ -97,6 +97,6 @@ def test_the_benchmark_times_and_checks_each_report(bench: ModuleType, small_org
     }
     assert set(entries) == {(name, scope) for name in names for scope in ("org", "team")}
     assert all(entry["median_seconds"] > 0 for entry in entries.values())
-    checked = {key: entry["matches"] for key, entry in entries.items() if key[0] != "ramp"}
+    checked = {key: entry["matches"] for key, entry in entries.items() if key[0] != "reps"}
     assert checked == dict.fromkeys(checked, True)
-    assert entries["ramp", "org"]["ratio"] is None  # no baseline of its own
+    assert entries["reps", "org"]["ratio"] is None  # no baseline of its own
