@@ -258,26 +258,28 @@ def _closed(frames: dict[str, pd.DataFrame], owners: set[int] | None, period: An
 def _pipeline(frames: dict[str, pd.DataFrame], owners: set[int] | None, period: Any,
               at: datetime) -> dict[str, Any]:  # fmt: skip
     state = _state(frames, owners, at)
-    open_ = state[(state["type"] == "open") & (state["close_date"] >= period.start)
-                  & (state["close_date"] < period.end)]  # fmt: skip
+    open_ = state[(state["type"] == "open") & _in(state["close_date"], period)]
     return {"deals": len(open_), "amount_cents": int(open_["amount_cents"].sum())}
 
 
 def _win_rate(frames: dict[str, pd.DataFrame], owners: set[int] | None, period: Any,
               at: datetime) -> dict[str, Any]:  # fmt: skip
-    closed = _closed(frames, owners, period, at)
+    closes = _won_lost(frames, owners, period, at)
+    return {"won": closes["deals_won"], "lost": closes["deals_lost"],
+            "won_amount_cents": closes["won_cents"]}  # fmt: skip
+
+
+def _won_days(frames: dict[str, pd.DataFrame], closed: pd.DataFrame) -> pd.Series:
+    """The UTC calendar days from creation to close of the won deals among `closed` (a close
+    recorded before the creation counts as the same day)."""
     won = closed[closed["type"] == "won"]
-    return {"won": len(won), "lost": len(closed) - len(won),
-            "won_amount_cents": int(won["amount_cents"].sum())}  # fmt: skip
+    created = frames["deals"]["created_at"].set_axis(frames["deals"]["id"]).reindex(won.index)
+    return (won["closed_at"].dt.normalize() - created.dt.normalize()).dt.days.clip(lower=0)
 
 
 def _cycle(frames: dict[str, pd.DataFrame], owners: set[int] | None, period: Any,
            at: datetime) -> dict[str, Any]:  # fmt: skip
-    closed = _closed(frames, owners, period, at)
-    created = frames["deals"].set_index("id")["created_at"]
-    closed = closed.join(created.rename("created_at"), how="left")
-    days = (closed["closed_at"].dt.normalize() - closed["created_at"].dt.normalize()).dt.days
-    won_days = days[closed["type"] == "won"].clip(lower=0)
+    won_days = _won_days(frames, _closed(frames, owners, period, at))
     return {"won": len(won_days),
             "median_days": float(won_days.median()) if len(won_days) else None}  # fmt: skip
 
@@ -396,14 +398,16 @@ def _won_lost(frames: dict[str, pd.DataFrame], owners: set[int] | None, period: 
               at: datetime) -> dict[str, Any]:  # fmt: skip
     """The closes of the leaderboard, attainment and coverage: won and lost deals and the won
     amount (their quotas are not worked out again here)."""
-    closed = _closed(frames, owners, period, at)
+    return _tally(_closed(frames, owners, period, at))
+
+
+def _tally(closed: pd.DataFrame) -> dict[str, Any]:
     won = closed[closed["type"] == "won"]
-    lost = len(closed) - len(won)
     return {
         "deals_won": len(won),
-        "deals_lost": lost,
+        "deals_lost": len(closed) - len(won),
         "won_cents": int(won["amount_cents"].sum()),
-        "win_rate": len(won) / (len(won) + lost) if len(closed) else None,
+        "win_rate": len(won) / len(closed) if len(closed) else None,
     }
 
 
@@ -431,18 +435,15 @@ class _Window:
 def _velocity(frames: dict[str, pd.DataFrame], owners: set[int] | None, _period: Any,
               at: datetime) -> dict[str, Any]:  # fmt: skip
     closed = _closed(frames, owners, _Window(at), at)
-    created = frames["deals"].set_index("id")["created_at"]
-    closed = closed.join(created.rename("created_at"), how="left")
-    won = closed[closed["type"] == "won"]
-    days = (won["closed_at"].dt.normalize() - won["created_at"].dt.normalize()).dt.days.clip(0)
+    closes, days = _tally(closed), _won_days(frames, closed)
     state = _state(frames, owners, at)
     return {
         "open_deals": int((state["type"] == "open").sum()),
-        "won": len(won),
-        "lost": len(closed) - len(won),
-        "won_amount_cents": int(won["amount_cents"].sum()),
-        "win_rate": len(won) / len(closed) if len(closed) else None,
-        "average_cycle_days": float(days.sum()) / len(won) if len(won) else None,
+        "won": closes["deals_won"],
+        "lost": closes["deals_lost"],
+        "won_amount_cents": closes["won_cents"],
+        "win_rate": closes["win_rate"],
+        "average_cycle_days": float(days.sum()) / len(days) if len(days) else None,
     }
 
 
