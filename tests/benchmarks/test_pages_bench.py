@@ -3,22 +3,19 @@ answers 200 and its report has the documented keys."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 
+from tests.benchmarks.scripts import load_script
 from tests.databases import backends, fresh_engine
 from topline.demo import build_demo
 
 pytestmark = pytest.mark.slow
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "pages.py"
 ENTRY_KEYS = {
     "route", "status", "median_ms", "p90_ms", "max_ms", "queries", "sql_ms", "slowest_queries",
     "target_ms", "meets_target",
@@ -28,12 +25,7 @@ ENTRY_KEYS = {
 @pytest.fixture(scope="module")
 def pages_bench() -> ModuleType:
     """The benchmark script, imported as a module."""
-    spec = importlib.util.spec_from_file_location("pages_bench", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while being built
-    spec.loader.exec_module(module)
-    return module
+    return load_script("pages")
 
 
 @pytest.fixture(scope="module", params=backends())

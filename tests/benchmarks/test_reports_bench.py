@@ -5,11 +5,8 @@ current one and a moment inside a quarter, on both databases."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -17,6 +14,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from tests.benchmarks.scripts import load_script
 from tests.databases import backends, fresh_engine
 from topline.analytics.catalog import REPORTS
 from topline.analytics.periods import PeriodKind, period_containing
@@ -29,18 +27,11 @@ from topline.demo import build_demo
 
 pytestmark = pytest.mark.slow
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "reports.py"
-
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
     """The benchmark script, imported as a module."""
-    spec = importlib.util.spec_from_file_location("reports_bench", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("reports")
 
 
 @pytest.fixture(scope="module", params=backends())
