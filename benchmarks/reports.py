@@ -3,6 +3,9 @@
 Builds the demo org once per database (the large one, ~1M deals, by default; `--reuse` keeps
 and reuses it), then times every registered report for the whole org and for one team (the
 manager with the largest reporting subtree), for the last full fiscal quarter as of the build.
+Each report is timed as the API answers it by default (its summary and the first page of its
+rows, `topline.analytics.paging.DEFAULT_LIMIT`); a report with more rows than that is timed
+again with all of them (`all_rows_median_seconds`), as the export and the CLI make them.
 In the same run it times a naive baseline: load every deal, stage and history row into pandas
 and compute the same headline figures there (every report's but the rep comparison's, which
 puts the others side by side; it shows `null`). The baseline also checks
@@ -33,6 +36,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from topline.analytics.catalog import REPORTS
+from topline.analytics.paging import ALL_ROWS, DEFAULT_LIMIT, RowPage
 from topline.analytics.periods import PeriodKind, period_containing
 from topline.analytics.reports import fiscal_start_month
 from topline.analytics.scope import Scope, org_scope, team_scope
@@ -43,6 +47,7 @@ from topline.demo import build_demo
 from topline.storage.db import make_engine, normalize_database_url
 
 BENCH_DATABASE = "topline_bench_reports"
+FIRST_PAGE = RowPage(0, DEFAULT_LIMIT)  # what the API hands back when no page is asked for
 CACHE = Path.home() / ".cache" / "topline-bench"
 
 
@@ -158,20 +163,34 @@ def _measure(
             # The reports first, then the baseline: with its frames in memory (gigabytes on the
             # large org) the same reports took up to half as long again.
             timed: dict[str, tuple[float, Any]] = {}
+            all_rows: dict[str, float] = {}
             for name in names:
                 spec = REPORTS[name]
                 _log(f"{engine.dialect.name}: {name} for {scope_name}")
-                timed[name] = _timed(
-                    lambda spec=spec, scope=scope: spec.run(session, scope, quarter, as_of, {}),
-                    runs,
-                )
+                for page in (FIRST_PAGE, ALL_ROWS):
+                    seconds, report = _timed(
+                        lambda spec=spec, scope=scope, page=page: spec.run(
+                            session, scope, quarter, as_of, {}, page
+                        ),
+                        runs,
+                    )
+                    if page is FIRST_PAGE:
+                        timed[name] = seconds, report
+                        if len(report.rows) == report.total_rows:
+                            break
+                    else:
+                        all_rows[name] = seconds
             frames = None
             if baseline and any(name in BASELINES for name in names):
                 _log(f"{engine.dialect.name}: naive baseline for {scope_name}")
                 baseline_seconds, frames = _timed(lambda: _load(engine), 1)
             owners = _owners(session, scope)
             for name, (seconds, report) in timed.items():
-                entry: dict[str, Any] = {"median_seconds": round(seconds, 4)}
+                entry: dict[str, Any] = {
+                    "median_seconds": round(seconds, 4),
+                    "total_rows": report.total_rows,
+                    "all_rows_median_seconds": round(all_rows.get(name, seconds), 4),
+                }
                 naive = BASELINES.get(name) if frames is not None else None
                 if naive is not None:
                     # Once: the baseline takes seconds where the reports take a fraction.

@@ -59,7 +59,10 @@ def test_json_is_the_documented_envelope(db: str) -> None:
     result = run("win-rate", "--db", db, "--period", "2025Q1", "--format", "json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
-    assert set(report) == {"report", "scope", "period", "as_of", "summary", "rows"}
+    assert set(report) == {
+        "report", "scope", "period", "as_of", "summary", "rows", "total_rows", "offset"
+    }  # fmt: skip
+    assert (report["total_rows"], report["offset"], len(report["rows"])) == (2, 0, 2)
     assert report["report"] == "win-rate"
     assert report["period"] == {"label": "2025Q1", "start": "2025-01-01", "end": "2025-04-01"}
     assert report["summary"]["won"] == 2 and report["summary"]["lost"] == 1
@@ -89,6 +92,22 @@ def test_the_table_reads_in_a_terminal(db: str) -> None:
     assert "amount: 2,200.00" in result.output  # all three open on 02-01, in dollars
 
 
+def test_a_page_of_rows(db: str) -> None:
+    args = ("win-rate", "--db", db, "--period", "2025Q1")
+    second = json.loads(run(*args, "--limit", "1", "--offset", "1", "--format", "json").output)
+    assert [row["key"] for row in second["rows"]] == ["Olga"]  # Rita has more closed deals
+    assert (second["total_rows"], second["offset"]) == (2, 1)
+    assert second["summary"]["won"] == 2  # the summary still covers everyone
+    table = run(*args, "--limit", "1").output
+    assert "rows 1–1 of 2" in table and "Rita" in table and "Olga" not in table
+    past = run(*args, "--offset", "5").output
+    assert "(no rows at offset 5; 2 in all)" in past
+    csv_rows = list(
+        csv.DictReader(io.StringIO(run(*args, "--offset", "1", "--format", "csv").output))
+    )
+    assert [row["key"] for row in csv_rows] == ["Olga"]
+
+
 def test_the_reports_are_listed(db: str) -> None:
     listed = run("list").output
     assert "win-rate" in listed and "pipeline" in listed and "cycle" in listed
@@ -105,6 +124,8 @@ def test_the_reports_are_listed(db: str) -> None:
         (["--as-of", "yesterday"], "--as-of 'yesterday'"),
         (["--by", "colour"], "by 'colour'"),
         (["--window", "30"], "--window does not apply to the win-rate report"),
+        (["--limit", "20000"], "limit 20000: use 1 to 10000"),
+        (["--limit", "0"], "--limit"),
     ],
 )
 def test_bad_options_are_one_clear_line(db: str, args: list[str], message: str) -> None:

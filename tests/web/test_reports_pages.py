@@ -7,12 +7,14 @@ import io
 import json
 import re
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import PASSWORD
 from tests.factories import SalesOrg
 from tests.web.helpers import login, table_rows
 from topline.analytics.catalog import REPORTS
+from topline.web.views import reports as report_views
 
 Q1 = {"period": "2025Q1", "as_of": "2025-02-20"}
 
@@ -79,6 +81,37 @@ def test_the_rows_export_as_csv(client: TestClient, org: SalesOrg) -> None:
     rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert {row["key"] for row in rows} == {"Rita"}
     assert rows[0]["won"] == "1"
+
+
+def test_long_rows_come_a_page_at_a_time(
+    client: TestClient, org: SalesOrg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages of two rows (the app shows 100): where the page falls, links to the pages around
+    it, a chart of its rows, and an export of every row."""
+    login(client, "ada@topline.example", PASSWORD)
+    whole = client.get("/reports/pipeline", params=Q1).text
+    stages = [row[1] for row in table_rows(whole, "report-rows")[1:]]
+    assert len(stages) == 5 and 'id="rows-pager"' not in whole
+    monkeypatch.setattr(report_views, "PAGE_ROWS", 2)
+
+    first = client.get("/reports/pipeline", params=Q1)
+    assert "Rows 1–2 of 5" in first.text
+    assert 'rel="prev"' not in first.text
+    next_link = re.search(r'<a href="([^"]+)" rel="next">', first.text)
+    assert next_link and "offset=2" in next_link.group(1)
+    second = client.get(next_link.group(1).replace("&amp;", "&"))
+    assert "Rows 3–4 of 5" in second.text and 'rel="prev"' in second.text
+    shown = [row[1] for row in table_rows(second.text, "report-rows")[1:]]
+    assert shown == stages[2:4]
+    assert figure(second.text)["data"][0]["x"] == shown  # type: ignore[index]
+    export_link = re.search(r'href="([^"]+/export[^"]*)"', second.text)
+    assert export_link and "offset" not in export_link.group(1)
+    last = client.get("/reports/pipeline", params={**Q1, "offset": 4}).text
+    assert "Rows 5–5 of 5" in last and 'rel="next"' not in last
+    beyond = client.get("/reports/pipeline", params={**Q1, "offset": 40})
+    assert beyond.status_code == 200 and "No rows this far down: the report has 5." in beyond.text
+    export = client.get("/reports/pipeline/export", params={**Q1, "offset": 2})
+    assert len(list(csv.DictReader(io.StringIO(export.content.decode("utf-8-sig"))))) == 5
 
 
 def test_unknown_reports_and_bad_periods_are_refused(client: TestClient, org: SalesOrg) -> None:

@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from topline.analytics import metrics
 from topline.analytics.history import Part, current_at, in_part, in_parts, state_as_of
+from topline.analytics.paging import ALL_ROWS, RowPage
 from topline.analytics.periods import Period
 from topline.analytics.registry import ReportSpec, option, register
 from topline.analytics.reports import Report, _envelope, _scoped, open_closing_in
@@ -222,6 +223,7 @@ def slippage_report(
     as_of: datetime,
     *,
     since: datetime | None = None,
+    page: RowPage = ALL_ROWS,
 ) -> Report[SlippageSummary, SlippageRow]:
     """Deals whose close date moved out of the period while they were open, between `since`
     and `as_of`: one row per deal, with how often and how far it was pushed.
@@ -257,34 +259,41 @@ def slippage_report(
     rows = [tuple(row) for part in found for row in part]
     rows.sort(key=lambda row: (-row[7], row[0]))
     slipped_cents = sum(int(row[10] or 0) for row in rows)  # `slipped_cents`, the last
-    listed = [
-        SlippageRow(
-            deal_id=deal_id,
-            name=name,
-            owner_id=owner_id,
-            owner=owner,
-            from_close_date=from_close_date,
-            to_close_date=to_close_date,
-            pushes=int(pushes),
-            amount_cents=int(amount_cents),
-            back_in_period=bool(back_in_period),
-        )
-        for (
-            deal_id, name, owner_id, owner, from_close_date, to_close_date, pushes,
-            amount_cents, back_in_period, is_listed, _,
-        ) in rows
-        if is_listed
-    ]  # fmt: skip
+    listed = [row for row in rows if row[9]]  # `listed`
     summary = SlippageSummary(
         since=since,
         deals_pushed=len(listed),
-        pushes=sum(row.pushes for row in listed),
-        amount_pushed_cents=sum(row.amount_cents for row in listed),
+        pushes=sum(int(row[6]) for row in listed),
+        amount_pushed_cents=sum(int(row[7]) for row in listed),
         pipeline_at_since_cents=pipeline_at_since,
         slipped_at_since_cents=slipped_cents,
         slipped_share=metrics.ratio(slipped_cents, pipeline_at_since),
     )
-    return Report(**_envelope("slippage", scope, period, as_of), summary=summary, rows=listed)
+    return Report(
+        **_envelope("slippage", scope, period, as_of),
+        summary=summary,
+        # Rows made for the page only: tens of thousands on a large org.
+        **page.report_rows(listed, _slippage_row),
+    )
+
+
+def _slippage_row(found: tuple[Any, ...]) -> SlippageRow:
+    """A listed deal of `_slipped_deals` as its row."""
+    (
+        deal_id, name, owner_id, owner, from_close_date, to_close_date, pushes,
+        amount_cents, back_in_period, _, _,
+    ) = found  # fmt: skip
+    return SlippageRow(
+        deal_id=deal_id,
+        name=name,
+        owner_id=owner_id,
+        owner=owner,
+        from_close_date=from_close_date,
+        to_close_date=to_close_date,
+        pushes=int(pushes),
+        amount_cents=int(amount_cents),
+        back_in_period=bool(back_in_period),
+    )
 
 
 def _slipped_deals(
@@ -531,6 +540,7 @@ def waterfall_report(
     as_of: datetime,
     *,
     since: datetime | None = None,
+    page: RowPage = ALL_ROWS,
 ) -> Report[WaterfallSummary, WaterfallRow]:
     """How the period's open pipeline went from moment A (`since`) to moment B (`as_of`):
     open at A + created + pulled in + increased − decreased − pushed out − won − lost − other
@@ -626,7 +636,9 @@ def waterfall_report(
         equation=f"open_at_since {start} {terms} = open_at_as_of {end}"
         + ("" if balance == end else f" (the parts give {balance})"),
     )
-    return Report(**_envelope("waterfall", scope, period, as_of), summary=summary, rows=rows)
+    return Report(
+        **_envelope("waterfall", scope, period, as_of), summary=summary, **page.report_rows(rows)
+    )
 
 
 # --- registration ----------------------------------------------------------------------------
@@ -652,8 +664,8 @@ register(
     ReportSpec(
         "slippage",
         "Deals pushed out of the period while open",
-        lambda session, scope, period, as_of, options: slippage_report(
-            session, scope, period, as_of, since=parse_since(options)
+        lambda session, scope, period, as_of, options, page: slippage_report(
+            session, scope, period, as_of, since=parse_since(options), page=page
         ),
         SINCE_OPTION,
     )
@@ -662,8 +674,8 @@ register(
     ReportSpec(
         "waterfall",
         "How the period's open pipeline moved between two moments",
-        lambda session, scope, period, as_of, options: waterfall_report(
-            session, scope, period, as_of, since=parse_since(options)
+        lambda session, scope, period, as_of, options, page: waterfall_report(
+            session, scope, period, as_of, since=parse_since(options), page=page
         ),
         SINCE_OPTION,
     )

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from topline.analytics import metrics
 from topline.analytics.history import Part, between, in_part, in_parts, open_as_of
+from topline.analytics.paging import ALL_ROWS, RowPage
 from topline.analytics.periods import Period, custom_period
 from topline.analytics.registry import ReportSpec, option, register
 from topline.analytics.reports import Report, _closed_in, _envelope, _scoped
@@ -82,7 +83,7 @@ class FunnelRow(BaseModel):
 
 
 def funnel_report(
-    session: Session, scope: Scope, period: Period, as_of: datetime
+    session: Session, scope: Scope, period: Period, as_of: datetime, *, page: RowPage = ALL_ROWS
 ) -> Report[FunnelSummary, FunnelRow]:
     """Stage-to-stage conversion and time in stage of the deals that entered each open stage in
     the period, as of `as_of`.
@@ -171,7 +172,9 @@ def funnel_report(
         lost=deals_lost,
         conversion_to_won=metrics.ratio(deals_won, deals),
     )
-    return Report(**_envelope("funnel", scope, period, as_of), summary=summary, rows=rows)
+    return Report(
+        **_envelope("funnel", scope, period, as_of), summary=summary, **page.report_rows(rows)
+    )
 
 
 def cohort_parts(session: Session) -> int:
@@ -330,7 +333,12 @@ def velocity_window(as_of: datetime, days: int) -> Period:
 
 
 def velocity_report(
-    session: Session, scope: Scope, as_of: datetime, window: int = DEFAULT_WINDOW_DAYS
+    session: Session,
+    scope: Scope,
+    as_of: datetime,
+    window: int = DEFAULT_WINDOW_DAYS,
+    *,
+    page: RowPage = ALL_ROWS,
 ) -> Report[VelocitySummary, VelocityRow]:
     """Pipeline velocity: money per day the open pipeline is expected to bring in, from the
     deals closed in a trailing window and the deals open at `as_of`, for the scope and each rep.
@@ -386,7 +394,9 @@ def velocity_report(
     )
     totals = [sum(figures[i] for figures in by_owner.values()) for i in range(5)]
     summary = VelocitySummary(window_days=window, **_factors(*totals))
-    return Report(**_envelope("velocity", scope, period, as_of), summary=summary, rows=rows)
+    return Report(
+        **_envelope("velocity", scope, period, as_of), summary=summary, **page.report_rows(rows)
+    )
 
 
 def _factors(
@@ -421,8 +431,8 @@ register(
     ReportSpec(
         "funnel",
         "Stage conversion and time in stage",
-        lambda session, scope, period, as_of, _options: funnel_report(
-            session, scope, period, as_of
+        lambda session, scope, period, as_of, _options, page: funnel_report(
+            session, scope, period, as_of, page=page
         ),
     )
 )
@@ -430,8 +440,8 @@ register(
     ReportSpec(
         "velocity",
         "Pipeline velocity over a trailing window",
-        lambda session, scope, _period, as_of, options: velocity_report(
-            session, scope, as_of, window=_window(options)
+        lambda session, scope, _period, as_of, options, page: velocity_report(
+            session, scope, as_of, window=_window(options), page=page
         ),
         {"window": WINDOW_HELP},
     )

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from topline.analytics import metrics
 from topline.analytics.funnel import _cohort, cohort_parts
 from topline.analytics.history import Part, between, created_in
+from topline.analytics.paging import ALL_ROWS, RowPage
 from topline.analytics.periods import Period
 from topline.analytics.quota import (
     _closed_by_owner,
@@ -189,7 +190,7 @@ class _RepFigures:
 
 
 def reps_report(
-    session: Session, scope: Scope, period: Period, as_of: datetime
+    session: Session, scope: Scope, period: Period, as_of: datetime, *, page: RowPage = ALL_ROWS
 ) -> Report[RepsSummary, RepsRow]:
     """Every rep of the scope against the median of the scope's reps, metric by metric: the
     basis of coaching.
@@ -301,7 +302,9 @@ def reps_report(
         ],
         weakest=weakest,
     )
-    return Report(**_envelope("reps", scope, period, as_of), summary=summary, rows=rows)
+    return Report(
+        **_envelope("reps", scope, period, as_of), summary=summary, **page.report_rows(rows)
+    )
 
 
 def _rep_values(
@@ -481,6 +484,8 @@ def concentration_report(
     period: Period,
     as_of: datetime,
     by: ConcentrationBy = ConcentrationBy.ACCOUNTS,
+    *,
+    page: RowPage = ALL_ROWS,
 ) -> Report[ConcentrationSummary, ConcentrationRow]:
     """The 80/20 check: the share of won revenue that the top 20% of accounts, and of reps,
     bring in.
@@ -523,8 +528,10 @@ def concentration_report(
     if by == ConcentrationBy.ACCOUNTS and unassigned is not None and unassigned.cents > 0:
         listed = [*listed, unassigned]
     cumulative = metrics.cumulative_shares([c.cents for c in listed], total=total)
-    rows = [
-        ConcentrationRow(
+
+    def row(item: tuple[int, tuple[_Contributor, float | None]]) -> ConcentrationRow:
+        index, (contributor, running) = item
+        return ConcentrationRow(
             rank=index + 1 if contributor.id is not None else None,
             id=contributor.id,
             name=contributor.name,
@@ -534,9 +541,14 @@ def concentration_report(
             cumulative_share=running,
             top=index < top and contributor.id is not None,
         )
-        for index, (contributor, running) in enumerate(zip(listed, cumulative, strict=True))
-    ]
-    return Report(**_envelope("concentration", scope, period, as_of), summary=summary, rows=rows)
+
+    # Rows made for the page only: a large org has tens of thousands of accounts.
+    ranked = list(enumerate(zip(listed, cumulative, strict=True)))
+    return Report(
+        **_envelope("concentration", scope, period, as_of),
+        summary=summary,
+        **page.report_rows(ranked, row),
+    )
 
 
 def _contributors(
@@ -596,15 +608,17 @@ register(
     ReportSpec(
         "reps",
         "Each rep against the scope's median, metric by metric",
-        lambda session, scope, period, as_of, _options: reps_report(session, scope, period, as_of),
+        lambda session, scope, period, as_of, _options, page: reps_report(
+            session, scope, period, as_of, page=page
+        ),
     )
 )
 register(
     ReportSpec(
         "concentration",
         "Share of won revenue from the top 20% of accounts and reps",
-        lambda session, scope, period, as_of, options: concentration_report(
-            session, scope, period, as_of, by=_by(options)
+        lambda session, scope, period, as_of, options, page: concentration_report(
+            session, scope, period, as_of, by=_by(options), page=page
         ),
         {"by": "rows by accounts (default) or reps"},
     )

@@ -38,6 +38,7 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from topline.analytics import metrics
+from topline.analytics.paging import ALL_ROWS, RowPage
 from topline.analytics.periods import Period
 from topline.analytics.registry import ReportSpec, register
 from topline.analytics.reports import Report, _closed_in, _envelope, _scoped, open_closing_in
@@ -278,7 +279,7 @@ def _coverage_figures(quota: _QuotaSum, won_cents: int, open_cents: int, weighte
 
 
 def coverage_report(
-    session: Session, scope: Scope, period: Period, as_of: datetime
+    session: Session, scope: Scope, period: Period, as_of: datetime, *, page: RowPage = ALL_ROWS
 ) -> Report[CoverageSummary, CoverageRow]:
     """Open pipeline closing in the period against the quota still to close, for the scope
     and each of its people.
@@ -292,7 +293,8 @@ def coverage_report(
     figures: dict[int, _Figures] = defaultdict(_Figures)
     _closed_by_owner(session, scope, period, as_of, figures)
     _open_by_owner(session, scope, period, as_of, figures)
-    return _coverage(session, scope, period, as_of, figures, _quotas(session, scope, period))
+    quotas = _quotas(session, scope, period)
+    return _coverage(session, scope, period, as_of, figures, quotas, page)
 
 
 def _coverage(
@@ -302,6 +304,7 @@ def _coverage(
     as_of: datetime,
     figures: dict[int, _Figures],
     quotas: _Quotas,
+    page: RowPage = ALL_ROWS,
 ) -> Report[CoverageSummary, CoverageRow]:
     """The coverage report from the closed and open figures per owner and the quotas."""
     counted = [owner for owner, f in figures.items() if f.won or f.open_deals]
@@ -329,7 +332,9 @@ def _coverage(
             sum(row.weighted_pipeline_cents for row in rows),
         )
     )
-    return Report(**_envelope("coverage", scope, period, as_of), summary=summary, rows=rows)
+    return Report(
+        **_envelope("coverage", scope, period, as_of), summary=summary, **page.report_rows(rows)
+    )
 
 
 # --- attainment ------------------------------------------------------------------------------
@@ -364,7 +369,7 @@ def _attainment_figures(quota: _QuotaSum, won_cents: int) -> dict[str, Any]:
 
 
 def attainment_report(
-    session: Session, scope: Scope, period: Period, as_of: datetime
+    session: Session, scope: Scope, period: Period, as_of: datetime, *, page: RowPage = ALL_ROWS
 ) -> Report[AttainmentSummary, AttainmentRow]:
     """Won amount against quota in the period, for the scope and each of its people.
 
@@ -393,7 +398,9 @@ def attainment_report(
     summary = AttainmentSummary(
         **_attainment_figures(quotas.scope, sum(row.won_cents for row in rows))
     )
-    return Report(**_envelope("attainment", scope, period, as_of), summary=summary, rows=rows)
+    return Report(
+        **_envelope("attainment", scope, period, as_of), summary=summary, **page.report_rows(rows)
+    )
 
 
 # --- leaderboard -----------------------------------------------------------------------------
@@ -430,7 +437,7 @@ def _average_cents(total_cents: int, deals: int) -> int | None:
 
 
 def leaderboard_report(
-    session: Session, scope: Scope, period: Period, as_of: datetime
+    session: Session, scope: Scope, period: Period, as_of: datetime, *, page: RowPage = ALL_ROWS
 ) -> Report[LeaderboardSummary, LeaderboardRow]:
     """The scope's people ranked by the amount they won in the period, with attainment,
     deals won, win rate and average deal size.
@@ -441,7 +448,8 @@ def leaderboard_report(
     """
     figures: dict[int, _Figures] = defaultdict(_Figures)
     _closed_by_owner(session, scope, period, as_of, figures)
-    return _leaderboard(session, scope, period, as_of, figures, _quotas(session, scope, period))
+    quotas = _quotas(session, scope, period)
+    return _leaderboard(session, scope, period, as_of, figures, quotas, page)
 
 
 def coverage_and_leaderboard(
@@ -467,6 +475,7 @@ def _leaderboard(
     as_of: datetime,
     figures: dict[int, _Figures],
     quotas: _Quotas,
+    page: RowPage = ALL_ROWS,
 ) -> Report[LeaderboardSummary, LeaderboardRow]:
     """The leaderboard from the closed figures per owner and the quotas."""
     counted = [owner for owner, f in figures.items() if f.won or f.lost]
@@ -508,15 +517,17 @@ def _leaderboard(
             if key != "won_cents"
         },
     )
-    return Report(**_envelope("leaderboard", scope, period, as_of), summary=summary, rows=rows)
+    return Report(
+        **_envelope("leaderboard", scope, period, as_of), summary=summary, **page.report_rows(rows)
+    )
 
 
 register(
     ReportSpec(
         "coverage",
         "Open pipeline against the quota still to close",
-        lambda session, scope, period, as_of, _options: coverage_report(
-            session, scope, period, as_of
+        lambda session, scope, period, as_of, _options, page: coverage_report(
+            session, scope, period, as_of, page=page
         ),
     )
 )
@@ -524,8 +535,8 @@ register(
     ReportSpec(
         "attainment",
         "Won amount against quota, per person",
-        lambda session, scope, period, as_of, _options: attainment_report(
-            session, scope, period, as_of
+        lambda session, scope, period, as_of, _options, page: attainment_report(
+            session, scope, period, as_of, page=page
         ),
     )
 )
@@ -533,8 +544,8 @@ register(
     ReportSpec(
         "leaderboard",
         "People ranked by won amount",
-        lambda session, scope, period, as_of, _options: leaderboard_report(
-            session, scope, period, as_of
+        lambda session, scope, period, as_of, _options, page: leaderboard_report(
+            session, scope, period, as_of, page=page
         ),
     )
 )

@@ -2,8 +2,10 @@
 handed to the pure metric functions of `topline.analytics.metrics`.
 
 Every report returns the same envelope (`Report`): which report, for whom, for which period,
-as of when, its headline figures (`summary`) and its breakdown (`rows`). The JSON of the API
-and of `topline report --format json` is this envelope.
+as of when, its headline figures (`summary`, always for the whole scope) and its breakdown
+(`rows`, all of them or a window of them: `total_rows` and `offset` say which; see
+`topline.analytics.paging`). The JSON of the API and of `topline report --format json` is this
+envelope.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from topline.analytics import metrics
 from topline.analytics.history import closed_as_of, created_in, state_as_of
+from topline.analytics.paging import ALL_ROWS, RowPage
 from topline.analytics.periods import (
     Period,
     PeriodKind,
@@ -59,7 +62,9 @@ class Report(BaseModel, Generic[S, R]):
     period: PeriodOut
     as_of: datetime
     summary: S
-    rows: list[R]
+    rows: list[R] = Field(description="The breakdown: the rows from `offset`, in order.")
+    total_rows: int = Field(description="How many rows the report has in all.")
+    offset: int = Field(description="The position of the first of `rows` among them (0 first).")
 
 
 def _envelope(name: str, scope: Scope, period: Period, as_of: datetime) -> dict[str, Any]:
@@ -114,7 +119,7 @@ class PipelineRow(BaseModel):
 
 
 def pipeline_report(
-    session: Session, scope: Scope, period: Period, as_of: datetime
+    session: Session, scope: Scope, period: Period, as_of: datetime, *, page: RowPage = ALL_ROWS
 ) -> Report[PipelineSummary, PipelineRow]:
     """Open deals closing in the period by stage, as of `as_of`, and pipeline growth."""
     state = open_closing_in(as_of, period)
@@ -160,7 +165,9 @@ def pipeline_report(
         previous_created_amount_cents=previous,
         growth=metrics.growth(created, previous),
     )
-    return Report(**_envelope("pipeline", scope, period, as_of), summary=summary, rows=rows)
+    return Report(
+        **_envelope("pipeline", scope, period, as_of), summary=summary, **page.report_rows(rows)
+    )
 
 
 def _created(session: Session, scope: Scope, period: Period, as_of: datetime) -> tuple[int, int]:
@@ -237,6 +244,8 @@ def win_rate_report(
     period: Period,
     as_of: datetime,
     by: Breakdown = Breakdown.REP,
+    *,
+    page: RowPage = ALL_ROWS,
 ) -> Report[WinRateSummary, WinRateRow]:
     """Won against lost among the deals closed in the period, by count and by value, broken
     down by rep, account segment, source, deal type or loss reason."""
@@ -294,7 +303,9 @@ def win_rate_report(
         sum(r.lost_amount_cents for r in rows),
     )
     summary = WinRateSummary(**totals.model_dump(exclude={"key", "id"}))
-    return Report(**_envelope("win-rate", scope, period, as_of), summary=summary, rows=rows)
+    return Report(
+        **_envelope("win-rate", scope, period, as_of), summary=summary, **page.report_rows(rows)
+    )
 
 
 def _text(value: Any) -> str | None:
@@ -355,7 +366,7 @@ def _cycle_days(
 
 
 def cycle_report(
-    session: Session, scope: Scope, period: Period, as_of: datetime
+    session: Session, scope: Scope, period: Period, as_of: datetime, *, page: RowPage = ALL_ROWS
 ) -> Report[CycleSummary, CycleRow]:
     """Sales-cycle length of the deals closed in the period: days from creation to close,
     counted on UTC calendar days (created and closed the same day is 0)."""
@@ -376,7 +387,9 @@ def cycle_report(
         median_days_all_closed=metrics.median_of_counts(all_days),
         mean_days_all_closed=metrics.mean_of_counts(all_days),
     )
-    return Report(**_envelope("cycle", scope, period, as_of), summary=summary, rows=rows)
+    return Report(
+        **_envelope("cycle", scope, period, as_of), summary=summary, **page.report_rows(rows)
+    )
 
 
 class TrendPoint(BaseModel):
@@ -474,8 +487,8 @@ register(
     ReportSpec(
         "pipeline",
         "Open pipeline by stage and pipeline growth",
-        lambda session, scope, period, as_of, _options: pipeline_report(
-            session, scope, period, as_of
+        lambda session, scope, period, as_of, _options, page: pipeline_report(
+            session, scope, period, as_of, page=page
         ),
     )
 )
@@ -483,8 +496,8 @@ register(
     ReportSpec(
         "win-rate",
         "Won against lost, by count and value",
-        lambda session, scope, period, as_of, options: win_rate_report(
-            session, scope, period, as_of, by=_breakdown(options)
+        lambda session, scope, period, as_of, options, page: win_rate_report(
+            session, scope, period, as_of, by=_breakdown(options), page=page
         ),
         {"by": "rows by rep, segment, source, type or loss_reason"},
     )
@@ -493,7 +506,9 @@ register(
     ReportSpec(
         "cycle",
         "Sales-cycle length of closed deals",
-        lambda session, scope, period, as_of, _options: cycle_report(session, scope, period, as_of),
+        lambda session, scope, period, as_of, _options, page: cycle_report(
+            session, scope, period, as_of, page=page
+        ),
     )
 )
 

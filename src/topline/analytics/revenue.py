@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 
 from topline.analytics import metrics
 from topline.analytics.history import Part, current_at, in_part, state_as_of
+from topline.analytics.paging import ALL_ROWS, RowPage
 from topline.analytics.periods import Period, custom_period
 from topline.analytics.registry import ReportSpec, option, register
 from topline.analytics.reports import Report, _closed_in, _envelope, _scoped
@@ -155,7 +156,12 @@ def ramp_window(as_of: datetime, months: int) -> Period:
 
 
 def ramp_report(
-    session: Session, scope: Scope, as_of: datetime, window: int = DEFAULT_WINDOW_MONTHS
+    session: Session,
+    scope: Scope,
+    as_of: datetime,
+    window: int = DEFAULT_WINDOW_MONTHS,
+    *,
+    page: RowPage = ALL_ROWS,
 ) -> Report[RampSummary, RampRow]:
     """How fast the scope's new reps ramp up: days from hire until their trailing-90-day
     bookings first reach the median of the scope's reps with more than a year of tenure.
@@ -217,7 +223,9 @@ def ramp_report(
         tenured_monthly_median_cents=monthly_cents,
         median_ramp_days=metrics.median(ramp_days),
     )
-    return Report(**_envelope("ramp", scope, period, as_of), summary=summary, rows=rows)
+    return Report(
+        **_envelope("ramp", scope, period, as_of), summary=summary, **page.report_rows(rows)
+    )
 
 
 def _tenured_bookings(
@@ -570,6 +578,8 @@ def mrr_report(
     period: Period,
     as_of: datetime,
     by: MrrBreakdown = MrrBreakdown.MONTH,
+    *,
+    page: RowPage = ALL_ROWS,
 ) -> Report[MrrSummary, MrrRow]:
     """Monthly recurring revenue from the recurring amounts of won deals, its movements by
     month or by account, net revenue retention over the 12 months up to `as_of`, and the
@@ -633,7 +643,9 @@ def mrr_report(
         rows = _rows_by_account(session, ledger, period)
     else:
         rows = _rows_by_month(ledger, period)
-    return Report(**_envelope("mrr", scope, period, as_of), summary=summary, rows=rows)
+    return Report(
+        **_envelope("mrr", scope, period, as_of), summary=summary, **page.report_rows(rows)
+    )
 
 
 def _twelve_months_before(as_of: datetime) -> datetime:
@@ -770,8 +782,8 @@ register(
     ReportSpec(
         "ramp",
         "Ramp-up time of new reps",
-        lambda session, scope, _period, as_of, options: ramp_report(
-            session, scope, as_of, window=_window_months(options)
+        lambda session, scope, _period, as_of, options, page: ramp_report(
+            session, scope, as_of, window=_window_months(options), page=page
         ),
         {"window": RAMP_WINDOW_HELP},
     )
@@ -780,8 +792,8 @@ register(
     ReportSpec(
         "mrr",
         "Recurring revenue, its movements and net revenue retention",
-        lambda session, scope, period, as_of, options: mrr_report(
-            session, scope, period, as_of, by=_mrr_breakdown(options)
+        lambda session, scope, period, as_of, options, page: mrr_report(
+            session, scope, period, as_of, by=_mrr_breakdown(options), page=page
         ),
         {"by": "rows by month (default) or account"},
     )

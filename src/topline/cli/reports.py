@@ -63,10 +63,15 @@ def report(
     output: Annotated[ReportFormat, typer.Option("--format", help="table, csv or json.")] = (
         ReportFormat.TABLE
     ),
+    limit: Annotated[
+        int | None, typer.Option(help="At most this many rows (default all).", min=1)
+    ] = None,
+    offset: Annotated[int, typer.Option(help="Skip this many rows.", min=0)] = 0,
     db: DbOption = None,
 ) -> None:
     """A pipeline report for the org, a team or a rep; by default this fiscal quarter, now."""
     from topline.analytics.catalog import REPORTS
+    from topline.analytics.paging import RowPage
     from topline.analytics.reports import choose_period
     from topline.analytics.scope import org_scope, rep_scope, team_scope
     from topline.auth.models import Team, User
@@ -88,6 +93,7 @@ def report(
         if key not in spec.options:
             fail(f"--{key} does not apply to the {name} report")
     with user_errors():
+        page = RowPage(offset, limit)
         engine = database.engine_for(settings_for(db).database_url)
         database.require_schema(engine)
         with Session(engine) as session:
@@ -114,7 +120,7 @@ def report(
                 end=_day(end, "--end"),
                 as_of=moment,
             )
-            result: Any = spec.run(session, scope, chosen, moment, options)
+            result: Any = spec.run(session, scope, chosen, moment, options, page)
     if output == ReportFormat.JSON:
         out.print_json(result.model_dump_json())
     elif output == ReportFormat.CSV:
@@ -171,8 +177,17 @@ def _print_table(result: Any) -> None:
     for key, value in result.summary.model_dump().items():
         out.print(f"  {_label(key)}: {_cell(key, value)}", highlight=False)
     if not result.rows:
-        out.print("  (no rows)")
+        past = (
+            f" at offset {result.offset:,}; {result.total_rows:,} in all"
+            if result.total_rows
+            else ""
+        )
+        out.print(f"  (no rows{past})", highlight=False)
         return
+    if len(result.rows) < result.total_rows:
+        first = result.offset + 1
+        last = first + len(result.rows) - 1
+        out.print(f"  rows {first:,}–{last:,} of {result.total_rows:,}", highlight=False)
     fields = list(type(result.rows[0]).model_fields)
     table = Table()
     for field in fields:

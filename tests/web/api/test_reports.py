@@ -61,6 +61,40 @@ def test_win_rate_and_cycle_of_the_won_deal(api_as: ApiAs, org: SalesOrg) -> Non
     assert cycle["summary"]["won"] == 1
 
 
+def test_rows_come_a_page_at_a_time(api_as: ApiAs, org: SalesOrg) -> None:
+    admin = api_as(org.admin)
+    whole = admin.get(f"{URL}/pipeline", params=Q1).json()
+    stages = [row["stage"] for row in whole["rows"]]
+    assert len(stages) >= 4 and (whole["total_rows"], whole["offset"]) == (len(stages), 0)
+    page = admin.get(f"{URL}/pipeline", params={**Q1, "limit": 2, "offset": 1}).json()
+    assert [row["stage"] for row in page["rows"]] == stages[1:3]
+    assert (page["total_rows"], page["offset"]) == (len(stages), 1)
+    assert page["summary"] == whole["summary"]
+    past = admin.get(f"{URL}/pipeline", params={**Q1, "offset": 50}).json()
+    assert (past["rows"], past["total_rows"]) == ([], len(stages))
+    # A report over a trailing window takes a page too.
+    velocity = admin.get(f"{URL}/velocity", params={"limit": 1}).json()
+    assert len(velocity["rows"]) == min(1, velocity["total_rows"])
+    # Without `limit`, the first thousand rows.
+    schema = admin.get("/api/v1/openapi.json").json()
+    parameters = schema["paths"][f"{URL}/slippage"]["get"]["parameters"]
+    limit = next(parameter for parameter in parameters if parameter["name"] == "limit")
+    assert limit["schema"]["default"] == 1000 and limit["schema"]["maximum"] == 10_000
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [({"limit": 0}, "limit"), ({"limit": 10_001}, "limit"), ({"offset": -1}, "offset")],
+)
+def test_bad_pages_are_422(
+    api_as: ApiAs, org: SalesOrg, params: dict[str, object], field: str
+) -> None:
+    response = api_as(org.admin).get(f"{URL}/concentration", params=params)
+    assert response.status_code == 422
+    fields = response.json()["error"]["details"]["fields"]
+    assert [entry["location"] for entry in fields] == [["query", field]]
+
+
 @pytest.mark.parametrize(
     ("params", "message"),
     [

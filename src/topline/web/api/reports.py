@@ -3,14 +3,15 @@
 Every report takes a scope (`team_of` a manager, or `rep_id`; by default all the caller may
 see), a period (`period` such as 2025Q3, FY2026, 2025-07, or `start` and `end`; by default the
 fiscal quarter of `as_of`) and `as_of` (default now; any past moment is rebuilt from the deals'
-history).
+history). The summary covers the whole scope; the rows come a page at a time (`limit`, default
+1000, and `offset`), with `total_rows` telling how many there are. The export gives them all.
 """
 
 from __future__ import annotations
 
 import json
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -21,6 +22,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from topline.analytics.catalog import REPORTS
+from topline.analytics.paging import ALL_ROWS, DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, RowPage
 from topline.analytics.periods import Period
 from topline.analytics.reports import (
     Breakdown,
@@ -68,6 +70,23 @@ TeamOf = Annotated[
     int | None, Query(ge=1, le=MAX_ID, description="A manager: their whole reporting subtree.")
 ]
 RepId = Annotated[int | None, Query(ge=1, le=MAX_ID, description="One rep.")]
+Limit = Annotated[
+    int,
+    Query(
+        ge=1,
+        le=MAX_LIMIT,
+        description="At most this many rows (the summary always covers the whole scope).",
+    ),
+]
+Offset = Annotated[
+    int,
+    Query(
+        ge=0,
+        le=MAX_OFFSET,
+        description="Skip this many rows: the next page starts at `offset` + the rows given, "
+        "while that is under `total_rows`.",
+    ),
+]
 
 
 @dataclass(frozen=True)
@@ -80,9 +99,10 @@ class ReportQuery:
     as_of: datetime | None
     team_of: int | None
     rep_id: int | None
+    page: RowPage = ALL_ROWS
 
 
-async def report_query(
+async def period_query(
     period: PeriodText = None,
     start: Start = None,
     end: End = None,
@@ -90,18 +110,32 @@ async def report_query(
     team_of: TeamOf = None,
     rep_id: RepId = None,
 ) -> ReportQuery:
-    """The parameters every report over a period takes."""
+    """The scope, period and moment every report over a period takes (all its rows)."""
     return ReportQuery(period, start, end, as_of, team_of, rep_id)
 
 
+async def report_query(
+    query: Annotated[ReportQuery, Depends(period_query)],
+    limit: Limit = DEFAULT_LIMIT,
+    offset: Offset = 0,
+) -> ReportQuery:
+    """The parameters every report over a period takes: a page of its rows."""
+    return replace(query, page=RowPage(offset, limit))
+
+
 async def trailing_query(
-    as_of: AsOf = None, team_of: TeamOf = None, rep_id: RepId = None
+    as_of: AsOf = None,
+    team_of: TeamOf = None,
+    rep_id: RepId = None,
+    limit: Limit = DEFAULT_LIMIT,
+    offset: Offset = 0,
 ) -> ReportQuery:
     """The parameters of a report over a trailing window ending at `as_of` (no period)."""
-    return ReportQuery(None, None, None, as_of, team_of, rep_id)
+    return ReportQuery(None, None, None, as_of, team_of, rep_id, RowPage(offset, limit))
 
 
 ReportParams = Annotated[ReportQuery, Depends(report_query)]
+ExportParams = Annotated[ReportQuery, Depends(period_query)]
 TrailingParams = Annotated[ReportQuery, Depends(trailing_query)]
 
 
@@ -126,7 +160,7 @@ def get_pipeline_report(
     """Open pipeline closing in the period by stage (count, amount, weighted), and pipeline
     created in the period against the previous one."""
     scope, chosen, moment = report_inputs(session, user, query)
-    return pipeline_report(session, scope, chosen, moment)
+    return pipeline_report(session, scope, chosen, moment, page=query.page)
 
 
 @router.get("/win-rate", response_model=Report[WinRateSummary, WinRateRow], responses=errors(404))
@@ -140,7 +174,7 @@ def get_win_rate_report(
 ) -> Report[WinRateSummary, WinRateRow]:
     """Won against lost among deals closed in the period, by count and by value."""
     scope, chosen, moment = report_inputs(session, user, query)
-    return win_rate_report(session, scope, chosen, moment, by=by)
+    return win_rate_report(session, scope, chosen, moment, by=by, page=query.page)
 
 
 @router.get("/cycle", response_model=Report[CycleSummary, CycleRow], responses=errors(404))
@@ -151,7 +185,7 @@ def get_cycle_report(
 ) -> Report[CycleSummary, CycleRow]:
     """Sales-cycle length (days from creation to close) of deals closed in the period."""
     scope, chosen, moment = report_inputs(session, user, query)
-    return cycle_report(session, scope, chosen, moment)
+    return cycle_report(session, scope, chosen, moment, page=query.page)
 
 
 # --- Any report's rows as a file ----------------------------------------------------------------
@@ -164,7 +198,7 @@ def export_report(
     session: DbSession,
     user: ApiUser,
     name: Annotated[ReportName, FastApiPath(description="Which report.")],
-    query: ReportParams,
+    query: ExportParams,
     format: ExportFormat = ExportFormat.CSV,
     by: Annotated[
         str | None,
@@ -183,7 +217,7 @@ def export_report(
         Query(ge=1, le=3650, description="Reports over a trailing window (velocity, ramp)."),
     ] = None,
 ) -> Response:
-    """A report's rows (its breakdown) as CSV, XLSX or Parquet, in the caller's scope.
+    """All of a report's rows (its breakdown) as CSV, XLSX or Parquet, in the caller's scope.
 
     Rows that hold lists (the rep comparison's metrics) carry them as JSON text.
     """

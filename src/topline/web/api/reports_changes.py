@@ -50,7 +50,7 @@ def get_slippage_report(
     """Deals pushed out of the period while open between `since` and `as_of`: one row per
     deal with its pushes, and the share of the period's pipeline at `since` that slipped."""
     scope, chosen, moment = report_inputs(session, user, query)
-    return slippage_report(session, scope, chosen, moment, since=since)
+    return slippage_report(session, scope, chosen, moment, since=since, page=query.page)
 
 
 @router.get(
@@ -67,4 +67,4 @@ def get_waterfall_report(
     """The period's open pipeline from `since` to `as_of`: open at since + created + pulled in
     + increased − decreased − pushed out − won − lost − other = open at as_of."""
     scope, chosen, moment = report_inputs(session, user, query)
-    return waterfall_report(session, scope, chosen, moment, since=since)
+    return waterfall_report(session, scope, chosen, moment, since=since, page=query.page)

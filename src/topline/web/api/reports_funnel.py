@@ -47,7 +47,7 @@ def get_funnel_report(
     """Of the deals that entered each open stage in the period, how many advanced, were lost,
     stayed or moved back, and the median days they spent in the stage."""
     scope, chosen, moment = report_inputs(session, user, query)
-    return funnel_report(session, scope, chosen, moment)
+    return funnel_report(session, scope, chosen, moment, page=query.page)
 
 
 @router.get("/velocity", response_model=Report[VelocitySummary, VelocityRow], responses=errors(404))
@@ -61,4 +61,4 @@ def get_velocity_report(
     cents per day) over a trailing window, for the scope and each rep. The window is the
     report's period."""
     scope, _, moment = report_inputs(session, user, query)
-    return velocity_report(session, scope, moment, window=window)
+    return velocity_report(session, scope, moment, window=window, page=query.page)

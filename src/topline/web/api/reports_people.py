@@ -39,7 +39,7 @@ def get_reps_report(
     pipeline, win rate, won amount, average won deal, sales cycle, stage conversion, activities),
     and per rep the metrics furthest below the median."""
     scope, chosen, moment = report_inputs(session, user, query)
-    return reps_report(session, scope, chosen, moment)
+    return reps_report(session, scope, chosen, moment, page=query.page)
 
 
 @router.get(
@@ -58,4 +58,4 @@ def get_concentration_report(
     """The share of won revenue from the top 20% of accounts and of reps, with the accounts
     (or reps) by won revenue and their cumulative share."""
     scope, chosen, moment = report_inputs(session, user, query)
-    return concentration_report(session, scope, chosen, moment, by=by)
+    return concentration_report(session, scope, chosen, moment, by=by, page=query.page)

@@ -37,7 +37,7 @@ def get_coverage_report(
     """Open pipeline closing in the period against the quota still to close (quota − won),
     for the scope and each person in it."""
     scope, chosen, moment = report_inputs(session, user, query)
-    return coverage_report(session, scope, chosen, moment)
+    return coverage_report(session, scope, chosen, moment, page=query.page)
 
 
 @router.get(
@@ -50,7 +50,7 @@ def get_attainment_report(
 ) -> Report[AttainmentSummary, AttainmentRow]:
     """Won amount against quota in the period, for the scope and each person in it."""
     scope, chosen, moment = report_inputs(session, user, query)
-    return attainment_report(session, scope, chosen, moment)
+    return attainment_report(session, scope, chosen, moment, page=query.page)
 
 
 @router.get(
@@ -66,4 +66,4 @@ def get_leaderboard_report(
     """The scope's people ranked by won amount in the period, with attainment, deals won,
     win rate and average deal size."""
     scope, chosen, moment = report_inputs(session, user, query)
-    return leaderboard_report(session, scope, chosen, moment)
+    return leaderboard_report(session, scope, chosen, moment, page=query.page)

@@ -50,7 +50,7 @@ def get_ramp_report(
     trailing-90-day bookings first reach the median of the scope's reps with more than a year
     of tenure, with their bookings by month of tenure. The window is the report's period."""
     scope, _, moment = report_inputs(session, user, query)
-    return ramp_report(session, scope, moment, window=window)
+    return ramp_report(session, scope, moment, window=window, page=query.page)
 
 
 @router.get("/mrr", response_model=Report[MrrSummary, MrrRow], responses=errors(404))
@@ -66,4 +66,4 @@ def get_mrr_report(
     a lost one churns it), its movements by month or account, NRR over the 12 months up to
     `as_of`, and the period's bookings by deal type."""
     scope, chosen, moment = report_inputs(session, user, query)
-    return mrr_report(session, scope, chosen, moment, by=by)
+    return mrr_report(session, scope, chosen, moment, by=by, page=query.page)

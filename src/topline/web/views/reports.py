@@ -17,6 +17,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from pydantic import BaseModel
 
 from topline.analytics.catalog import REPORTS
+from topline.analytics.paging import ALL_ROWS, MAX_OFFSET, RowPage
 from topline.analytics.reports import choose_period
 from topline.analytics.scope import resolve_scope
 from topline.auth.enums import Role
@@ -60,6 +61,10 @@ WATERFALL_STEPS = [
 ]
 PeriodText = Annotated[str | None, Query(pattern=PERIOD_PATTERN), Blank]
 Day = Annotated[date | None, Query(), Blank]
+Offset = Annotated[int | None, Query(ge=0, le=MAX_OFFSET), Blank]
+# Rows on one page: a long list (slipped deals, accounts) comes a page at a time, and its chart
+# shows the page's rows.
+PAGE_ROWS = 100
 
 
 @router.get("/assets/plotly.min.js", include_in_schema=False)
@@ -88,7 +93,7 @@ ScopeText = Annotated[
 
 def _run(
     session: Any, user: Any, name: str, period: str | None, as_of: date | None,
-    since: date | None, scope_text: str | None = None,
+    since: date | None, scope_text: str | None = None, page: RowPage = ALL_ROWS,
 ) -> tuple[Any, BaseModel, datetime]:  # fmt: skip
     spec = REPORTS.get(name)
     if spec is None:
@@ -104,7 +109,7 @@ def _run(
     options = {}
     if since is not None and "since" in spec.options:
         options["since"] = datetime.combine(since, time.max, tzinfo=UTC).isoformat()
-    return spec, spec.run(session, scope, chosen, moment, options), moment
+    return spec, spec.run(session, scope, chosen, moment, options, page), moment
 
 
 @router.get("/reports/{name}", response_class=HTMLResponse)
@@ -117,10 +122,12 @@ def report_page(
     as_of: Day = None,
     since: Day = None,
     scope: ScopeText = None,
+    offset: Offset = None,
 ) -> HTMLResponse:
     """One report for the viewer's scope, or a team or rep in it: chart, headline figures,
-    rows."""
-    spec, result, _ = _run(session, user, name, period, as_of, since, scope)
+    rows (a page of them)."""
+    page = RowPage(offset or 0, PAGE_ROWS)
+    spec, result, _ = _run(session, user, name, period, as_of, since, scope, page)
     data = json.loads(result.model_dump_json())
     rows = data.get("rows", [])
     context: dict[str, Any] = {
@@ -136,9 +143,11 @@ def report_page(
         "takes_since": "since" in spec.options,
         "scope_text": scope or "",
         "scopes": _scope_choices(session, user),
-        "export_link": str(request.url.include_query_params()).replace(
+        "export_link": str(request.url.remove_query_params("offset")).replace(
             f"/reports/{spec.name}", f"/reports/{spec.name}/export", 1
         ),
+        "paging": _paging(request, page, len(rows), data["total_rows"]),
+        "page_rows": PAGE_ROWS,
     }
     return templates.TemplateResponse(request, "reports/report.html", context)
 
@@ -161,6 +170,25 @@ def report_export(
     columns = export_columns(type(rows_of[0]))
     values = ([_plain(getattr(row, column.name)) for column in columns] for row in rows_of)
     return rows_response(columns, values, ExportFormat.CSV, spec.name)
+
+
+def _paging(request: Request, page: RowPage, shown: int, total: int) -> dict[str, Any] | None:
+    """Where the page's rows fall among the report's and links to the pages around it; None
+    when one page holds them all."""
+    if page.offset == 0 and shown >= total:
+        return None
+    size = page.limit or PAGE_ROWS
+
+    def link(offset: int) -> str:
+        return str(request.url.include_query_params(offset=offset))
+
+    return {
+        "first": page.offset + 1,
+        "last": page.offset + shown,
+        "total": total,
+        "previous": link(max(page.offset - size, 0)) if page.offset > 0 else None,
+        "next": link(page.offset + size) if page.offset + shown < total else None,
+    }
 
 
 def _scope_choices(session: Any, viewer: User) -> list[tuple[str, str]]:
