@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
 from tests.factories import make_account
-from topline.analytics import metrics, revenue
+from topline.analytics import metrics, reports
 from topline.analytics.revenue import _cents_array, _Events, _replay
 
 Event = tuple[int, int, bool, bool, int]  # account, moment, renewal, won, recurring cents
@@ -167,8 +167,8 @@ def test_account_names_are_read_in_slices(
 ) -> None:
     """PostgreSQL refuses more than 65,535 parameters: names come a slice of ids at a time."""
     accounts = [make_account(session, name=f"Account {n}") for n in range(5)]
-    monkeypatch.setattr(revenue, "NAME_SLICE", 2)
+    monkeypatch.setattr(reports, "NAME_SLICE", 2)
 
-    names = revenue._account_names(session, [a.id for a in accounts] + [10**12])
+    names = reports.account_names(session, [a.id for a in accounts] + [10**12])
 
     assert names == {a.id: a.name for a in accounts}

@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session
 from tests.factories import make_account, make_deal, make_pipeline, make_user, stage_named
 from topline.analytics import metrics
 from topline.analytics.catalog import REPORTS
+from topline.analytics.paging import RowPage
 from topline.analytics.people import (
     Better,
     ConcentrationBy,
@@ -439,6 +440,33 @@ class TestConcentration:
             (3, "Core", 1, 4_000, pytest.approx(4 / 19), pytest.approx(16 / 19), False),
             (4, "Dyna", 1, 3_000, pytest.approx(3 / 19), 1.0, False),
         ]
+
+    def test_a_page_orders_ties_it_cuts_through_by_name(self, session: Session, org: Org) -> None:
+        """Acme and Beta tie at 6,000. Acme, the older account, is renamed Zeta: by id it
+        comes first, by name last. A page holding either one orders the pair by name, and each
+        keeps its rank and running share."""
+        acme = session.scalars(select(Account).where(Account.name == "Acme")).one()
+        beta = session.scalars(select(Account).where(Account.name == "Beta")).one()
+        assert acme.id < beta.id
+        acme.name = "Zeta"
+        session.flush()
+        pages = {
+            (offset, limit): concentration_report(
+                session, team_scope(org.maria), Q1, AFTER, page=RowPage(offset, limit)
+            )
+            for offset, limit in ((0, 1), (1, 1), (1, 2), (3, 5))
+        }
+        shown = {
+            key: [(r.rank, r.name, r.cumulative_share) for r in report.rows]
+            for key, report in pages.items()
+        }
+        assert shown == {
+            (0, 1): [(1, "Beta", pytest.approx(6 / 19))],
+            (1, 1): [(2, "Zeta", pytest.approx(12 / 19))],
+            (1, 2): [(2, "Zeta", pytest.approx(12 / 19)), (3, "Core", pytest.approx(16 / 19))],
+            (3, 5): [(4, "Dyna", 1.0)],
+        }
+        assert {report.total_rows for report in pages.values()} == {4}
 
     def test_reps_of_the_team(self, session: Session, org: Org) -> None:
         report = concentration_report(

@@ -34,11 +34,11 @@ from topline.analytics.quota import (
     _QuotaSum,
 )
 from topline.analytics.registry import ReportSpec, option, register
-from topline.analytics.reports import Report, _closed_in, _envelope, _scoped
+from topline.analytics.reports import Report, _closed_in, _envelope, _scoped, account_names
 from topline.analytics.scope import Scope
 from topline.auth.models import User
 from topline.crm.enums import ActivityType, StageType
-from topline.crm.models import Account, Activity, Pipeline, Stage
+from topline.crm.models import Activity, Pipeline, Stage
 from topline.errors import InvalidInput
 from topline.storage.db import read_in_parallel
 from topline.storage.sql import utc_days_between
@@ -507,6 +507,8 @@ def concentration_report(
     unassigned = next((c for c in accounts if c.id is None), None)
     accounts = [c for c in accounts if c.id is not None and c.cents > 0]
     reps = [c for c in reps if c.cents > 0]
+    if by == ConcentrationBy.ACCOUNTS:
+        accounts = _named_for_page(session, accounts, page)
     total = sum(c.cents for c in reps)
     account_top = metrics.top_count(len(accounts))
     rep_top = metrics.top_count(len(reps))
@@ -556,16 +558,16 @@ def _contributors(
 ) -> tuple[int, list[_Contributor], list[_Contributor]]:
     """The won deals closed in the period and still won at `as_of` (`_closed_in`): how many,
     and their deals and revenue per account (the no-account group, id none, among them) and
-    per owner, each largest first, then by name and id.
+    per owner. The owners come named and largest first, then by name and id; the accounts
+    largest first and unnamed (`_named_for_page` names those a page shows).
 
     Two statements side by side (`read_in_parallel`), one grouped by account and one by owner:
     one statement grouped by both listed every account once per owner, about as many rows as
     won deals, and folding those in Python cost more than working the closes out twice."""
-    account, user = Account.__table__, User.__table__
+    user = User.__table__
 
     def grouped(session: Session, key: str) -> list[_Contributor]:
         closed = _closed_in(scope, period, as_of, deal_fields=False)
-        named, name = (account, account.c.name) if key == "account_id" else (user, user.c.name)
         sums = (
             select(
                 closed.c[key].label("id"),
@@ -576,15 +578,23 @@ def _contributors(
             .group_by(closed.c[key])
             .subquery("sums")
         )
-        stmt = select(sums.c.id, name, sums.c.deals, sums.c.cents).outerjoin(
-            named, named.c.id == sums.c.id
+        if key == "account_id":
+            # Unnamed: an org has tens of thousands of accounts with won revenue, and looking
+            # up every name took as long as the sums (PostgreSQL, 1M deals: 0.4 s against 0.2).
+            found = [
+                _Contributor(key_id, None, int(deals), int(cents))
+                for key_id, deals, cents in session.execute(select(sums))
+            ]
+            found.sort(key=_by_cents)
+            return found
+        stmt = select(sums.c.id, user.c.name, sums.c.deals, sums.c.cents).outerjoin(
+            user, user.c.id == sums.c.id
         )
         found = [
             _Contributor(key_id, key_name, int(deals), int(cents))
             for key_id, key_name, deals, cents in session.execute(stmt)
         ]
-        # Sorted here, not in SQL, so that both databases agree whatever their collation.
-        found.sort(key=lambda c: (-c.cents, (c.name or "").casefold(), c.id or 0))
+        found.sort(key=_in_order)
         return found
 
     accounts, reps = read_in_parallel(
@@ -593,6 +603,37 @@ def _contributors(
         partial(grouped, key="owner_id"),
     )
     return sum(c.deals for c in reps), accounts, reps
+
+
+def _in_order(contributor: _Contributor) -> tuple[int, str, int]:
+    """Largest first, then by name and id: sorted here, not in SQL, so that both databases
+    agree whatever their collation."""
+    return -contributor.cents, (contributor.name or "").casefold(), contributor.id or 0
+
+
+def _by_cents(contributor: _Contributor) -> tuple[int, int]:
+    return -contributor.cents, contributor.id or 0
+
+
+def _named_for_page(
+    session: Session, accounts: list[_Contributor], page: RowPage
+) -> list[_Contributor]:
+    """`accounts` (largest first) in their order, largest first then by name and id, with
+    names, as far as the page's rows go: the runs of equal revenue that reach into the page
+    are named and put in order, the rest keep their places by revenue unnamed, never shown.
+    (Ranks, shares and the top 20% depend on revenue alone.)"""
+    start = page.offset
+    end = len(accounts) if page.limit is None else min(len(accounts), page.offset + page.limit)
+    if start >= end:
+        return accounts
+    while start > 0 and accounts[start - 1].cents == accounts[start].cents:
+        start -= 1
+    while end < len(accounts) and accounts[end].cents == accounts[end - 1].cents:
+        end += 1
+    names = account_names(session, [c.id for c in accounts[start:end] if c.id is not None])
+    named = [c._replace(name=names.get(c.id or 0)) for c in accounts[start:end]]
+    named.sort(key=_in_order)
+    return [*accounts[:start], *named, *accounts[end:]]
 
 
 def _by(options: Mapping[str, str]) -> ConcentrationBy:

@@ -76,6 +76,21 @@ def _envelope(name: str, scope: Scope, period: Period, as_of: datetime) -> dict[
     }
 
 
+# PostgreSQL takes at most 65,535 parameters in a statement; an org-wide list of accounts can
+# hold more, so their names are read in slices.
+NAME_SLICE = 10_000
+
+
+def account_names(session: Session, account_ids: list[int]) -> dict[int, str]:
+    """The names of `account_ids` (those that exist), a slice of ids per query."""
+    names: dict[int, str] = {}
+    for start in range(0, len(account_ids), NAME_SLICE):
+        ids = account_ids[start : start + NAME_SLICE]
+        rows = session.execute(select(Account.id, Account.name).where(Account.id.in_(ids)))
+        names.update({row[0]: row[1] for row in rows})
+    return names
+
+
 def _scoped(stmt: Select[Any], scope: Scope, owner_column: Any) -> Select[Any]:
     condition = scope.owned(owner_column)
     return stmt if condition is None else stmt.where(condition)

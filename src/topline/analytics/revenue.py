@@ -42,13 +42,13 @@ from topline.analytics.history import Part, current_at, in_part, state_as_of
 from topline.analytics.paging import ALL_ROWS, RowPage
 from topline.analytics.periods import Period, custom_period
 from topline.analytics.registry import ReportSpec, option, register
-from topline.analytics.reports import Report, _closed_in, _envelope, _scoped
+from topline.analytics.reports import Report, _closed_in, _envelope, _scoped, account_names
 from topline.analytics.scope import Scope
 from topline.auth.enums import Role
 from topline.auth.models import User
 from topline.clock import ensure_utc
 from topline.crm.enums import DealType, StageType
-from topline.crm.models import SUBSCRIPTION_ROWS, Account, DealHistory
+from topline.crm.models import SUBSCRIPTION_ROWS, DealHistory
 from topline.errors import InvalidInput
 from topline.storage.db import parallel_parts, read_in_parallel
 from topline.storage.sql import utc_days_between
@@ -754,7 +754,7 @@ def _rows_by_month(ledger: _Ledger, period: Period) -> list[MrrRow]:
 def _rows_by_account(session: Session, ledger: _Ledger, period: Period) -> list[MrrRow]:
     figures = ledger.by_account(_micros(period.start_at), _micros(period.end_at))
     known = [account for account, _ in figures if account > 0]
-    names = _account_names(session, known)
+    names = account_names(session, known)
     rows = [
         MrrRow(
             key=names.get(account, f"Deal {-account} (no account)"),
@@ -798,18 +798,3 @@ register(
         {"by": "rows by month (default) or account"},
     )
 )
-
-
-# PostgreSQL takes at most 65,535 parameters in a statement; an org-wide list of accounts can
-# hold more, so their names are read in slices.
-NAME_SLICE = 10_000
-
-
-def _account_names(session: Session, account_ids: list[int]) -> dict[int, str]:
-    """The names of `account_ids`, a slice of ids per query."""
-    names: dict[int, str] = {}
-    for start in range(0, len(account_ids), NAME_SLICE):
-        ids = account_ids[start : start + NAME_SLICE]
-        rows = session.execute(select(Account.id, Account.name).where(Account.id.in_(ids)))
-        names.update({row[0]: row[1] for row in rows})
-    return names
