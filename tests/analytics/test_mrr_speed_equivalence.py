@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from tests.factories import make_account
 from topline.analytics import metrics, reports
 from topline.analytics.revenue import _cents_array, _Events, _replay
+from topline.crm.models import Account
 
 Event = tuple[int, int, bool, bool, int]  # account, moment, renewal, won, recurring cents
 Change = tuple[int, int, int, int]  # account, moment, before, after
@@ -169,6 +170,6 @@ def test_account_names_are_read_in_slices(
     accounts = [make_account(session, name=f"Account {n}") for n in range(5)]
     monkeypatch.setattr(reports, "NAME_SLICE", 2)
 
-    names = reports.account_names(session, [a.id for a in accounts] + [10**12])
+    names = reports.names_by_id(session, Account, [a.id for a in accounts] + [10**12])
 
     assert names == {a.id: a.name for a in accounts}

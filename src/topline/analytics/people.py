@@ -34,11 +34,11 @@ from topline.analytics.quota import (
     _QuotaSum,
 )
 from topline.analytics.registry import ReportSpec, option, register
-from topline.analytics.reports import Report, _closed_in, _envelope, _scoped, account_names
+from topline.analytics.reports import Report, _closed_in, _envelope, _scoped, names_by_id
 from topline.analytics.scope import Scope
 from topline.auth.models import User
 from topline.crm.enums import ActivityType, StageType
-from topline.crm.models import Activity, Pipeline, Stage
+from topline.crm.models import Account, Activity, Pipeline, Stage
 from topline.errors import InvalidInput
 from topline.storage.db import read_in_parallel
 from topline.storage.sql import utc_days_between
@@ -630,7 +630,7 @@ def _named_for_page(
         start -= 1
     while end < len(accounts) and accounts[end].cents == accounts[end - 1].cents:
         end += 1
-    names = account_names(session, [c.id for c in accounts[start:end] if c.id is not None])
+    names = names_by_id(session, Account, [c.id for c in accounts[start:end] if c.id is not None])
     named = [c._replace(name=names.get(c.id or 0)) for c in accounts[start:end]]
     named.sort(key=_in_order)
     return [*accounts[:start], *named, *accounts[end:]]

@@ -11,7 +11,7 @@ envelope.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
@@ -76,17 +76,19 @@ def _envelope(name: str, scope: Scope, period: Period, as_of: datetime) -> dict[
     }
 
 
-# PostgreSQL takes at most 65,535 parameters in a statement; an org-wide list of accounts can
-# hold more, so their names are read in slices.
+# PostgreSQL takes at most 65,535 parameters in a statement; an org-wide list of accounts or
+# deals can hold more, so their names are read in slices.
 NAME_SLICE = 10_000
 
 
-def account_names(session: Session, account_ids: list[int]) -> dict[int, str]:
-    """The names of `account_ids` (those that exist), a slice of ids per query."""
+def names_by_id(session: Session, model: Any, ids: Iterable[int]) -> dict[int, str]:
+    """The names of the `model` records (accounts, deals, users) with `ids`, for those that
+    exist, a slice of ids per query."""
+    wanted = sorted(set(ids))
     names: dict[int, str] = {}
-    for start in range(0, len(account_ids), NAME_SLICE):
-        ids = account_ids[start : start + NAME_SLICE]
-        rows = session.execute(select(Account.id, Account.name).where(Account.id.in_(ids)))
+    for start in range(0, len(wanted), NAME_SLICE):
+        chosen = wanted[start : start + NAME_SLICE]
+        rows = session.execute(select(model.id, model.name).where(model.id.in_(chosen)))
         names.update({row[0]: row[1] for row in rows})
     return names
 

@@ -42,13 +42,13 @@ from topline.analytics.history import Part, current_at, in_part, state_as_of
 from topline.analytics.paging import ALL_ROWS, RowPage
 from topline.analytics.periods import Period, custom_period
 from topline.analytics.registry import ReportSpec, option, register
-from topline.analytics.reports import Report, _closed_in, _envelope, _scoped, account_names
+from topline.analytics.reports import Report, _closed_in, _envelope, _scoped, names_by_id
 from topline.analytics.scope import Scope
 from topline.auth.enums import Role
 from topline.auth.models import User
 from topline.clock import ensure_utc
 from topline.crm.enums import DealType, StageType
-from topline.crm.models import SUBSCRIPTION_ROWS, DealHistory
+from topline.crm.models import SUBSCRIPTION_ROWS, Account, DealHistory
 from topline.errors import InvalidInput
 from topline.storage.db import parallel_parts, read_in_parallel
 from topline.storage.sql import utc_days_between
@@ -754,7 +754,7 @@ def _rows_by_month(ledger: _Ledger, period: Period) -> list[MrrRow]:
 def _rows_by_account(session: Session, ledger: _Ledger, period: Period) -> list[MrrRow]:
     figures = ledger.by_account(_micros(period.start_at), _micros(period.end_at))
     known = [account for account, _ in figures if account > 0]
-    names = account_names(session, known)
+    names = names_by_id(session, Account, known)
     rows = [
         MrrRow(
             key=names.get(account, f"Deal {-account} (no account)"),
