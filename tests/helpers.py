@@ -196,6 +196,7 @@ def assert_deal_stays(session: Session) -> int:
             i for i, row in enumerate(steps) if i == 0 or steps[i - 1].stage_id != row.stage_id
         ]
         entries = [steps[i] for i in starts]
+        latest = entries[-1]  # the deal's stage from then on, on every one of its stays
         for n, (i, entry) in enumerate(zip(starts, entries, strict=True)):
             if stages[entry.stage_id].type != StageType.OPEN:
                 continue
@@ -213,12 +214,15 @@ def assert_deal_stays(session: Session) -> int:
                 opened[0] if opened else None,
                 entry.owner_id,
                 handed[0] if handed else None,
+                latest.stage_id,
+                latest.valid_from,
             ))  # fmt: skip
     stored = session.execute(
         select(
             DealStay.deal_id, DealStay.stage_id, DealStay.entry_id, DealStay.entered_at,
             DealStay.left_at, DealStay.days, DealStay.advanced_at, DealStay.previous_at,
             DealStay.previous_open_at, DealStay.owner_id, DealStay.owner_until,
+            DealStay.last_stage_id, DealStay.last_entered_at,
         ).order_by(DealStay.deal_id, DealStay.entered_at, DealStay.entry_id)
     ).all()  # fmt: skip
     assert [tuple(row) for row in stored] == expected

@@ -260,7 +260,8 @@ def test_subscription_copies_of_existing_rows_match_what_the_deal_service_writes
 
 STAYS = (
     "SELECT deal_id, stage_id, entry_id, entered_at, left_at, days, advanced_at, previous_at, "
-    "previous_open_at, owner_id, owner_until FROM deal_stays ORDER BY deal_id, entered_at, "
+    "previous_open_at, owner_id, owner_until, last_stage_id, last_entered_at FROM deal_stays "
+    "ORDER BY deal_id, entered_at, "
     "entry_id"
 )
 
@@ -308,4 +309,6 @@ def test_stays_of_existing_history_match_what_the_deal_service_writes(
     assert [row.days for row in written] == [1, 1, 2, 1, 1, None]
     # Handed over at the moment of the re-entry, after it: that stay too began with the first.
     assert [row.owner_until is None for row in written] == [False] * 4 + [True] * 2
+    # Every stay of the first deal knows its latest stage: lost, on the eighth day.
+    assert len({(row.last_stage_id, row.last_entered_at) for row in written[:5]}) == 1
     assert migrated == written

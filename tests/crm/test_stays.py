@@ -90,6 +90,10 @@ def test_a_deals_path_by_hand(session: Session) -> None:
         # Reopened: lost, never advanced.
         (deal.id, p4, day(9), lost_at, 1, None, None, day(5), them, None),
     ]
+    latest = session.execute(
+        select(DealStay.last_stage_id, DealStay.last_entered_at).where(DealStay.deal_id == deal.id)
+    ).all()
+    assert set(latest) == {(deal.stage_id, lost_at)}  # lost, since the next UTC day
     assert_deal_stays(session)
 
 

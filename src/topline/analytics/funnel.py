@@ -210,7 +210,8 @@ def _cohort(
 
     The entries and what followed them come from the deals' stays (`DealStay`), one range of
     their index. The deal's row at `as_of` is looked up in its history only where the stay does
-    not tell: its stage once the stay was left, its owner once it changed.
+    not tell: its stage once the stay was left, unless the deal was in its latest stage by
+    `as_of`; its owner once it changed.
     """
     stays = DealStay.__table__
     start = period.start_at
@@ -241,6 +242,8 @@ def _cohort(
     now_stage = case(
         (or_(stays.c.left_at.is_(None), stays.c.left_at > as_of), stays.c.stage_id),
         (and_(advanced, not_(deal_first)), null()),
+        # In its latest stage since before `as_of` (a report as of now: nearly every deal).
+        (stays.c.last_entered_at <= as_of, stays.c.last_stage_id),
         else_=at_as_of("stage_id"),
     )
     owner_kept = or_(stays.c.owner_until.is_(None), stays.c.owner_until > as_of)

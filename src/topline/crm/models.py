@@ -424,6 +424,8 @@ _COHORT_READS = (
     "left_at",
     "days",
     "advanced_at",
+    "last_stage_id",
+    "last_entered_at",
 )
 
 
@@ -446,6 +448,10 @@ class DealStay(IdMixin, Base):
       `previous_open_at`: its previous entry into any open stage.
     - `owner_id`: the deal's owner at the entry; `owner_until`: the first change after the entry
       to another owner (null while none), so that until then the owner needs no look-up.
+    - `last_stage_id`, `last_entered_at`: the deal's latest entry into a stage (won and lost
+      included) and when, the same on all its stays: from then on the deal is in that stage,
+      so its stage at any `as_of` since needs no look-up. The deal service rebuilds a deal's
+      stays whenever it enters a stage, so these follow.
     """
 
     __tablename__ = "deal_stays"
@@ -480,6 +486,9 @@ class DealStay(IdMixin, Base):
     previous_open_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     owner_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id"))
     owner_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Nullable only so that adding them needed no rebuild of the table; every stay has them.
+    last_stage_id: Mapped[int | None] = mapped_column(BigId)
+    last_entered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Activity(IdMixin, Base):

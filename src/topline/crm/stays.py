@@ -111,6 +111,10 @@ def _stays(deal_ids: BindParameter[Any] | None) -> Select[Any]:
         func.max(case((is_open, entry.c.entered_at)))
         .over(partition_by=entry.c.deal_id, order_by=in_order, rows=(None, -1))
         .label("previous_open_at"),
+        func.last_value(entry.c.stage_id)
+        .over(partition_by=entry.c.deal_id, order_by=in_order, rows=(None, None))
+        .label("last_stage_id"),
+        func.max(entry.c.entered_at).over(partition_by=entry.c.deal_id).label("last_entered_at"),
     ).subquery("ordered")
     entry_row = history.alias("entry_row")
     later = history.alias("later")
@@ -140,6 +144,8 @@ def _stays(deal_ids: BindParameter[Any] | None) -> Select[Any]:
             ordered.c.previous_open_at,
             entry_row.c.owner_id,
             owner_until.label("owner_until"),
+            ordered.c.last_stage_id,
+            ordered.c.last_entered_at,
         )
         .join(entry_row, entry_row.c.id == ordered.c.entry_id)
         .where(ordered.c.stage_type == StageType.OPEN.value)
