@@ -419,18 +419,26 @@ def _activities_by_user(
 ) -> None:
     """Activities that occurred in the period and by `as_of`, per person and type."""
     activity = Activity.__table__
+    kinds = list(ActivityType)
+    # Grouped by person alone, with a count per type: the index (person, moment, type) hands
+    # the rows over person by person, while grouping by type too sorted them all (a quarter of
+    # the large org on SQLite, 530k activities: 0.57 s against 0.31 s).
     stmt = _scoped(
-        select(activity.c.user_id, activity.c.type, func.count().label("n"))
+        select(
+            activity.c.user_id, *(func.count().filter(activity.c.type == kind) for kind in kinds)
+        )
         .where(
             between(activity.c.occurred_at, period.start_at, period.end_at),
             activity.c.occurred_at <= as_of,
         )
-        .group_by(activity.c.user_id, activity.c.type),
+        .group_by(activity.c.user_id),
         scope,
         activity.c.user_id,
     )
-    for row in session.execute(stmt):
-        extra[row.user_id].activities[ActivityType(row.type)] = int(row.n)
+    for user_id, *counts in session.execute(stmt):
+        extra[user_id].activities.update(
+            {kind: int(count) for kind, count in zip(kinds, counts, strict=True) if count}
+        )
 
 
 # --- concentration ---------------------------------------------------------------------------
