@@ -497,8 +497,14 @@ class Activity(IdMixin, Base):
     __tablename__ = "activities"
     __table_args__ = (
         # A person's activities by time, and their counts by type in a period from the index
-        # alone (the rep comparison).
+        # alone (the rep comparison; SQLite skips through it person by person)...
         Index("ix_activities_user_occurred", "user_id", "occurred_at", "type"),
+        # ... which PostgreSQL cannot, so there the period's activities of everyone are one
+        # range of this one (1M-deal org, a quarter's 530k activities: a parallel scan of all
+        # 4M rows 0.30 s, this range 0.12 s). SQLite has no use for it.
+        Index(
+            "ix_activities_occurred", "occurred_at", postgresql_include=["user_id", "type"]
+        ).ddl_if(dialect="postgresql"),
         CheckConstraint(
             "duration_minutes IS NULL OR duration_minutes >= 0", name="duration_non_negative"
         ),

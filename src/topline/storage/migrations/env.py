@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic import context
 from sqlalchemy import Connection
 
@@ -14,11 +16,20 @@ target_metadata = Base.metadata
 
 
 def _run(connection: Connection) -> None:
+    dialect = connection.dialect.name
+
+    def for_this_database(item: Any, name: str | None, kind: str, *_: Any) -> bool:
+        # Schema items made for one database only (`Index(...).ddl_if(dialect=...)`): the
+        # comparison of models with migrations would miss them on the others.
+        only = getattr(item, "_ddl_if", None)
+        return only is None or only.dialect is None or only.dialect == dialect
+
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
+        render_as_batch=dialect == "sqlite",
         compare_type=True,
+        include_object=for_this_database,
     )
     with context.begin_transaction():
         context.run_migrations()
