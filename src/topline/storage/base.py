@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -26,3 +28,10 @@ class IdMixin:
     """An integer surrogate primary key."""
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
+
+
+def exists_on(item: Any, dialect: str) -> bool:
+    """Whether a schema item (an index) is made on the database `dialect` names: those made
+    for one database only (`Index(...).ddl_if(dialect=...)`) are absent from the others."""
+    only = getattr(item, "_ddl_if", None)
+    return only is None or only.dialect is None or only.dialect == dialect

@@ -9,6 +9,7 @@ from sqlalchemy import Connection
 
 from topline.config import get_settings
 from topline.storage.all_models import Base
+from topline.storage.base import exists_on
 from topline.storage.db import make_engine
 
 config = context.config
@@ -19,10 +20,9 @@ def _run(connection: Connection) -> None:
     dialect = connection.dialect.name
 
     def for_this_database(item: Any, name: str | None, kind: str, *_: Any) -> bool:
-        # Schema items made for one database only (`Index(...).ddl_if(dialect=...)`): the
-        # comparison of models with migrations would miss them on the others.
-        only = getattr(item, "_ddl_if", None)
-        return only is None or only.dialect is None or only.dialect == dialect
+        # Schema items made for one database only: the comparison of models with migrations
+        # would miss them on the others.
+        return exists_on(item, dialect)
 
     context.configure(
         connection=connection,
