@@ -18,9 +18,10 @@ from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
 from tests.factories import make_account
-from topline.analytics import metrics, reports
+from topline.analytics import metrics
 from topline.analytics.revenue import _cents_array, _Events, _replay
 from topline.crm.models import Account
+from topline.storage import sql
 
 Event = tuple[int, int, bool, bool, int]  # account, moment, renewal, won, recurring cents
 Change = tuple[int, int, int, int]  # account, moment, before, after
@@ -168,8 +169,8 @@ def test_account_names_are_read_in_slices(
 ) -> None:
     """PostgreSQL refuses more than 65,535 parameters: names come a slice of ids at a time."""
     accounts = [make_account(session, name=f"Account {n}") for n in range(5)]
-    monkeypatch.setattr(reports, "NAME_SLICE", 2)
+    monkeypatch.setattr(sql, "NAME_SLICE", 2)
 
-    names = reports.names_by_id(session, Account, [a.id for a in accounts] + [10**12])
+    names = sql.names_by_id(session, Account, [a.id for a in accounts] + [10**12])
 
     assert names == {a.id: a.name for a in accounts}

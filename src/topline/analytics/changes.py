@@ -39,7 +39,7 @@ from topline.analytics.history import Part, current_at, in_part, in_parts, state
 from topline.analytics.paging import ALL_ROWS, RowPage
 from topline.analytics.periods import Period
 from topline.analytics.registry import ReportSpec, option, register
-from topline.analytics.reports import Report, _envelope, _scoped, names_by_id, open_closing_in
+from topline.analytics.reports import Report, _envelope, _scoped, open_closing_in
 from topline.analytics.scope import Scope
 from topline.auth.models import User
 from topline.clock import ensure_utc
@@ -47,6 +47,7 @@ from topline.crm.enums import StageType
 from topline.crm.models import Deal, DealHistory, DealStay
 from topline.errors import InvalidInput
 from topline.storage.db import parallel_parts, read_in_parallel
+from topline.storage.sql import names_by_id
 
 OPEN = StageType.OPEN.value
 

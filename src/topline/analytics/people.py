@@ -34,14 +34,14 @@ from topline.analytics.quota import (
     _QuotaSum,
 )
 from topline.analytics.registry import ReportSpec, option, register
-from topline.analytics.reports import Report, _closed_in, _envelope, _scoped, names_by_id
+from topline.analytics.reports import Report, _closed_in, _envelope, _scoped
 from topline.analytics.scope import Scope
 from topline.auth.models import User
 from topline.crm.enums import ActivityType, StageType
 from topline.crm.models import Account, Activity, Pipeline, Stage
 from topline.errors import InvalidInput
 from topline.storage.db import read_in_parallel
-from topline.storage.sql import utc_days_between
+from topline.storage.sql import names_by_id, utc_days_between
 
 WON = StageType.WON.value
 

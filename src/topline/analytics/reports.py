@@ -11,25 +11,21 @@ envelope.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
 from sqlalchemy import (
-    BigInteger,
     Select,
     Subquery,
-    any_,
-    bindparam,
     case,
     func,
     literal,
     select,
     union_all,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from topline.analytics import metrics
@@ -86,29 +82,6 @@ def _envelope(name: str, scope: Scope, period: Period, as_of: datetime) -> dict[
         "period": PeriodOut(label=period.label, start=period.start, end=period.end),
         "as_of": as_of,
     }
-
-
-# SQLite takes at most 32,766 parameters in a statement; an org-wide list of accounts or deals
-# can hold more, so there their names are read in slices.
-NAME_SLICE = 10_000
-
-
-def names_by_id(session: Session, model: Any, ids: Iterable[int]) -> dict[int, str]:
-    """The names of the `model` records (accounts, deals, users) with `ids`, for those that
-    exist: on PostgreSQL in one query with the ids as one array parameter, on SQLite a slice
-    of ids per query. (PostgreSQL took 0.4–0.8 s for 30k ids in slices of bound parameters,
-    which each statement spells out one by one, and 0.02–0.05 s for one array.)"""
-    wanted = sorted(set(ids))
-    if session.get_bind().dialect.name == "postgresql":
-        ids_array = bindparam("ids", wanted, type_=postgresql.ARRAY(BigInteger))
-        rows = session.execute(select(model.id, model.name).where(model.id == any_(ids_array)))
-        return {row[0]: row[1] for row in rows}
-    names: dict[int, str] = {}
-    for start in range(0, len(wanted), NAME_SLICE):
-        chosen = wanted[start : start + NAME_SLICE]
-        rows = session.execute(select(model.id, model.name).where(model.id.in_(chosen)))
-        names.update({row[0]: row[1] for row in rows})
-    return names
 
 
 def _scoped(stmt: Select[Any], scope: Scope, owner_column: Any) -> Select[Any]:

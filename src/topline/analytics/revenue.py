@@ -42,7 +42,7 @@ from topline.analytics.history import Part, current_at, in_part, state_as_of
 from topline.analytics.paging import ALL_ROWS, RowPage
 from topline.analytics.periods import Period, custom_period
 from topline.analytics.registry import ReportSpec, option, register
-from topline.analytics.reports import Report, _closed_in, _envelope, _scoped, names_by_id
+from topline.analytics.reports import Report, _closed_in, _envelope, _scoped
 from topline.analytics.scope import Scope
 from topline.auth.enums import Role
 from topline.auth.models import User
@@ -51,7 +51,7 @@ from topline.crm.enums import DealType, StageType
 from topline.crm.models import SUBSCRIPTION_ROWS, Account, DealHistory
 from topline.errors import InvalidInput
 from topline.storage.db import parallel_parts, read_in_parallel
-from topline.storage.sql import utc_days_between
+from topline.storage.sql import names_by_id, utc_days_between
 
 WON = StageType.WON.value
 LOST = StageType.LOST.value

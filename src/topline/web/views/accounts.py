@@ -16,11 +16,11 @@ from topline.crm.enums import StageType
 from topline.crm.models import Account, Activity, Contact, Deal, Stage
 from topline.scoring.errors import NoCustomersYet
 from topline.scoring.icp import account_icp
+from topline.storage.sql import names_by_id
 from topline.types import MAX_ID
 from topline.web.deps import CurrentUser, DbSession
 from topline.web.routing import TransactionRoute
 from topline.web.templating import templates
-from topline.web.views.common import names_by_id
 
 router = APIRouter(route_class=TransactionRoute)
 

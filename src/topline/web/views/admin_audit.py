@@ -16,13 +16,13 @@ from sqlalchemy.orm import Session
 from topline.audit.models import AuditEntry
 from topline.auth.models import User
 from topline.auth.service import visible_user_ids
+from topline.storage.sql import names_by_id
 from topline.types import MAX_ID
 from topline.web.api.audit import audit_query
 from topline.web.api.common import paginate
 from topline.web.deps import CurrentUser, DbSession
 from topline.web.routing import TransactionRoute
 from topline.web.views.admin_forms import PAGE_SIZE, render, require_staff
-from topline.web.views.common import names_by_id
 
 router = APIRouter(route_class=TransactionRoute)
 

@@ -25,13 +25,13 @@ from topline.clock import utcnow
 from topline.errors import ToplineError
 from topline.quotas.models import Quota
 from topline.quotas.schemas import TeamQuotaSet, UserQuotaSet
+from topline.storage.sql import names_by_id
 from topline.types import MAX_ID
 from topline.web.api.common import paginate
 from topline.web.api.quotas import put_quota
 from topline.web.deps import CurrentUser, DbSession
 from topline.web.routing import TransactionRoute
 from topline.web.views.admin_forms import PAGE_SIZE, AdminForm, parse_cents, render, require_staff
-from topline.web.views.common import names_by_id
 
 router = APIRouter(route_class=TransactionRoute)
 

@@ -17,6 +17,7 @@ from topline.auth.errors import TeamNotFound
 from topline.auth.models import Team, User
 from topline.auth.schemas import TeamCreate, TeamUpdate
 from topline.errors import StaleRecord, ToplineError
+from topline.storage.sql import names_by_id
 from topline.types import MAX_ID
 from topline.web.api.teams import add_team, edit_team
 from topline.web.deps import CurrentUser, DbSession
@@ -29,7 +30,6 @@ from topline.web.views.admin_forms import (
     require_staff,
     stale_form,
 )
-from topline.web.views.common import names_by_id
 
 router = APIRouter(route_class=TransactionRoute)
 

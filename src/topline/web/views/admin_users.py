@@ -17,6 +17,7 @@ from topline.auth.enums import Role
 from topline.auth.models import Team, User
 from topline.auth.schemas import UserCreate, UserUpdate
 from topline.errors import StaleRecord, ToplineError
+from topline.storage.sql import names_by_id
 from topline.types import MAX_ID
 from topline.web.api.common import paginate
 from topline.web.api.users import add_user, edit_user
@@ -31,7 +32,6 @@ from topline.web.views.admin_forms import (
     require_staff,
     stale_form,
 )
-from topline.web.views.common import names_by_id
 
 router = APIRouter(route_class=TransactionRoute)
 

@@ -47,15 +47,6 @@ def people_in_view(session: Session, ids: Collection[int] | None) -> list[tuple[
     return [(row[0], row[1], row[2]) for row in session.execute(stmt)]
 
 
-def names_by_id(session: Session, model: Any, ids: Collection[int | None]) -> dict[int, str]:
-    """`model`'s `name` for each of `ids` (one query; none for an empty set)."""
-    wanted = {record_id for record_id in ids if record_id is not None}
-    if not wanted:
-        return {}
-    rows = session.execute(select(model.id, model.name).where(model.id.in_(wanted)))
-    return {row[0]: row[1] for row in rows}
-
-
 RISK_LABELS = {
     "past_close_date": "Past close date",
     "no_next_step": "No next step",

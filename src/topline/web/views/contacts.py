@@ -19,12 +19,12 @@ from topline.clock import utcnow
 from topline.crm.enums import BuyingRole
 from topline.crm.models import Account, Activity, Contact, Deal, Stage
 from topline.errors import InvalidInput
+from topline.storage.sql import names_by_id
 from topline.types import MAX_ID
 from topline.web.api.common import paginate
 from topline.web.deps import CurrentUser, DbSession
 from topline.web.routing import TransactionRoute
 from topline.web.templating import templates
-from topline.web.views.common import names_by_id
 
 router = APIRouter(route_class=TransactionRoute)
 

@@ -27,13 +27,14 @@ from topline.crm.queries import deals_at_risk
 from topline.crm.schemas import ActivityRead, DealUpdate
 from topline.errors import ToplineError
 from topline.scoring.service import DealScoreNotFound, deal_score
+from topline.storage.sql import names_by_id
 from topline.types import MAX_ID
 from topline.web.api.common import audit
 from topline.web.api.deals import act_on_deal
 from topline.web.deps import CurrentUser, DbSession
 from topline.web.routing import TransactionRoute
 from topline.web.templating import templates
-from topline.web.views.common import RISK_LABELS, names_by_id
+from topline.web.views.common import RISK_LABELS
 
 router = APIRouter(route_class=TransactionRoute)
 

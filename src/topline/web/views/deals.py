@@ -25,6 +25,7 @@ from topline.crm.models import Account, Deal, Stage
 from topline.crm.queries import RISK_FLAGS, risk_signs
 from topline.errors import ToplineError
 from topline.exporters.tables import ExportFormat
+from topline.storage.sql import names_by_id
 from topline.types import MAX_ID
 from topline.web.api.common import audit, paginate
 from topline.web.api.deals import EXPORT_COLUMNS, SORT_COLUMNS, DealSort, deals_query
@@ -36,7 +37,6 @@ from topline.web.views.common import (
     RISK_HELP,
     RISK_LABELS,
     Blank,
-    names_by_id,
     people_in_view,
 )
 

@@ -45,12 +45,13 @@ from topline.forecasting.snapshots import (
     snapshot_json,
     tracked_accuracy,
 )
+from topline.storage.sql import names_by_id
 from topline.types import MAX_ID
 from topline.web.api.common import audit
 from topline.web.deps import CurrentUser, DbSession
 from topline.web.routing import TransactionRoute
 from topline.web.templating import templates
-from topline.web.views.common import AsOfDay, end_of_day, names_by_id
+from topline.web.views.common import AsOfDay, end_of_day
 
 router = APIRouter(route_class=TransactionRoute)
 
