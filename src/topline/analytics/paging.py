@@ -1,9 +1,9 @@
 """Which of a report's rows to hand back: a page of them (`RowPage`), from an offset.
 
-A report's summary always covers the whole scope; only its rows are paged. Reports whose
-rows grow with the data (slippage lists deals, concentration accounts, MRR by account) make
-row models for the page only: on 1M deals those lists run to tens of thousands of rows,
-and making and sending them was most of the report's time. The others slice what they made.
+A report's summary always covers the whole scope; only its rows are paged. Slippage (deals)
+and concentration (accounts) make row models for the page only: on 1M deals their lists run
+to tens of thousands of rows, and making and sending them was most of the report's time. The
+others, MRR by account among them, slice the rows they made.
 """
 
 from __future__ import annotations

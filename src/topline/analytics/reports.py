@@ -3,7 +3,7 @@ handed to the pure metric functions of `topline.analytics.metrics`.
 
 Every report returns the same envelope (`Report`): which report, for whom, for which period,
 as of when, its headline figures (`summary`, always for the whole scope) and its breakdown
-(`rows`, all of them or a window of them: `total_rows` and `offset` say which; see
+(`rows`, all of them or a page of them: `total_rows` and `offset` say which; see
 `topline.analytics.paging`). The JSON of the API and of `topline report --format json` is this
 envelope.
 """
