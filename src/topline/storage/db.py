@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from topline.errors import InvalidInput, ToplineError
+from topline.storage.sqlite_memstatus import stop_memory_statistics
 
 try:
     import fcntl
@@ -75,6 +76,8 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         if database and database != ":memory:":
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"check_same_thread": False}
+        # Before the first connection: SQLite's threads otherwise queue on its allocation count.
+        stop_memory_statistics()
     else:
         kwargs["pool_pre_ping"] = True
         # PostgreSQL compiles a query to machine code when its estimated cost is high. Report
