@@ -7,7 +7,6 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
 from topline.storage import statistics
 
@@ -29,8 +28,8 @@ def upgrade_database(engine: Engine, revision: str = "head") -> None:
     """Bring the schema of `engine`'s database up to `revision`.
 
     After migrating a schema that was there before, the planner statistics of every table are
-    refreshed: a migration rewrites tables and adds indexes that have none
-    (`topline.storage.statistics`).
+    refreshed, and on PostgreSQL every table vacuumed: a migration rewrites tables and adds
+    indexes that have none (`topline.storage.statistics.refresh_after_migration`).
     """
     before = current_revision(engine)
     config = alembic_config(engine)
@@ -38,8 +37,7 @@ def upgrade_database(engine: Engine, revision: str = "head") -> None:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
     if before is not None and current_revision(engine) != before:
-        with Session(engine) as session:
-            statistics.refresh(session)
+        statistics.refresh_after_migration(engine)
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -12,7 +12,8 @@ run meanwhile.
 
 So Topline analyzes in full after it writes in bulk (demo builds and restores:
 `topline.demo.loader`), after an import that wrote a tenth of a table's rows (`analyze_stale`),
-after a migration of a database that held data (`topline.storage.migrate`), and on demand
+after a migration of a database that held data (`topline.storage.migrate`; on PostgreSQL
+with a VACUUM, `refresh_after_migration`), and on demand
 (`topline db analyze`). On SQLite, a connection already open elsewhere (a running server's
 pool) keeps planning with the statistics it loaded until it reconnects.
 """
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session
 
 from topline.storage.db import write_transaction
@@ -49,6 +50,24 @@ def refresh(session: Session, tables: Sequence[str] = ()) -> None:
     with write_transaction(session):
         analyze(session.connection(), tables)
         session.commit()
+
+
+def refresh_after_migration(engine: Engine) -> None:
+    """Full statistics for every table after a migration; on PostgreSQL every table vacuumed
+    too (`VACUUM (ANALYZE)`).
+
+    A migration that fills a column in for the rows already there (the stays' latest stage,
+    `b5d2e8f4a1c7`; the history's subscription fields, `c9e2f5a1d7b3`) writes a new version
+    of every row. Until VACUUM marks the table's pages all-visible again, PostgreSQL's
+    index-only scans look each entry up in the table, and autovacuum comes by only when it
+    next gets round to it (on 1M deals, vacuuming the rewritten stays took 6 s).
+    """
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.exec_driver_sql("VACUUM (ANALYZE)")
+        return
+    with Session(engine) as session:
+        refresh(session)
 
 
 def analyzed_rows(connection: Connection, table: str) -> float | None:
