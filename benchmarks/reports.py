@@ -7,8 +7,9 @@ Each report is timed as the API answers it by default (its summary and the first
 rows, `topline.analytics.paging.DEFAULT_LIMIT`); a report with more rows than that is timed
 again with all of them (`all_rows_median_seconds`), as the export and the CLI make them.
 In the same run it times a naive baseline: load every deal, stage and history row into pandas
-and compute the same headline figures there (every report's but the rep comparison's, which
-puts the others side by side; it shows `null`). The baseline also checks
+and compute the same headline figures there (for the rep comparison: how many people it
+compares and the medians of its metrics but attainment and the stage conversions, which the
+attainment and funnel baselines check). The baseline also checks
 the figures: `matches` says whether Topline's summary equals the baseline's. Prints one JSON
 document; progress goes to stderr.
 
@@ -204,7 +205,7 @@ def _measure(
                     entry.update(
                         baseline_seconds=round(total, 4),
                         ratio=round(seconds / total, 4),
-                        matches=_matches(report.summary.model_dump(), expected),
+                        matches=_matches(_figures(report.summary.model_dump()), expected),
                     )
                 else:
                     entry.update(baseline_seconds=None, ratio=None, matches=None)
@@ -239,6 +240,7 @@ def _load(engine: Engine) -> dict[str, pd.DataFrame]:
         deals = pd.read_sql(
             text("SELECT id, created_at, account_id, type AS deal_type, recurring_amount_cents "
                  "FROM deals"), connection)  # fmt: skip
+        activities = pd.read_sql(text("SELECT user_id, occurred_at FROM activities"), connection)
     for column in ("valid_from", "valid_to"):
         history[column] = pd.to_datetime(history[column], utc=True, format="ISO8601")
     deals["created_at"] = pd.to_datetime(deals["created_at"], utc=True, format="ISO8601")
@@ -246,7 +248,10 @@ def _load(engine: Engine) -> dict[str, pd.DataFrame]:
     history = history.merge(stages.rename(columns={"id": "stage_id"}), on="stage_id")
     for column in ("hired_at", "left_at"):
         users[column] = pd.to_datetime(users[column], utc=True, format="ISO8601")
-    return {"history": history, "deals": deals, "users": users}
+    activities["occurred_at"] = pd.to_datetime(
+        activities["occurred_at"], utc=True, format="ISO8601"
+    )
+    return {"history": history, "deals": deals, "users": users, "activities": activities}
 
 
 def _state(frames: dict[str, pd.DataFrame], owners: set[int] | None, at: datetime) -> pd.DataFrame:
@@ -466,22 +471,26 @@ def _velocity(frames: dict[str, pd.DataFrame], owners: set[int] | None, _period:
     }
 
 
-def _funnel(frames: dict[str, pd.DataFrame], owners: set[int] | None, period: Any,
-            at: datetime) -> dict[str, Any]:  # fmt: skip
-    """The deals that entered an open stage in the period (a row in another stage than the row
-    before it, or the first row), owned in the scope at `as_of`, and how many of them were won
-    and lost then."""
+def _entered(frames: dict[str, pd.DataFrame], period: Any, at: datetime) -> pd.Series:
+    """The deals that entered an open stage in the period, by `as_of`: a row in another stage
+    than the row before it, or the first row."""
     h = frames["history"].sort_values(["deal_id", "valid_from", "id"])
     before = h.groupby("deal_id")["stage_id"].shift()
     starts = h["valid_from"]
-    entered = h.loc[
+    return h.loc[
         (h["type"] == "open") & (h["stage_id"] != before)
         & (starts >= pd.Timestamp(period.start_at)) & (starts < pd.Timestamp(period.end_at))
         & (starts <= pd.Timestamp(at)),
         "deal_id",
     ]  # fmt: skip
+
+
+def _funnel(frames: dict[str, pd.DataFrame], owners: set[int] | None, period: Any,
+            at: datetime) -> dict[str, Any]:  # fmt: skip
+    """The deals that entered an open stage in the period (`_entered`), owned in the scope at
+    `as_of`, and how many of them were won and lost then."""
     state = _state(frames, owners, at)
-    cohort = state[state["deal_id"].isin(entered)]
+    cohort = state[state["deal_id"].isin(_entered(frames, period, at))]
     won, lost = int((cohort["type"] == "won").sum()), int((cohort["type"] == "lost").sum())
     return {
         "deals": len(cohort),
@@ -577,7 +586,76 @@ def _ramp(frames: dict[str, pd.DataFrame], owners: set[int] | None, _period: Any
     }
 
 
+def _reps(frames: dict[str, pd.DataFrame], owners: set[int] | None, period: Any,
+          at: datetime) -> dict[str, Any]:  # fmt: skip
+    """How many people the rep comparison compares and the medians of its metrics other than
+    attainment and the stage conversions (whose figures the attainment and funnel baselines
+    check): each person's figure worked out from the frames, then the median over the people
+    with one.
+
+    The people: the scope's reps employed during some of the period, and whoever in the scope
+    owns a deal counted (created in the period, open closing in it at `as_of`, closed in it,
+    or entered an open stage in it, by owner at `as_of`)."""
+    start, end, now = pd.Timestamp(period.start_at), pd.Timestamp(period.end_at), pd.Timestamp(at)
+    h = frames["history"].sort_values(["deal_id", "valid_from", "id"])
+    first = h.groupby("deal_id").head(1)
+    created = first[(first["valid_from"] >= start) & (first["valid_from"] < end)
+                    & (first["valid_from"] <= now) & _owned(first["owner_id"], owners)]  # fmt: skip
+    state = _state(frames, owners, at)
+    open_ = state[(state["type"] == "open") & _in(state["close_date"], period)]
+    closed = _closed(frames, owners, period, at)
+    won = closed[closed["type"] == "won"]
+    cycle_days = _won_days(frames, closed)
+    entered_owners = state.loc[state["deal_id"].isin(_entered(frames, period, at)), "owner_id"]
+    activities = frames["activities"]
+    done = activities[(activities["occurred_at"] >= start) & (activities["occurred_at"] < end)
+                      & (activities["occurred_at"] <= now)]  # fmt: skip
+    users = frames["users"]
+    employed = users[(users["role"] == "rep") & (users["hired_at"] < end)
+                     & (users["left_at"].isna() | (users["left_at"] > start))]  # fmt: skip
+    people = set(employed["id"]) | set(created["owner_id"]) | set(open_["owner_id"])
+    people |= set(closed["owner_id"]) | set(entered_owners)
+    people = {person for person in people if owners is None or person in owners}
+
+    def counts(by: pd.Series) -> dict[int, int]:
+        return {int(key): int(value) for key, value in by.items()}
+
+    created_deals = counts(created.groupby("owner_id").size())
+    created_cents = counts(created.groupby("owner_id")["amount_cents"].sum())
+    open_cents = counts(open_.groupby("owner_id")["amount_cents"].sum())
+    won_deals = counts(won.groupby("owner_id").size())
+    closed_deals = counts(closed.groupby("owner_id").size())
+    won_cents = counts(won.groupby("owner_id")["amount_cents"].sum())
+    cycles = cycle_days.groupby(won["owner_id"]).median()
+    done_count = counts(done.groupby("user_id").size())
+
+    def median(values: list[Any], *, cents: bool = False) -> float | int | None:
+        known = [value for value in values if value is not None]
+        if not known:
+            return None
+        found = statistics.median(known)
+        return round(found) if cents else float(found)
+
+    def of(found: dict[int, int]) -> list[int]:
+        return [found.get(person, 0) for person in people]
+
+    rates = [won_deals.get(p, 0) / closed_deals[p] for p in people if closed_deals.get(p)]
+    averages = [round(won_cents[p] / won_deals[p]) for p in people if won_deals.get(p)]
+    return {
+        "reps": len(people),
+        "deals_created": median(of(created_deals)),
+        "pipeline_created_cents": median(of(created_cents), cents=True),
+        "open_pipeline_cents": median(of(open_cents), cents=True),
+        "win_rate": median(rates),
+        "won_cents": median(of(won_cents), cents=True),
+        "average_won_cents": median(averages, cents=True),
+        "median_cycle_days": median([float(cycles[p]) for p in people if p in cycles.index]),
+        "activities": median(of(done_count)),
+    }
+
+
 BASELINES: dict[str, Callable[..., dict[str, Any]]] = {
+    "reps": _reps,
     "ramp": _ramp,
     "mrr": _mrr,
     "funnel": _funnel,
@@ -592,6 +670,12 @@ BASELINES: dict[str, Callable[..., dict[str, Any]]] = {
     "waterfall": _waterfall,
     "concentration": _concentration,
 }
+
+
+def _figures(summary: dict[str, Any]) -> dict[str, Any]:
+    """A summary's figures by name: the rep comparison's medians by their metric's name."""
+    medians = {row["metric"]: row["median"] for row in summary.get("medians", ())}
+    return {**summary, **medians}
 
 
 def _matches(summary: dict[str, Any], expected: dict[str, Any]) -> bool:
