@@ -67,7 +67,7 @@ from topline.crm.deals import (
     reopen_deal,
     update_deal,
 )
-from topline.crm.models import Deal, Pipeline
+from topline.crm.models import Deal, DealHistory, Pipeline
 from topline.crm.schemas import DealUpdate
 from topline.errors import InvalidInput
 
@@ -391,8 +391,9 @@ OPERATIONS = st.sampled_from(["amount", "close_date", "stage", "win", "lose", "r
 def test_the_deals_read_in_parts_are_the_deals_read_at_once(
     session: Session, team: Team, monkeypatch: pytest.MonkeyPatch, parts: int
 ) -> None:
-    """Slippage and the waterfall read their deals in parts by deal, side by side, and add the
-    parts up; however many parts, the reports are those read in one."""
+    """Slippage reads its deals in parts by deal id, the waterfall in parts by the period's
+    days (a deal counts in the part of its close date at B, or else at A), side by side, and
+    each adds the parts up; however many parts, the reports are those read in one."""
     from topline.analytics import changes, history
 
     def reports() -> list[Any]:
@@ -413,7 +414,9 @@ def test_the_deals_read_in_parts_are_the_deals_read_at_once(
     for module in (changes, history):
         monkeypatch.setattr(module, "parallel_parts", lambda _session: parts)
     assert reports() == whole
-    # The hand-built deals fall in every part.
+    # The hand-built deals fall in every part of slippage's, and some move between the
+    # waterfall's: W8 from 02-15 (the second half of Q1) to its win on 02-10, W7 from 02-20 to
+    # 03-28 (the second and the last third).
     assert len({deal_id % 3 for deal_id in session.scalars(select(Deal.id))}) == 3
     assert any(report["rows"] for report in whole[::2])  # some slippage rows to compare
 
@@ -533,3 +536,38 @@ def _check_window(
     if slipped.rows:
         event("slippage seen")
     assert 0 <= slipped.summary.slipped_at_since_cents <= slipped.summary.pipeline_at_since_cents
+    _check_waterfall_parts(session, scope, period, since, as_of, report)
+
+
+def _check_waterfall_parts(
+    session: Session,
+    scope: Scope,
+    period: Period,
+    since: datetime,
+    as_of: datetime,
+    whole: Any,
+) -> None:
+    """The waterfall read in parts by the period's days (each part the deals whose row at B,
+    or else at A, closes in its days) is the waterfall read at once, whichever part a deal's
+    close date moved into or out of between A and B."""
+    from topline.analytics import history
+
+    for parts in (2, 3):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(history, "parallel_parts", lambda _session, parts=parts: parts)
+            assert waterfall_report(session, scope, period, as_of, since=since) == whole
+
+    def close_dates(moment: datetime) -> dict[int, date]:
+        rows = session.execute(
+            select(DealHistory.deal_id, DealHistory.close_date).where(
+                DealHistory.valid_from <= moment,
+                (DealHistory.valid_to > moment) | DealHistory.valid_to.is_(None),
+            )
+        )
+        return {deal_id: close_date for deal_id, close_date in rows if period.contains(close_date)}
+
+    at_since, at_as_of = close_dates(since), close_dates(as_of)
+    middle = period.start + timedelta(days=period.days // 2)
+    if any((at_since[deal] < middle) != (at_as_of[deal] < middle)
+           for deal in at_since.keys() & at_as_of.keys()):  # fmt: skip
+        event("waterfall: a deal moved to the other half of the period")

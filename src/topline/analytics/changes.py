@@ -13,7 +13,7 @@ separates the state at `since` from the state at `as_of`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from functools import partial
 from typing import Any
@@ -27,6 +27,7 @@ from sqlalchemy import (
     and_,
     case,
     func,
+    not_,
     or_,
     select,
     true,
@@ -423,12 +424,28 @@ class WaterfallRow(BaseModel):
     amount_cents: int
 
 
+def _days_of_part(period: Period, part: Part) -> tuple[date, date]:
+    """Part k of n of the period's days, in order, as `[start, end)` (empty for some parts
+    when the period has fewer days than parts)."""
+    k, parts = part
+    return (
+        period.start + timedelta(days=period.days * k // parts),
+        period.start + timedelta(days=period.days * (k + 1) // parts),
+    )
+
+
 def _deal_flows(
     scope: Scope, period: Period, since: datetime, as_of: datetime, part: Part = (0, 1)
 ) -> CTE:
     """One row per deal of `part` in the pipeline at A or B, or moving it: how it came in
     (`entry`), how it left (`exit`), its amounts at A and B and whether it was in the pipeline
-    at each (`in_a`, `in_b`)."""
+    at each (`in_a`, `in_b`).
+
+    Part k of n holds the deals whose row at B closes in the k-th n-th of the period's days
+    (`_days_of_part`) and is owned in the scope, and the deals whose row at A does, owned
+    in the scope then, unless their row at B belongs to another part: every deal in exactly
+    one part, each part reading its own stretch of the index instead of all of it.
+    """
     # Every deal that moves the waterfall closes in the period at A or at B (a deal closed in
     # the window has its close date at B in the period), so only those deals are read: their
     # rows at each moment closing in the period then, read off one index range per moment,
@@ -437,7 +454,8 @@ def _deal_flows(
     # deal's creation). Looking up every candidate's rows at both moments, as before, cost
     # SQLite 260k lookups on 1M deals, and PostgreSQL hashed every deal's row at each moment.
     history = DealHistory.__table__
-    in_period = _in_period(history.c.close_date, period)
+    first_day, end_day = _days_of_part(period, part)
+    in_period = and_(history.c.close_date >= first_day, history.c.close_date < end_day)
     common = (
         history.c.deal_id,
         history.c.owner_id,
@@ -448,7 +466,7 @@ def _deal_flows(
     # Each is read twice below, so each is a CTE: computed once. Only the rows owned in the
     # scope then: a deal owned outside it at one moment is looked up there like one that came
     # or left, and its owner then makes it `other` (handed in or out).
-    owned = and_(_owned(scope, history.c.owner_id), *in_part(history.c.deal_id, part))
+    owned = _owned(scope, history.c.owner_id)
     in_at_a = select(*common).where(current_at(since), in_period, owned).cte("in_period_at_since")
     at_b_columns = (*common, history.c.closed_at, history.c.deal_created_at)
     in_at_b = (
@@ -464,9 +482,13 @@ def _deal_flows(
         select(in_at_a),
         select(*common).where(current_at(since), history.c.deal_id.in_(came_in)),
     ).cte("at_since")
+    # A deal that left this part's days may have moved to another part's, which counts it.
+    elsewhere = and_(_in_period(history.c.close_date, period), owned)
     b = union_all(
         select(in_at_b),
-        select(*at_b_columns).where(current_at(as_of), history.c.deal_id.in_(left)),
+        select(*at_b_columns).where(
+            current_at(as_of), history.c.deal_id.in_(left), not_(elsewhere)
+        ),
     ).subquery("at_as_of")
     owned_a = _owned(scope, a.c.owner_id)
     owned_b = _owned(scope, b.c.owner_id)
