@@ -57,16 +57,19 @@ def _allocations(library: ctypes.CDLL) -> int:
     return current.value
 
 
-def counts_allocations() -> bool | None:
-    """Whether SQLite counts its allocations in this process; none where it cannot be told."""
-    library = _library()
-    if library is None:
-        return None
+def _counted(library: ctypes.CDLL) -> bool:
+    """Whether `library` counts its allocations: a connection open makes some."""
     probe = sqlite3.connect(":memory:")
     try:
         return _allocations(library) > 0
     finally:
         probe.close()
+
+
+def counts_allocations() -> bool | None:
+    """Whether SQLite counts its allocations in this process; none where it cannot be told."""
+    library = _library()
+    return None if library is None else _counted(library)
 
 
 def stop_memory_statistics() -> bool:
@@ -83,11 +86,9 @@ def _stop() -> bool:
     library = _library()
     if library is None:
         return False
-    probe = sqlite3.connect(":memory:")
-    counted = _allocations(library) > 0
-    probe.close()
-    if not counted:
+    if not _counted(library):
         return True
+    # The probe is closed: what is still counted belongs to other connections.
     if _allocations(library) > 0:
         # Another connection is open: leave the library alone (reads side by side only wait
         # on each other more).
