@@ -114,7 +114,8 @@ def between(column: Any, start: datetime, end: datetime) -> Any:
     return and_(column >= start, column < end)
 
 
-# Part k of n of the deals: those whose id is k modulo n.
+# Part k of n of the deals: those whose id is k modulo n (`in_part`), or for the waterfall those
+# closing in the k-th n-th of its period's days (`changes._days_of_part`).
 Part = tuple[int, int]
 
 

@@ -17,15 +17,7 @@ from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
-from sqlalchemy import (
-    Select,
-    Subquery,
-    case,
-    func,
-    literal,
-    select,
-    union_all,
-)
+from sqlalchemy import Select, Subquery, case, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from topline.analytics import metrics
